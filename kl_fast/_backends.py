@@ -1,0 +1,102 @@
+"""Backend registry: the name a user passes -> the module whose row kernels run.
+
+A backend is any module offering the row kernels of the protocol below with
+the signatures of ``src/_kernels_cython.pyx``.  ``"auto"`` walks an ordered
+chain of eligibility predicates (as xarray's ``nputils`` does) and takes the
+first backend that can run: the ahead-of-time Cython kernels (no compile
+wait), then Numba, then the numpy reference.  ``KL_FAST_BACKEND`` sets what
+``"auto"`` means for the whole process.
+"""
+
+import importlib
+import os
+
+__all__ = ["BACKENDS", "KERNELS", "available_backends", "get_backend"]
+
+KERNELS = (
+    "kl_rows",
+    "cross_entropy_rows",
+    "entropy_rows",
+    "js_rows",
+    "cross_entropy_label_rows",
+    "gaussian_kl_rows",
+    "gaussian_kl_prior_rows",
+)
+
+# name -> module path; order is the "auto" preference
+BACKENDS = {
+    "cython": "kl_fast._kernels_cython",
+    "numba": "kl_fast._numba_kernels",
+    "numpy": "kl_fast._numpy_kernels",
+}
+
+_loaded = {}
+_errors = {}
+
+
+def _load(name):
+    if name in _loaded:
+        return _loaded[name]
+    if name in _errors:
+        return None
+    try:
+        if name == "numba":
+            importlib.import_module("numba")  # the kernels module imports it lazily
+        module = importlib.import_module(BACKENDS[name])
+    except ImportError as exc:  # not built / not installed: ineligible, not fatal
+        _errors[name] = f"{type(exc).__name__}: {exc}"
+        return None
+    missing = [k for k in KERNELS if not hasattr(module, k)]
+    if missing:
+        _errors[name] = f"module {BACKENDS[name]} lacks {missing}"
+        return None
+    _loaded[name] = module
+    return module
+
+
+def available_backends():
+    """Names of the backends that can run in this installation, in "auto" order."""
+    return [name for name in BACKENDS if _load(name) is not None]
+
+
+def _auto_name():
+    forced = os.environ.get("KL_FAST_BACKEND", "auto").strip().lower() or "auto"
+    if forced != "auto":
+        return forced
+    for name in BACKENDS:
+        if _load(name) is not None:
+            return name
+    raise RuntimeError("no kl_fast backend can run (even numpy failed to import)")
+
+
+def get_backend(backend):
+    """Resolve a user's ``backend`` argument to (name, module).
+
+    Raises
+    ------
+    TypeError
+        If `backend` is not a string.
+    ValueError
+        If the name is unknown, or names a backend that cannot run here.
+    """
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, one of {['auto', *BACKENDS]}, "
+                        f"got {type(backend).__name__}")
+    name = backend.strip().lower()
+    if name == "auto":
+        name = _auto_name()
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {['auto', *BACKENDS]}")
+    module = _load(name)
+    if module is None:
+        raise ValueError(
+            f"backend {name!r} is not available here ({_errors.get(name)}); "
+            f"use one of {available_backends()} or backend='auto'"
+        )
+    return name, module
+
+
+def load_error(name):
+    """Why backend `name` failed to load, or None."""
+    _load(name)
+    return _errors.get(name)

@@ -1,0 +1,78 @@
+"""Turn what a kernel reported into the error a user can act on.
+
+The kernels count bad values and note the first bad position and the first
+row whose sum is off (see ``src/_kernels_cython.pyx``, note d); this module
+decides what that means and words the message: the argument, the reason,
+where, and the fix.
+"""
+
+import numpy as np
+
+from ._scale import REPORT_WIDTH
+
+__all__ = ["new_report", "merge_reports", "raise_for_values", "raise_for_sums"]
+
+
+def new_report(n_chunks):
+    report = np.full((max(1, n_chunks), REPORT_WIDTH), -1, dtype=np.int64)
+    report[:, 0] = 0
+    return report
+
+
+def merge_reports(report, first_row, total):
+    """Fold a kernel's per-chunk report (rows relative to `first_row`) into `total`."""
+    total[0] += int(report[:, 0].sum())
+    if total[1] < 0:
+        hits = np.flatnonzero(report[:, 1] >= 0)
+        if hits.size:
+            r = report[hits[0]]
+            total[1:4] = (first_row + r[1], r[2], r[3])
+    if total[4] < 0:
+        hits = np.flatnonzero(report[:, 4] >= 0)
+        if hits.size:
+            r = report[hits[0]]
+            total[4:6] = (first_row + r[4], r[5])
+
+
+def _value_at(arr, index):
+    try:
+        return arr[index]
+    except (IndexError, TypeError):
+        return None
+
+
+def raise_for_values(total, rows, names, originals, requirement):
+    """ValueError for the first negative/NaN/inf (or otherwise invalid) value."""
+    if total[0] == 0:
+        return
+    arg = int(total[3])
+    name, original = names[arg], originals[arg]
+    index = rows.position(int(total[1]), int(total[2]), original.shape)
+    value = _value_at(original, index)
+    raise ValueError(
+        f"{name} contains {int(total[0])} invalid value(s); the first is {value!r} at index "
+        f"{index}: {requirement}. Clean the input (e.g. np.nan_to_num, np.clip), or pass "
+        "validate=False to skip all checks"
+    )
+
+
+def raise_for_sums(total, rows, names, originals, tol):
+    """ValueError for the first row that does not sum to 1 (or to something positive)."""
+    if total[4] < 0:
+        return
+    arg = int(total[5])
+    name, original = names[arg], originals[arg]
+    row = int(total[4])
+    batch_index = tuple(int(i) for i in np.unravel_index(row, rows.batch)) if rows.batch else ()
+    view = rows.views[arg][batch_index] if rows.batch else rows.views[arg]
+    row_sum = float(np.sum(view, dtype=np.float64))
+    where = f"the row at batch index {batch_index}" if batch_index else "the distribution"
+    if tol < 0:
+        raise ValueError(
+            f"{name}: {where} sums to {row_sum!r} along axis {rows.axis}, so it cannot be "
+            "normalized; give it positive mass, or pass eps > 0 to smooth it"
+        )
+    raise ValueError(
+        f"{name} must sum to 1 along axis {rows.axis}, but {where} sums to {row_sum!r} "
+        f"(tolerance {tol:.3g}); pass normalize=True to divide each row by its sum"
+    )

@@ -1,0 +1,84 @@
+"""Build the Cython kernels in ``src/`` into the ``kl_fast`` package.
+
+The only build logic of the project lives here:
+
+* compiler directives are set once (bounds checks off unless
+  ``KL_FAST_CYTHON_DEBUG=1``, which also turns on ``-O0 -g``);
+* OpenMP is detected by compiling a tiny probe; without it (or with
+  ``KL_FAST_NO_OPENMP=1``) the kernels build and run serially and
+  ``kl_fast.show_config()`` says so;
+* no ``-ffast-math``: inf and NaN are real results of these kernels.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("KL_FAST_CYTHON_DEBUG", "0") == "1"
+
+
+def _openmp_flags():
+    """Return (compile_args, link_args) enabling OpenMP, or ([], []) if unusable."""
+    if os.environ.get("KL_FAST_NO_OPENMP", "0") == "1":
+        return [], []
+    if sys.platform == "win32":
+        return ["/openmp"], []
+    if sys.platform == "darwin":
+        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    cc = cc.split()[0]
+    if shutil.which(cc) is None:
+        return [], []
+    probe = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as fh:
+            fh.write(probe)
+        for cflags, lflags in candidates:
+            cmd = [cc, *cflags, src, "-o", os.path.join(tmp, "probe"), *lflags]
+            ok = subprocess.run(cmd, capture_output=True).returncode == 0
+            if ok:
+                return cflags, lflags
+    print("kl_fast: OpenMP not available; building serial kernels", file=sys.stderr)
+    return [], []
+
+
+omp_compile, omp_link = _openmp_flags()
+if sys.platform == "win32":
+    base_compile = ["/O2"]
+else:
+    # -O3 enables loop unswitching and vectorization of the lane loops;
+    # deliberately no -ffast-math (it folds isnan/isinf away).
+    base_compile = ["-O0", "-g"] if DEBUG else ["-O3"]
+
+extensions = [
+    Extension(
+        "kl_fast._kernels_cython",
+        sources=["src/_kernels_cython.pyx"],
+        include_dirs=[np.get_include(), "src"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        extra_compile_args=base_compile + omp_compile,
+        extra_link_args=omp_link,
+    )
+]
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "initializedcheck": DEBUG,
+    "nonecheck": False,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))

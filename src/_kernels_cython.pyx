@@ -1,0 +1,531 @@
+# cython: freethreading_compatible = True
+"""Row kernels of kl_fast, Cython backend.
+
+Design notes
+------------
+a) Every kernel sees 2-D ``(n_rows, n_cat)`` views with any strides (zero
+   strides for broadcast inputs, negative for reversed ones) and writes one
+   value per row into a C-contiguous ``out``.  The Python layer
+   (``kl_fast/_api.py``) moves the reduced axis last, broadcasts, byte-swaps
+   and casts; kernels do no Python work and release the GIL throughout.
+b) Math in double for float32 data: every term and every sum.  The scalar
+   math lives in ``kl_math.h``; this file only loops.
+c) Determinism: a row is summed in fixed blocks of ``BLOCK`` elements, each
+   block in ``LANES`` interleaved accumulators combined in a fixed tree, and
+   the block partials in order.  Rows run in parallel (static chunks); a
+   batch with fewer rows than threads runs the blocks of each row in
+   parallel instead.  Either way the additions happen in the same order, so
+   results are bit-identical for any thread count.
+d) Kernels report, the API judges.  ``report`` has one row per chunk of
+   rows: ``[n_bad, bad_row, bad_col, bad_arg, sum_row, sum_arg]`` -- the
+   number of negative/NaN/inf values seen, the first one's position and
+   input, and the first row whose sum is off by more than ``tol``.  Unused
+   slots stay -1.  Nothing is raised here.
+e) ``check``: 0 = no checks, 1 = values, 2 = values and row sums: each
+   row must sum to 1 within ``tol``, or, if ``tol < 0`` (normalize=True),
+   have a positive sum.
+   ``transform``: x -> (x + eps) / (row_sum + n_cat * eps), which is both
+   eps smoothing and ``normalize``; it costs a first pass for the sums.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport INFINITY, NAN, fabs
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+cdef extern from "kl_math.h" nogil:
+    int kl_openmp_enabled()
+    double kl_rel_entr(double p, double q)
+    double kl_entr(double p)
+    double kl_neg_xlogy(double p, double q)
+    double kl_js_term(double p, double q)
+    double kl_gauss_term2(int scale, double m1, double s1, double m2, double s2)
+    double kl_gauss_prior_term2(int scale, double m, double s)
+    int KL_SCALE_VAR, KL_SCALE_STD, KL_SCALE_LOGVAR, KL_SCALE_LOGSTD
+
+# One fused type for all float inputs of a call: the API casts mixed
+# float32/float64 pairs to float64, so two independent fused types (four
+# specializations) would buy nothing.
+ctypedef fused floating:
+    float
+    double
+
+cdef enum:
+    BLOCK = 8192      # elements per block; a fixed constant -> deterministic sums
+    LANES = 8         # interleaved accumulators per block
+    N_REPORT = 6
+
+cdef enum:
+    Q_KL = 0
+    Q_CE = 1
+    Q_H = 2
+    Q_JS = 3
+
+cdef double LN2 = 0.6931471805599453
+
+BLOCK_SIZE = BLOCK
+REPORT_WIDTH = N_REPORT
+
+
+def openmp_enabled():
+    """True if this extension was compiled with OpenMP (else kernels run serially)."""
+    return bool(kl_openmp_enabled())
+
+
+ctypedef struct BlockSums:
+    double terms
+    double sum_p
+    double sum_q
+    Py_ssize_t n_bad
+
+
+cdef inline double _term(int kind, double p, double q) noexcept nogil:
+    if kind == Q_KL:
+        return kl_rel_entr(p, q)
+    if kind == Q_CE:
+        return kl_neg_xlogy(p, q)
+    if kind == Q_JS:
+        return kl_js_term(p, q)
+    return kl_entr(p)
+
+
+cdef inline bint _is_bad(double x) noexcept nogil:
+    # negative, NaN or +inf: not a probability (or count)
+    return not (x >= 0.0) or x == INFINITY
+
+
+cdef inline double _tree8(double* a) noexcept nogil:
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+
+
+cdef inline BlockSums _block(int kind,
+                             const floating* p, Py_ssize_t sp,   # IN
+                             const floating* q, Py_ssize_t sq,   # IN (unused for entropy)
+                             Py_ssize_t n, bint want_terms, bint want_sums,
+                             bint transform, double eps, double dp, double dq) noexcept nogil:
+    """Terms and/or sums (with bad-value count) over n elements, in LANES lanes."""
+    cdef double at[LANES]
+    cdef double ap[LANES]
+    cdef double aq[LANES]
+    cdef Py_ssize_t j, l, nbad = 0
+    cdef double x, y = 0.0
+    cdef BlockSums r
+    for l in range(LANES):
+        at[l] = 0.0
+        ap[l] = 0.0
+        aq[l] = 0.0
+    for j in range(n):
+        l = j % LANES
+        x = p[j * sp]
+        if kind != Q_H:
+            y = q[j * sq]
+        if want_sums:
+            ap[l] += x
+            nbad += _is_bad(x)
+            if kind != Q_H:
+                aq[l] += y
+                nbad += _is_bad(y)
+        if want_terms:
+            if transform:
+                x = (x + eps) / dp
+                if kind != Q_H:
+                    y = (y + eps) / dq
+            at[l] += _term(kind, x, y)
+    r.terms = _tree8(at)
+    r.sum_p = _tree8(ap)
+    r.sum_q = _tree8(aq)
+    r.n_bad = nbad
+    return r
+
+
+cdef inline Py_ssize_t _first_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        if _is_bad(x[j * sx]):
+            return j
+    return -1
+
+
+cdef inline void _record_bad(int kind, const floating* p, Py_ssize_t sp,
+                             const floating* q, Py_ssize_t sq, Py_ssize_t n,
+                             Py_ssize_t n_bad, Py_ssize_t row, int64_t* rep) noexcept nogil:
+    """Add n_bad to the chunk's count; locate the first bad value (error path only)."""
+    cdef Py_ssize_t col
+    rep[0] += n_bad
+    if rep[1] >= 0:
+        return
+    col = _first_bad(p, sp, n)
+    if col >= 0:
+        rep[1] = row
+        rep[2] = col
+        rep[3] = 0
+        return
+    if kind != Q_H:
+        col = _first_bad(q, sq, n)
+        if col >= 0:
+            rep[1] = row
+            rep[2] = col
+            rep[3] = 1
+
+
+cdef inline bint _bad_sum(double s, double tol) noexcept nogil:
+    # tol >= 0: the row must sum to 1 within tol; tol < 0 (normalize=True):
+    # it must only be positive so that it can be divided by its sum.
+    if tol < 0.0:
+        return not (s > 0.0)
+    return not (fabs(s - 1.0) <= tol)
+
+
+cdef inline void _record_sums(int kind, double sum_p, double sum_q, double tol,
+                              Py_ssize_t row, int64_t* rep) noexcept nogil:
+    if rep[4] >= 0:
+        return
+    if _bad_sum(sum_p, tol):
+        rep[4] = row
+        rep[5] = 0
+    elif kind != Q_H and _bad_sum(sum_q, tol):
+        rep[4] = row
+        rep[5] = 1
+
+
+cdef inline double _finish(int kind, double total, double log_base) noexcept nogil:
+    # Divergences are never negative: on stored inputs whose sums differ by
+    # rounding the exact sum can dip below zero by ~eps; clamp (NaN passes).
+    if (kind == Q_KL or kind == Q_JS) and total < 0.0:
+        total = 0.0
+    if kind == Q_JS and total > LN2:   # disjoint supports: log 2 up to rounding
+        total = LN2
+    return total / log_base
+
+
+cdef inline double _row(int kind,
+                        const floating* p, Py_ssize_t sp,      # IN
+                        const floating* q, Py_ssize_t sq,      # IN
+                        Py_ssize_t n, int check, double tol, double eps, bint transform,
+                        double log_base, Py_ssize_t row, int64_t* rep) noexcept nogil:
+    """One whole row, serially, block by block (the reference summation order)."""
+    cdef Py_ssize_t b, start, m, n_bad = 0
+    cdef double total = 0.0, sum_p = 0.0, sum_q = 0.0, dp = 1.0, dq = 1.0
+    cdef BlockSums r
+    cdef bint fused_sums = check > 0 and not transform
+    if transform:
+        for b in range((n + BLOCK - 1) // BLOCK):
+            start = b * BLOCK
+            m = min(BLOCK, n - start)
+            r = _block(kind, p + start * sp, sp, q + start * sq, sq, m,
+                       False, True, False, 0.0, 1.0, 1.0)
+            sum_p += r.sum_p
+            sum_q += r.sum_q
+            n_bad += r.n_bad
+        dp = sum_p + n * eps
+        dq = sum_q + n * eps
+    for b in range((n + BLOCK - 1) // BLOCK):
+        start = b * BLOCK
+        m = min(BLOCK, n - start)
+        r = _block(kind, p + start * sp, sp, q + start * sq, sq, m,
+                   True, fused_sums, transform, eps, dp, dq)
+        total += r.terms
+        if fused_sums:
+            sum_p += r.sum_p
+            sum_q += r.sum_q
+            n_bad += r.n_bad
+    if check > 0 and n_bad > 0:
+        _record_bad(kind, p, sp, q, sq, n, n_bad, row, rep)
+    elif check == 2:
+        _record_sums(kind, sum_p, sum_q, tol, row, rep)
+    return _finish(kind, total, log_base)
+
+
+cdef inline const floating* _row_ptr(const floating[:, :] x, Py_ssize_t i) noexcept nogil:
+    return <const floating*> (<const char*> &x[0, 0] + i * x.strides[0])
+
+
+cdef void _rows(int kind,
+                const floating[:, :] p,         # IN  (n_rows, n_cat)
+                const floating[:, :] q,         # IN  (n_rows, n_cat); p again for entropy
+                floating[::1] out,              # OUT (n_rows,)
+                int64_t[:, ::1] report,         # OUT (n_chunks, N_REPORT)
+                int check, double tol, double eps, bint transform,
+                double log_base, int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_rows = p.shape[0], n = p.shape[1]
+    cdef Py_ssize_t sp = p.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi
+    if n_rows == 0 or n == 0:
+        return
+    if n_rows < n_threads and n > BLOCK:
+        for i in range(n_rows):
+            out[i] = <floating> _long_row(kind, _row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
+                                          check, tol, eps, transform, log_base, i,
+                                          &report[0, 0], n_threads)
+        return
+    if n_threads == 1 or n_chunks == 1:
+        for i in range(n_rows):
+            out[i] = <floating> _row(kind, _row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
+                                     check, tol, eps, transform, log_base, i, &report[0, 0])
+        return
+    for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+        lo = c * n_rows // n_chunks
+        hi = (c + 1) * n_rows // n_chunks
+        for i in range(lo, hi):
+            out[i] = <floating> _row(kind, _row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
+                                     check, tol, eps, transform, log_base, i, &report[c, 0])
+
+
+cdef double _long_row(int kind,
+                      const floating* p, Py_ssize_t sp,    # IN
+                      const floating* q, Py_ssize_t sq,    # IN
+                      Py_ssize_t n, int check, double tol, double eps, bint transform,
+                      double log_base, Py_ssize_t row, int64_t* rep,
+                      int n_threads) noexcept nogil:
+    """One long row with its blocks in parallel; same additions, same order as _row."""
+    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK, b, start, m, n_bad = 0
+    cdef double total = 0.0, sum_p = 0.0, sum_q = 0.0, dp = 1.0, dq = 1.0
+    cdef bint fused_sums = check > 0 and not transform
+    cdef BlockSums* parts = <BlockSums*> malloc(n_blocks * sizeof(BlockSums))
+    if parts == NULL:
+        return NAN
+    if transform:
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+            start = b * BLOCK
+            m = min(BLOCK, n - start)
+            parts[b] = _block(kind, p + start * sp, sp, q + start * sq, sq, m,
+                              False, True, False, 0.0, 1.0, 1.0)
+        for b in range(n_blocks):
+            sum_p += parts[b].sum_p
+            sum_q += parts[b].sum_q
+            n_bad += parts[b].n_bad
+        dp = sum_p + n * eps
+        dq = sum_q + n * eps
+    for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+        start = b * BLOCK
+        m = min(BLOCK, n - start)
+        parts[b] = _block(kind, p + start * sp, sp, q + start * sq, sq, m,
+                          True, fused_sums, transform, eps, dp, dq)
+    for b in range(n_blocks):
+        total += parts[b].terms
+        if fused_sums:
+            sum_p += parts[b].sum_p
+            sum_q += parts[b].sum_q
+            n_bad += parts[b].n_bad
+    free(parts)
+    if check > 0 and n_bad > 0:
+        _record_bad(kind, p, sp, q, sq, n, n_bad, row, rep)
+    elif check == 2:
+        _record_sums(kind, sum_p, sum_q, tol, row, rep)
+    return _finish(kind, total, log_base)
+
+
+def kl_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+            int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
+            double log_base, int n_threads):
+    """out[i] = sum_j rel_entr(p[i, j], q[i, j]) / log_base, clamped at 0."""
+    with nogil:
+        _rows(Q_KL, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+
+
+def cross_entropy_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+                       int64_t[:, ::1] report, int check, double tol, double eps,
+                       bint transform, double log_base, int n_threads):
+    """out[i] = -sum_j xlogy(p[i, j], q[i, j]) / log_base."""
+    with nogil:
+        _rows(Q_CE, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+
+
+def js_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+            int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
+            double log_base, int n_threads):
+    """out[i] = sum_j js_term(p[i, j], q[i, j]) / log_base, clamped to [0, log 2]."""
+    with nogil:
+        _rows(Q_JS, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+
+
+def entropy_rows(const floating[:, :] p, floating[::1] out, int64_t[:, ::1] report,
+                 int check, double tol, double eps, bint transform, double log_base,
+                 int n_threads):
+    """out[i] = sum_j entr(p[i, j]) / log_base."""
+    with nogil:
+        _rows(Q_H, p, p, out, report, check, tol, eps, transform, log_base, n_threads)
+
+
+cdef inline double _label_row(const int64_t* labels, Py_ssize_t i,
+                              const floating* q, Py_ssize_t sq, Py_ssize_t n,
+                              int check, double eps, bint transform,
+                              int64_t ignore_index, bint has_ignore, double log_base,
+                              int64_t* rep) noexcept nogil:
+    cdef int64_t lab = labels[0]
+    cdef Py_ssize_t b, start, m, n_bad = 0
+    cdef double value, total = 0.0
+    cdef BlockSums r
+    if has_ignore and lab == ignore_index:
+        return NAN
+    if lab < 0 or lab >= n:
+        # out of range: always reported, whatever `check` says
+        rep[0] += 1
+        if rep[1] < 0:
+            rep[1] = i
+            rep[2] = -1
+            rep[3] = 0
+        return NAN
+    value = q[lab * sq]
+    if transform:
+        for b in range((n + BLOCK - 1) // BLOCK):
+            start = b * BLOCK
+            m = min(BLOCK, n - start)
+            r = _block(Q_H, q + start * sq, sq, q, sq, m, False, True, False, 0.0, 1.0, 1.0)
+            total += r.sum_p
+            n_bad += r.n_bad
+        value = (value + eps) / (total + n * eps)
+    elif check > 0:
+        n_bad = _is_bad(value) or value > 1.0
+    if check > 0 and n_bad > 0:
+        rep[0] += n_bad
+        if rep[1] < 0:
+            rep[1] = i
+            rep[2] = lab if not transform else _first_bad(q, sq, n)
+            rep[3] = 1
+    return kl_neg_xlogy(1.0, value) / log_base
+
+
+def cross_entropy_label_rows(const int64_t[:] labels, const floating[:, :] q,
+                             floating[::1] out, int64_t[:, ::1] report, int check,
+                             double eps, bint transform, int64_t ignore_index,
+                             bint has_ignore, double log_base, int n_threads):
+    """out[i] = -log q[i, labels[i]] / log_base; NaN where labels[i] == ignore_index.
+
+    Labels out of [0, n_cat) are counted in ``report`` (arg 0) even when
+    ``check == 0``; without ``transform`` only the picked value of q is read
+    and checked (arg 1), so the call costs O(n_rows), not O(n_rows * n_cat).
+    """
+    cdef Py_ssize_t n_rows = q.shape[0], n = q.shape[1]
+    cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi
+    if n_rows == 0 or n == 0:
+        return
+    with nogil:
+        if n_threads == 1 or n_chunks == 1:
+            for i in range(n_rows):
+                out[i] = <floating> _label_row(&labels[i], i, _row_ptr(q, i), sq, n, check,
+                                               eps, transform, ignore_index, has_ignore,
+                                               log_base, &report[0, 0])
+        else:
+            for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+                lo = c * n_rows // n_chunks
+                hi = (c + 1) * n_rows // n_chunks
+                for i in range(lo, hi):
+                    out[i] = <floating> _label_row(&labels[i], i, _row_ptr(q, i), sq, n,
+                                                   check, eps, transform, ignore_index,
+                                                   has_ignore, log_base, &report[c, 0])
+
+
+cdef inline bint _bad_scale(int scale, double s) noexcept nogil:
+    if scale == KL_SCALE_VAR or scale == KL_SCALE_STD:
+        return not (s > 0.0) or s == INFINITY
+    return s != s or fabs(s) == INFINITY
+
+
+cdef inline bint _bad_mean(double m) noexcept nogil:
+    return m != m or fabs(m) == INFINITY
+
+
+cdef inline double _gauss_row(const floating* m1, Py_ssize_t sm1,
+                              const floating* s1, Py_ssize_t ss1,
+                              const floating* m2, Py_ssize_t sm2,
+                              const floating* s2, Py_ssize_t ss2,
+                              bint prior, Py_ssize_t n, int check, int scale,
+                              double log_base, Py_ssize_t row, int64_t* rep) noexcept nogil:
+    cdef double acc[LANES]
+    cdef Py_ssize_t j, l, k, n_bad = 0
+    cdef double a, b, c, d
+    for l in range(LANES):
+        acc[l] = 0.0
+    for j in range(n):
+        a = m1[j * sm1]
+        b = s1[j * ss1]
+        if prior:
+            acc[j % LANES] += kl_gauss_prior_term2(scale, a, b)
+        else:
+            c = m2[j * sm2]
+            d = s2[j * ss2]
+            acc[j % LANES] += kl_gauss_term2(scale, a, b, c, d)
+        if check > 0:
+            n_bad += _bad_mean(a) + _bad_scale(scale, b)
+            if not prior:
+                n_bad += _bad_mean(c) + _bad_scale(scale, d)
+    if n_bad > 0:
+        rep[0] += n_bad
+        if rep[1] < 0:
+            for j in range(n):
+                k = -1
+                if _bad_mean(m1[j * sm1]):
+                    k = 0
+                elif _bad_scale(scale, s1[j * ss1]):
+                    k = 1
+                elif not prior and _bad_mean(m2[j * sm2]):
+                    k = 2
+                elif not prior and _bad_scale(scale, s2[j * ss2]):
+                    k = 3
+                if k >= 0:
+                    rep[1] = row
+                    rep[2] = j
+                    rep[3] = k
+                    break
+    a = 0.5 * _tree8(acc)
+    if a < 0.0:
+        a = 0.0
+    return a / log_base
+
+
+cdef void _gauss_rows(const floating[:, :] m1, const floating[:, :] s1,
+                      const floating[:, :] m2, const floating[:, :] s2, bint prior,
+                      floating[::1] out, int64_t[:, ::1] report, int check, int scale,
+                      double log_base, int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_rows = m1.shape[0], n = m1.shape[1]
+    cdef Py_ssize_t it = <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t sm1 = m1.strides[1] // it, ss1 = s1.strides[1] // it
+    cdef Py_ssize_t sm2 = m2.strides[1] // it, ss2 = s2.strides[1] // it
+    cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi
+    if n_rows == 0 or n == 0:
+        return
+    if n_threads == 1 or n_chunks == 1:
+        for i in range(n_rows):
+            out[i] = <floating> _gauss_row(_row_ptr(m1, i), sm1, _row_ptr(s1, i), ss1,
+                                           _row_ptr(m2, i), sm2, _row_ptr(s2, i), ss2,
+                                           prior, n, check, scale, log_base, i, &report[0, 0])
+        return
+    for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+        lo = c * n_rows // n_chunks
+        hi = (c + 1) * n_rows // n_chunks
+        for i in range(lo, hi):
+            out[i] = <floating> _gauss_row(_row_ptr(m1, i), sm1, _row_ptr(s1, i), ss1,
+                                           _row_ptr(m2, i), sm2, _row_ptr(s2, i), ss2,
+                                           prior, n, check, scale, log_base, i, &report[c, 0])
+
+
+def gaussian_kl_rows(const floating[:, :] mu1, const floating[:, :] s1,
+                     const floating[:, :] mu2, const floating[:, :] s2,
+                     floating[::1] out, int64_t[:, ::1] report, int check, int scale,
+                     double log_base, int n_threads):
+    """out[i] = sum_j KL(N(mu1, s1) || N(mu2, s2))[i, j] / log_base, s in `scale`."""
+    with nogil:
+        _gauss_rows(mu1, s1, mu2, s2, False, out, report, check, scale, log_base, n_threads)
+
+
+def gaussian_kl_prior_rows(const floating[:, :] mu1, const floating[:, :] s1,
+                           floating[::1] out, int64_t[:, ::1] report, int check, int scale,
+                           double log_base, int n_threads):
+    """out[i] = sum_j KL(N(mu1, s1) || N(0, 1))[i, j] / log_base, s in `scale`."""
+    with nogil:
+        _gauss_rows(mu1, s1, mu1, s1, True, out, report, check, scale, log_base, n_threads)
+
+
+def rel_entr_1d(const floating[:] x, const floating[:] y, floating[:] out, int n_threads):
+    """out[i] = rel_entr(x[i], y[i]): the elementwise term, for the scipy drop-in."""
+    cdef Py_ssize_t n = x.shape[0], i
+    with nogil:
+        if n_threads == 1 or n < 4 * BLOCK:
+            for i in range(n):
+                out[i] = <floating> kl_rel_entr(x[i], y[i])
+        else:
+            for i in prange(n, schedule="static", num_threads=n_threads):
+                out[i] = <floating> kl_rel_entr(x[i], y[i])
