@@ -56,9 +56,13 @@ omp_compile, omp_link = _openmp_flags()
 if sys.platform == "win32":
     base_compile = ["/O2"]
 else:
-    # -O3 enables loop unswitching and vectorization of the lane loops;
-    # deliberately no -ffast-math (it folds isnan/isinf away).
+    # -O3 vectorizes the lane loops of kl_blocks.h.  -fno-trapping-math lets
+    # the compiler turn the selects of the special-value handling into
+    # blends (we never read the FP exception flags); -ffp-contract=off keeps
+    # every clone and the Numba backend doing the same roundings.  Never
+    # -ffast-math: it folds the isnan/isinf tests away.
     base_compile = ["-O0", "-g"] if DEBUG else ["-O3"]
+    base_compile += ["-ffp-contract=off", "-fno-trapping-math"]
 
 extensions = [
     Extension(

@@ -26,13 +26,17 @@ __all__ = ["kl_divergence", "entropy", "cross_entropy", "js_divergence"]
 _PROB_REQUIREMENT = "probabilities (or counts) must be finite and >= 0"
 
 
-def _prepare_inputs(named):
-    """numpy float views of the named inputs, their common dtype, and the output type."""
+def _prepare_inputs(named, what="probabilities"):
+    """numpy float views of the named inputs, their common dtype, the output type,
+    and the loosest row-sum tolerance dtype (an input keeps its own precision's
+    tolerance when it is promoted to the common dtype)."""
     kinds = [_arrays.input_kind(x, name) for name, x in named]
-    arrays = [as_float_array(_arrays.to_numpy(x, k), name) for (name, x), k in zip(named, kinds)]
+    arrays = [as_float_array(_arrays.to_numpy(x, k), name, what)
+              for (name, x), k in zip(named, kinds)]
     dtype = result_dtype(arrays)
+    tol_dtype = min((a.dtype for a in arrays), key=lambda d: d.itemsize)
     arrays = [a.astype(dtype, copy=False) for a in arrays]
-    return arrays, dtype, _arrays.output_kind(kinds)
+    return arrays, dtype, _arrays.output_kind(kinds), tol_dtype
 
 
 def _check_mode(validate, normalize, eps, dtype, n_cat):
@@ -49,10 +53,10 @@ def _reduce_probabilities(kernel_name, named, axis, base, eps, normalize, opts):
     log_base = check_base(base)
     eps = check_eps(eps)
     normalize = check_flag(normalize, "normalize")
-    arrays, dtype, out_kind = _prepare_inputs(named)
+    arrays, dtype, out_kind, tol_dtype = _prepare_inputs(named)
     names = [name for name, _ in named]
     rows = make_rows(arrays, names, axis)
-    check, tol = _check_mode(opts.validate, normalize, eps, dtype, rows.n_cat)
+    check, tol = _check_mode(opts.validate, normalize, eps, tol_dtype, rows.n_cat)
     transform = normalize or eps > 0
     result, report = run_kernel(kernel_name, rows, dtype,
                                 (check, tol, eps, transform, log_base), opts)
@@ -317,7 +321,7 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
                                      or not isinstance(ignore_index, (int, np.integer))):
         raise TypeError(f"ignore_index must be an int or None, got {type(ignore_index).__name__}")
     label_kind = _arrays.input_kind(labels, "p")
-    (q_arr,), dtype, out_kind = _prepare_inputs([("q", q)])
+    (q_arr,), dtype, out_kind, _ = _prepare_inputs([("q", q)])
     label_arr = as_label_array(_arrays.to_numpy(labels, label_kind), "p (labels)")
     if q_arr.ndim == 0:
         raise ValueError("q is 0-d; it needs an axis of categories (e.g. shape (N, K))")
@@ -330,7 +334,8 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
     transform = normalize or eps > 0
     has_ignore = ignore_index is not None
     ignore = int(ignore_index) if has_ignore else 0
-    label_rows = _LabelRows(rows)
+    # without eps/normalize a row costs one read, not n_cat (sizes the thread count)
+    label_rows = _LabelRows(rows, rows.n_cat if transform else 1)
     result, report = run_kernel("cross_entropy_label_rows", label_rows, dtype,
                                 (check, eps, transform, ignore, has_ignore, log_base),
                                 opts)
@@ -355,10 +360,11 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
 class _LabelRows:
     """Adapter: the label view of each 2-D block is its first column, 1-D."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, work_per_row):
         self._rows = rows
         self.n_rows = rows.n_rows
         self.batch = rows.batch
+        self.n_cat = work_per_row
 
     def blocks(self):
         for first_row, (labels2d, q2d) in self._rows.blocks():

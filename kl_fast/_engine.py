@@ -14,6 +14,11 @@ from ._validation import check_flag, check_reduction
 
 __all__ = ["Options", "run_kernel", "finish"]
 
+# Below this many elements per thread, starting threads costs more than it
+# saves (an OpenMP fork/join is ~10 us, and far more on a busy machine);
+# the thread count never changes a result, only the speed.
+MIN_ELEMENTS_PER_THREAD = 1 << 15
+
 
 @dataclass
 class Options:
@@ -53,8 +58,9 @@ def run_kernel(kernel_name, rows, dtype, args, opts):
     total = np.array([0, -1, -1, -1, -1, -1], dtype=np.int64)
     for first_row, views in rows.blocks():
         n = views[-1].shape[0]
-        report = _report.new_report(min(n_threads, n))
-        kernel(*views, result[first_row:first_row + n], report, *args, n_threads)
+        threads = max(1, min(n_threads, n * rows.n_cat // MIN_ELEMENTS_PER_THREAD))
+        report = _report.new_report(min(threads, n))
+        kernel(*views, result[first_row:first_row + n], report, *args, threads)
         _report.merge_reports(report, first_row, total)
     return result, total
 

@@ -82,7 +82,7 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
     >>> float(kl_fast.gaussian_kl([1.0, 0.0], [0.0, 0.0], scale="logvar"))
     0.5
     >>> round(float(kl_fast.gaussian_kl(0.0, 1.0, 1.0, 2.0, axis=None)), 6)
-    0.3034
+    0.346574
     """
     opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                          num_threads=num_threads, validate=validate)
@@ -93,7 +93,7 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
         raise ValueError("give both mu2 and s2, or neither (for the standard normal N(0, 1))")
     prior = mu2 is None
     named = [("mu1", mu1), ("s1", s1)] + ([] if prior else [("mu2", mu2), ("s2", s2)])
-    arrays, dtype, out_kind = _prepare_inputs(named)
+    arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters")
     names = [name for name, _ in named]
     elementwise = axis is None
     if elementwise:

@@ -49,10 +49,11 @@ def raise_for_values(total, rows, names, originals, requirement):
     name, original = names[arg], originals[arg]
     index = rows.position(int(total[1]), int(total[2]), original.shape)
     value = _value_at(original, index)
+    value = value.item() if hasattr(value, "item") else value
     raise ValueError(
-        f"{name} contains {int(total[0])} invalid value(s); the first is {value!r} at index "
-        f"{index}: {requirement}. Clean the input (e.g. np.nan_to_num, np.clip), or pass "
-        "validate=False to skip all checks"
+        f"{name} contains an invalid value, {value!r} at index {index} ({int(total[0])} "
+        f"invalid value(s) in the inputs): {requirement}. Clean the input (e.g. "
+        "np.nan_to_num, np.clip), or pass validate=False to skip all checks"
     )
 
 
@@ -65,12 +66,15 @@ def raise_for_sums(total, rows, names, originals, tol):
     row = int(total[4])
     batch_index = tuple(int(i) for i in np.unravel_index(row, rows.batch)) if rows.batch else ()
     view = rows.views[arg][batch_index] if rows.batch else rows.views[arg]
-    row_sum = float(np.sum(view, dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        row_sum = float(np.sum(view, dtype=np.float64))
     where = f"the row at batch index {batch_index}" if batch_index else "the distribution"
     if tol < 0:
+        fix = ("scale the values down" if row_sum == np.inf
+               else "give it positive mass, or pass eps > 0 to smooth it")
         raise ValueError(
             f"{name}: {where} sums to {row_sum!r} along axis {rows.axis}, so it cannot be "
-            "normalized; give it positive mass, or pass eps > 0 to smooth it"
+            f"normalized; {fix}"
         )
     raise ValueError(
         f"{name} must sum to 1 along axis {rows.axis}, but {where} sums to {row_sum!r} "

@@ -32,10 +32,11 @@ def rel_entr(x, y, out=None):
     x = np.asarray(x)
     y = np.asarray(y)
     cython = _backends._load("cython")
-    small = x.dtype.kind == "f" and x.dtype.itemsize <= 4
-    small &= y.dtype.kind == "f" and y.dtype.itemsize <= 4
     if cython is None or x.dtype.kind not in "fiu" or y.dtype.kind not in "fiu":
         return _special.rel_entr(x, y, out=out)
+    # scipy's ufunc takes its first loop ('ff->f', then 'dd->d') that both
+    # inputs cast to safely: small integers and float16 give float32 too
+    small = np.can_cast(x.dtype, np.float32) and np.can_cast(y.dtype, np.float32)
     dtype = np.float32 if small else np.float64
     it = np.nditer(
         [x, y, out],

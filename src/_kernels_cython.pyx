@@ -43,6 +43,37 @@ cdef extern from "kl_math.h" nogil:
     double kl_gauss_prior_term2(int scale, double m, double s)
     int KL_SCALE_VAR, KL_SCALE_STD, KL_SCALE_LOGVAR, KL_SCALE_LOGSTD
 
+cdef extern from "kl_blocks.h" nogil:
+    ctypedef struct kl_block_sums:
+        double terms
+        double sum_p
+        double sum_q
+        double n_bad
+        double n_odd
+    int KL_MODE_TERMS, KL_MODE_TERMS_SUMS, KL_MODE_SUMS, KL_MODE_TERMS_SCALED
+    kl_block_sums kl_block_kl_f32(int, const float*, Py_ssize_t, const float*, Py_ssize_t,
+                                  Py_ssize_t, double, double, double)
+    kl_block_sums kl_block_kl_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
+                                  Py_ssize_t, double, double, double)
+    kl_block_sums kl_block_ce_f32(int, const float*, Py_ssize_t, const float*, Py_ssize_t,
+                                  Py_ssize_t, double, double, double)
+    kl_block_sums kl_block_ce_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
+                                  Py_ssize_t, double, double, double)
+    kl_block_sums kl_block_h_f32(int, const float*, Py_ssize_t, const float*, Py_ssize_t,
+                                 Py_ssize_t, double, double, double)
+    kl_block_sums kl_block_h_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
+                                 Py_ssize_t, double, double, double)
+    kl_block_sums kl_block_js_f32(int, const float*, Py_ssize_t, const float*, Py_ssize_t,
+                                  Py_ssize_t, double, double, double)
+    kl_block_sums kl_block_js_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
+                                  Py_ssize_t, double, double, double)
+    kl_block_sums kl_gauss_block_f32(int, int, int, const float*, Py_ssize_t, const float*,
+                                     Py_ssize_t, const float*, Py_ssize_t, const float*,
+                                     Py_ssize_t, Py_ssize_t)
+    kl_block_sums kl_gauss_block_f64(int, int, int, const double*, Py_ssize_t, const double*,
+                                     Py_ssize_t, const double*, Py_ssize_t, const double*,
+                                     Py_ssize_t, Py_ssize_t)
+
 # One fused type for all float inputs of a call: the API casts mixed
 # float32/float64 pairs to float64, so two independent fused types (four
 # specializations) would buy nothing.
@@ -72,23 +103,6 @@ def openmp_enabled():
     return bool(kl_openmp_enabled())
 
 
-ctypedef struct BlockSums:
-    double terms
-    double sum_p
-    double sum_q
-    Py_ssize_t n_bad
-
-
-cdef inline double _term(int kind, double p, double q) noexcept nogil:
-    if kind == Q_KL:
-        return kl_rel_entr(p, q)
-    if kind == Q_CE:
-        return kl_neg_xlogy(p, q)
-    if kind == Q_JS:
-        return kl_js_term(p, q)
-    return kl_entr(p)
-
-
 cdef inline bint _is_bad(double x) noexcept nogil:
     # negative, NaN or +inf: not a probability (or count)
     return not (x >= 0.0) or x == INFINITY
@@ -98,44 +112,27 @@ cdef inline double _tree8(double* a) noexcept nogil:
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 
 
-cdef inline BlockSums _block(int kind,
-                             const floating* p, Py_ssize_t sp,   # IN
-                             const floating* q, Py_ssize_t sq,   # IN (unused for entropy)
-                             Py_ssize_t n, bint want_terms, bint want_sums,
-                             bint transform, double eps, double dp, double dq) noexcept nogil:
-    """Terms and/or sums (with bad-value count) over n elements, in LANES lanes."""
-    cdef double at[LANES]
-    cdef double ap[LANES]
-    cdef double aq[LANES]
-    cdef Py_ssize_t j, l, nbad = 0
-    cdef double x, y = 0.0
-    cdef BlockSums r
-    for l in range(LANES):
-        at[l] = 0.0
-        ap[l] = 0.0
-        aq[l] = 0.0
-    for j in range(n):
-        l = j % LANES
-        x = p[j * sp]
-        if kind != Q_H:
-            y = q[j * sq]
-        if want_sums:
-            ap[l] += x
-            nbad += _is_bad(x)
-            if kind != Q_H:
-                aq[l] += y
-                nbad += _is_bad(y)
-        if want_terms:
-            if transform:
-                x = (x + eps) / dp
-                if kind != Q_H:
-                    y = (y + eps) / dq
-            at[l] += _term(kind, x, y)
-    r.terms = _tree8(at)
-    r.sum_p = _tree8(ap)
-    r.sum_q = _tree8(aq)
-    r.n_bad = nbad
-    return r
+cdef inline kl_block_sums _block(int kind, int mode,
+                                 const floating* p, Py_ssize_t sp,   # IN
+                                 const floating* q, Py_ssize_t sq,   # IN (unused for entropy)
+                                 Py_ssize_t n, double eps, double dp, double dq) noexcept nogil:
+    """One block of terms and/or sums: the SIMD loops of kl_blocks.h."""
+    if floating is float:
+        if kind == Q_KL:
+            return kl_block_kl_f32(mode, p, sp, q, sq, n, eps, dp, dq)
+        if kind == Q_CE:
+            return kl_block_ce_f32(mode, p, sp, q, sq, n, eps, dp, dq)
+        if kind == Q_JS:
+            return kl_block_js_f32(mode, p, sp, q, sq, n, eps, dp, dq)
+        return kl_block_h_f32(mode, p, sp, q, sq, n, eps, dp, dq)
+    else:
+        if kind == Q_KL:
+            return kl_block_kl_f64(mode, p, sp, q, sq, n, eps, dp, dq)
+        if kind == Q_CE:
+            return kl_block_ce_f64(mode, p, sp, q, sq, n, eps, dp, dq)
+        if kind == Q_JS:
+            return kl_block_js_f64(mode, p, sp, q, sq, n, eps, dp, dq)
+        return kl_block_h_f64(mode, p, sp, q, sq, n, eps, dp, dq)
 
 
 cdef inline Py_ssize_t _first_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n) noexcept nogil:
@@ -172,7 +169,7 @@ cdef inline bint _bad_sum(double s, double tol) noexcept nogil:
     # tol >= 0: the row must sum to 1 within tol; tol < 0 (normalize=True):
     # it must only be positive so that it can be divided by its sum.
     if tol < 0.0:
-        return not (s > 0.0)
+        return not (s > 0.0 and s < INFINITY)
     return not (fabs(s - 1.0) <= tol)
 
 
@@ -198,42 +195,64 @@ cdef inline double _finish(int kind, double total, double log_base) noexcept nog
     return total / log_base
 
 
+cdef inline kl_block_sums _pass(int kind, int mode,
+                                const floating* p, Py_ssize_t sp,   # IN
+                                const floating* q, Py_ssize_t sq,   # IN
+                                Py_ssize_t n, double eps, double dp, double dq,
+                                kl_block_sums* parts, int n_threads) noexcept nogil:
+    """One pass over a row: its blocks in order (parts == NULL) or in parallel
+    into `parts`; either way the block results are added in block order."""
+    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK, b, start
+    cdef kl_block_sums acc, r
+    acc.terms = 0.0
+    acc.sum_p = 0.0
+    acc.sum_q = 0.0
+    acc.n_bad = 0.0
+    acc.n_odd = 0.0
+    if parts != NULL:
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+            start = b * BLOCK
+            parts[b] = _block(kind, mode, p + start * sp, sp, q + start * sq, sq,
+                              min(BLOCK, n - start), eps, dp, dq)
+    for b in range(n_blocks):
+        if parts != NULL:
+            r = parts[b]
+        else:
+            start = b * BLOCK
+            r = _block(kind, mode, p + start * sp, sp, q + start * sq, sq,
+                       min(BLOCK, n - start), eps, dp, dq)
+        acc.terms += r.terms
+        acc.sum_p += r.sum_p
+        acc.sum_q += r.sum_q
+        acc.n_bad += r.n_bad
+    return acc
+
+
 cdef inline double _row(int kind,
                         const floating* p, Py_ssize_t sp,      # IN
                         const floating* q, Py_ssize_t sq,      # IN
                         Py_ssize_t n, int check, double tol, double eps, bint transform,
-                        double log_base, Py_ssize_t row, int64_t* rep) noexcept nogil:
-    """One whole row, serially, block by block (the reference summation order)."""
-    cdef Py_ssize_t b, start, m, n_bad = 0
-    cdef double total = 0.0, sum_p = 0.0, sum_q = 0.0, dp = 1.0, dq = 1.0
-    cdef BlockSums r
-    cdef bint fused_sums = check > 0 and not transform
+                        double log_base, Py_ssize_t row, int64_t* rep,
+                        kl_block_sums* parts, int n_threads) noexcept nogil:
+    """One whole row: a first pass for the sums if the inputs are transformed,
+    then the terms (with the sums and checks folded in when they are not)."""
+    cdef kl_block_sums sums, terms
+    cdef double dp = 1.0, dq = 1.0
     if transform:
-        for b in range((n + BLOCK - 1) // BLOCK):
-            start = b * BLOCK
-            m = min(BLOCK, n - start)
-            r = _block(kind, p + start * sp, sp, q + start * sq, sq, m,
-                       False, True, False, 0.0, 1.0, 1.0)
-            sum_p += r.sum_p
-            sum_q += r.sum_q
-            n_bad += r.n_bad
-        dp = sum_p + n * eps
-        dq = sum_q + n * eps
-    for b in range((n + BLOCK - 1) // BLOCK):
-        start = b * BLOCK
-        m = min(BLOCK, n - start)
-        r = _block(kind, p + start * sp, sp, q + start * sq, sq, m,
-                   True, fused_sums, transform, eps, dp, dq)
-        total += r.terms
-        if fused_sums:
-            sum_p += r.sum_p
-            sum_q += r.sum_q
-            n_bad += r.n_bad
-    if check > 0 and n_bad > 0:
-        _record_bad(kind, p, sp, q, sq, n, n_bad, row, rep)
+        sums = _pass(kind, KL_MODE_SUMS, p, sp, q, sq, n, 0.0, 1.0, 1.0, parts, n_threads)
+        dp = sums.sum_p + n * eps
+        dq = sums.sum_q + n * eps
+        terms = _pass(kind, KL_MODE_TERMS_SCALED, p, sp, q, sq, n, eps, dp, dq, parts,
+                      n_threads)
+    else:
+        terms = _pass(kind, KL_MODE_TERMS_SUMS if check > 0 else KL_MODE_TERMS,
+                      p, sp, q, sq, n, 0.0, 1.0, 1.0, parts, n_threads)
+        sums = terms
+    if check > 0 and sums.n_bad > 0:
+        _record_bad(kind, p, sp, q, sq, n, <Py_ssize_t> sums.n_bad, row, rep)
     elif check == 2:
-        _record_sums(kind, sum_p, sum_q, tol, row, rep)
-    return _finish(kind, total, log_base)
+        _record_sums(kind, sums.sum_p, sums.sum_q, tol, row, rep)
+    return _finish(kind, terms.terms, log_base)
 
 
 cdef inline const floating* _row_ptr(const floating[:, :] x, Py_ssize_t i) noexcept nogil:
@@ -262,14 +281,16 @@ cdef void _rows(int kind,
     if n_threads == 1 or n_chunks == 1:
         for i in range(n_rows):
             out[i] = <floating> _row(kind, _row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
-                                     check, tol, eps, transform, log_base, i, &report[0, 0])
+                                     check, tol, eps, transform, log_base, i, &report[0, 0],
+                                     NULL, 1)
         return
     for c in prange(n_chunks, schedule="static", num_threads=n_threads):
         lo = c * n_rows // n_chunks
         hi = (c + 1) * n_rows // n_chunks
         for i in range(lo, hi):
             out[i] = <floating> _row(kind, _row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
-                                     check, tol, eps, transform, log_base, i, &report[c, 0])
+                                     check, tol, eps, transform, log_base, i, &report[c, 0],
+                                     NULL, 1)
 
 
 cdef double _long_row(int kind,
@@ -279,41 +300,15 @@ cdef double _long_row(int kind,
                       double log_base, Py_ssize_t row, int64_t* rep,
                       int n_threads) noexcept nogil:
     """One long row with its blocks in parallel; same additions, same order as _row."""
-    cdef Py_ssize_t n_blocks = (n + BLOCK - 1) // BLOCK, b, start, m, n_bad = 0
-    cdef double total = 0.0, sum_p = 0.0, sum_q = 0.0, dp = 1.0, dq = 1.0
-    cdef bint fused_sums = check > 0 and not transform
-    cdef BlockSums* parts = <BlockSums*> malloc(n_blocks * sizeof(BlockSums))
+    cdef kl_block_sums* parts = <kl_block_sums*> malloc(
+        ((n + BLOCK - 1) // BLOCK) * sizeof(kl_block_sums))
+    cdef double result
     if parts == NULL:
         return NAN
-    if transform:
-        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
-            start = b * BLOCK
-            m = min(BLOCK, n - start)
-            parts[b] = _block(kind, p + start * sp, sp, q + start * sq, sq, m,
-                              False, True, False, 0.0, 1.0, 1.0)
-        for b in range(n_blocks):
-            sum_p += parts[b].sum_p
-            sum_q += parts[b].sum_q
-            n_bad += parts[b].n_bad
-        dp = sum_p + n * eps
-        dq = sum_q + n * eps
-    for b in prange(n_blocks, schedule="static", num_threads=n_threads):
-        start = b * BLOCK
-        m = min(BLOCK, n - start)
-        parts[b] = _block(kind, p + start * sp, sp, q + start * sq, sq, m,
-                          True, fused_sums, transform, eps, dp, dq)
-    for b in range(n_blocks):
-        total += parts[b].terms
-        if fused_sums:
-            sum_p += parts[b].sum_p
-            sum_q += parts[b].sum_q
-            n_bad += parts[b].n_bad
+    result = _row(kind, p, sp, q, sq, n, check, tol, eps, transform, log_base, row, rep,
+                  parts, n_threads)
     free(parts)
-    if check > 0 and n_bad > 0:
-        _record_bad(kind, p, sp, q, sq, n, n_bad, row, rep)
-    elif check == 2:
-        _record_sums(kind, sum_p, sum_q, tol, row, rep)
-    return _finish(kind, total, log_base)
+    return result
 
 
 def kl_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
@@ -354,9 +349,9 @@ cdef inline double _label_row(const int64_t* labels, Py_ssize_t i,
                               int64_t ignore_index, bint has_ignore, double log_base,
                               int64_t* rep) noexcept nogil:
     cdef int64_t lab = labels[0]
-    cdef Py_ssize_t b, start, m, n_bad = 0
-    cdef double value, total = 0.0
-    cdef BlockSums r
+    cdef Py_ssize_t n_bad = 0
+    cdef double value
+    cdef kl_block_sums sums
     if has_ignore and lab == ignore_index:
         return NAN
     if lab < 0 or lab >= n:
@@ -369,13 +364,9 @@ cdef inline double _label_row(const int64_t* labels, Py_ssize_t i,
         return NAN
     value = q[lab * sq]
     if transform:
-        for b in range((n + BLOCK - 1) // BLOCK):
-            start = b * BLOCK
-            m = min(BLOCK, n - start)
-            r = _block(Q_H, q + start * sq, sq, q, sq, m, False, True, False, 0.0, 1.0, 1.0)
-            total += r.sum_p
-            n_bad += r.n_bad
-        value = (value + eps) / (total + n * eps)
+        sums = _pass(Q_H, KL_MODE_SUMS, q, sq, q, sq, n, 0.0, 1.0, 1.0, NULL, 1)
+        n_bad = <Py_ssize_t> sums.n_bad
+        value = (value + eps) / (sums.sum_p + n * eps)
     elif check > 0:
         n_bad = _is_bad(value) or value > 1.0
     if check > 0 and n_bad > 0:
@@ -434,26 +425,23 @@ cdef inline double _gauss_row(const floating* m1, Py_ssize_t sm1,
                               const floating* s2, Py_ssize_t ss2,
                               bint prior, Py_ssize_t n, int check, int scale,
                               double log_base, Py_ssize_t row, int64_t* rep) noexcept nogil:
-    cdef double acc[LANES]
-    cdef Py_ssize_t j, l, k, n_bad = 0
-    cdef double a, b, c, d
-    for l in range(LANES):
-        acc[l] = 0.0
-    for j in range(n):
-        a = m1[j * sm1]
-        b = s1[j * ss1]
-        if prior:
-            acc[j % LANES] += kl_gauss_prior_term2(scale, a, b)
+    """2 KL summed over one row in blocks (kl_blocks.h), then halved; bad values reported."""
+    cdef Py_ssize_t b, j, k, st, m
+    cdef double total = 0.0, n_bad = 0.0
+    cdef kl_block_sums r
+    for b in range((n + BLOCK - 1) // BLOCK):
+        st = b * BLOCK
+        m = min(BLOCK, n - st)
+        if floating is float:
+            r = kl_gauss_block_f32(scale, prior, check, m1 + st * sm1, sm1, s1 + st * ss1, ss1,
+                                   m2 + st * sm2, sm2, s2 + st * ss2, ss2, m)
         else:
-            c = m2[j * sm2]
-            d = s2[j * ss2]
-            acc[j % LANES] += kl_gauss_term2(scale, a, b, c, d)
-        if check > 0:
-            n_bad += _bad_mean(a) + _bad_scale(scale, b)
-            if not prior:
-                n_bad += _bad_mean(c) + _bad_scale(scale, d)
+            r = kl_gauss_block_f64(scale, prior, check, m1 + st * sm1, sm1, s1 + st * ss1, ss1,
+                                   m2 + st * sm2, sm2, s2 + st * ss2, ss2, m)
+        total += r.terms
+        n_bad += r.n_bad
     if n_bad > 0:
-        rep[0] += n_bad
+        rep[0] += <int64_t> n_bad
         if rep[1] < 0:
             for j in range(n):
                 k = -1
@@ -470,10 +458,10 @@ cdef inline double _gauss_row(const floating* m1, Py_ssize_t sm1,
                     rep[2] = j
                     rep[3] = k
                     break
-    a = 0.5 * _tree8(acc)
-    if a < 0.0:
-        a = 0.0
-    return a / log_base
+    total = 0.5 * total
+    if total < 0.0:
+        total = 0.0
+    return total / log_base
 
 
 cdef void _gauss_rows(const floating[:, :] m1, const floating[:, :] s1,

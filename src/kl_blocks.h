@@ -1,0 +1,376 @@
+/*
+ * kl_blocks.h -- the innermost loops of kl_fast's Cython kernels: one block
+ * (at most BLOCK elements of one row) of terms and sums.
+ *
+ * Why C and not Cython: these loops must compile to SIMD code for the CPU
+ * they run on while the extension stays portable, which takes GCC's
+ * function multi-versioning (target_clones: an AVX-512, an AVX2 and a
+ * baseline clone, picked at load time).  That is a C function attribute
+ * Cython cannot attach.  The row loops, the threading and the reports stay
+ * in _kernels_cython.pyx.
+ *
+ * Determinism: element j of a block always goes to lane j % KL_LANES, lanes
+ * are combined in a fixed tree, and every clone performs the same IEEE
+ * operations (-ffp-contract=off; fma only where written), so a block's
+ * result is the same bit for bit whatever the layout, the clone or the
+ * thread that computes it.
+ */
+#ifndef KL_FAST_BLOCKS_H
+#define KL_FAST_BLOCKS_H
+
+#include <stddef.h>
+#include "kl_math.h"
+#include "kl_vmath.h"
+
+#define KL_LANES 8
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 \
+    && !defined(KL_FAST_NO_CLONES)
+#define KL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define KL_CLONES
+#endif
+
+typedef struct {
+    double terms;   /* sum of the quantity's terms */
+    double sum_p;   /* sum of the first input's raw values */
+    double sum_q;   /* sum of the second input's raw values */
+    double n_bad;   /* count of negative / NaN / +inf raw values */
+    double n_odd;   /* terms the vector form cannot take (p/q overflowed) */
+} kl_block_sums;
+
+enum { KL_Q_KL = 0, KL_Q_CE = 1, KL_Q_H = 2, KL_Q_JS = 3 };
+/* what a pass over a block computes */
+enum { KL_MODE_TERMS = 0, KL_MODE_TERMS_SUMS = 1, KL_MODE_SUMS = 2, KL_MODE_TERMS_SCALED = 3 };
+
+/* p log(p/q) with the rounding of r = p/q corrected by its exact residual:
+ * p/q = r + e/q with e = p - r q exact (fma), so
+ * p log(p/q) = p log r + e + O(e^2/p).  One log, no branch, and as accurate
+ * near p = q as the log1p form (log r is accurate there since r - 1 is). */
+KL_INLINE double kl_vrel_entr(double p, double q)
+{
+    double r = p / q;
+    double e = __builtin_fma(-r, q, p);
+    double t = __builtin_fma(p, kl_vlog(r), e);
+    t = (p > 0.0 && q == 0.0) ? INFINITY : t;
+    t = (p == 0.0 && q >= 0.0) ? 0.0 : t;
+    /* scipy's convention for invalid (validate=False) input: negatives give +inf */
+    t = ((p < 0.0 || q < 0.0) && p == p && q == q) ? INFINITY : t;
+    return t;
+}
+
+/* p > 0, q > 0 with p/q outside the normal range: the vector form loses r */
+KL_INLINE int kl_vrel_entr_odd(double p, double q)
+{
+    double r = p / q;
+    return p > 0.0 && q > 0.0 && !(r >= DBL_MIN && r <= DBL_MAX);
+}
+
+KL_INLINE double kl_vjs_term(double p, double q)
+{
+    double s = p + q;
+    double bq = s - p;
+    double e = (p - (s - bq)) + (q - bq);   /* TwoSum: p + q == s + e exactly */
+    double m = 0.5 * s;
+    double t = kl_vrel_entr(p, m) + kl_vrel_entr(q, m);
+    t = 0.5 * ((e == e && e != INFINITY && e != -INFINITY) ? t - e : t);
+    return (p == 0.0 && q == 0.0) ? 0.0 : t;
+}
+
+KL_INLINE double kl_vce_term(double p, double q)
+{
+    return (p == 0.0 && q == q) ? 0.0 : -p * kl_vlog(q);
+}
+
+KL_INLINE double kl_ventr(double p, double q)
+{
+    (void) q;
+    double t = (p == 0.0) ? 0.0 : -p * kl_vlog(p);
+    return (p < 0.0) ? -INFINITY : t;     /* scipy.special.entr's convention */
+}
+
+KL_INLINE double kl_no_odd(double p, double q) { (void) p; (void) q; return 0.0; }
+KL_INLINE double kl_rel_entr_odd(double p, double q) { return kl_vrel_entr_odd(p, q) ? 1.0 : 0.0; }
+KL_INLINE double kl_is_bad(double x) { return (!(x >= 0.0) || x == INFINITY) ? 1.0 : 0.0; }
+
+KL_INLINE double kl_tree8(const double* a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* The exact scalar fallback for a KL block with odd terms (kl_math.h). */
+#define KL_DEFINE_BLOCK_EXACT(T)                                                       \
+KL_INLINE double kl_block_exact_##T(const T* p, ptrdiff_t sp, const T* q,          \
+                                        ptrdiff_t sq, ptrdiff_t n, int scaled,         \
+                                        double eps, double dp, double dq)              \
+{                                                                                      \
+    double at[KL_LANES] = {0};                                                         \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                \
+        double x = p[j * sp], y = q[j * sq];                                           \
+        if (scaled) { x = (x + eps) / dp; y = (y + eps) / dq; }                        \
+        at[j % KL_LANES] += kl_rel_entr(x, y);                                         \
+    }                                                                                  \
+    return kl_tree8(at);                                                               \
+}
+
+KL_DEFINE_BLOCK_EXACT(float)
+KL_DEFINE_BLOCK_EXACT(double)
+
+/* The loops, stamped out per quantity (TERM and ODD are inline functions of
+ * (p, q); ONE is 1 for entropy, which reads no q) and per dtype T.  Each pass
+ * is its own plain loop with a contiguous fast path: the vectorizer gives up
+ * on loops that mix optional work, so the passes are written out. */
+#define KL_DEFINE_PASSES(NAME, T, TERM, ODD, ONE)                                      \
+KL_INLINE void NAME##_terms(const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq,    \
+                                ptrdiff_t n, double* at, double* ao)                   \
+{                                                                                      \
+    ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
+    if (sp == 1 && (ONE || sq == 1)) {                                                 \
+        for (; j < n_full; j += KL_LANES)                                              \
+            for (l = 0; l < KL_LANES; ++l) {                                           \
+                double x = p[j + l], y = ONE ? 0.0 : q[j + l];                         \
+                at[l] += TERM(x, y);                                                   \
+                ao[l] += ODD(x, y);                                                    \
+            }                                                                          \
+    }                                                                                  \
+    for (; j < n; ++j) {                                                               \
+        double x = p[j * sp], y = ONE ? 0.0 : q[j * sq];                               \
+        at[j % KL_LANES] += TERM(x, y);                                                \
+        ao[j % KL_LANES] += ODD(x, y);                                                 \
+    }                                                                                  \
+}                                                                                      \
+KL_INLINE void NAME##_scaled(const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq,   \
+                                 ptrdiff_t n, double eps, double dp, double dq,        \
+                                 double* at, double* ao)                               \
+{                                                                                      \
+    ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
+    if (sp == 1 && (ONE || sq == 1)) {                                                 \
+        for (; j < n_full; j += KL_LANES)                                              \
+            for (l = 0; l < KL_LANES; ++l) {                                           \
+                double x = (p[j + l] + eps) / dp;                                      \
+                double y = ONE ? 0.0 : (q[j + l] + eps) / dq;                          \
+                at[l] += TERM(x, y);                                                   \
+                ao[l] += ODD(x, y);                                                    \
+            }                                                                          \
+    }                                                                                  \
+    for (; j < n; ++j) {                                                               \
+        double x = (p[j * sp] + eps) / dp;                                             \
+        double y = ONE ? 0.0 : (q[j * sq] + eps) / dq;                                 \
+        at[j % KL_LANES] += TERM(x, y);                                                \
+        ao[j % KL_LANES] += ODD(x, y);                                                 \
+    }                                                                                  \
+}                                                                                      \
+KL_INLINE void NAME##_terms_sums(const T* p, ptrdiff_t sp, const T* q,             \
+                                     ptrdiff_t sq, ptrdiff_t n, double* at,            \
+                                     double* ao, double* ap, double* aq, double* ab)   \
+{                                                                                      \
+    ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
+    if (sp == 1 && (ONE || sq == 1)) {                                                 \
+        for (; j < n_full; j += KL_LANES)                                              \
+            for (l = 0; l < KL_LANES; ++l) {                                           \
+                double x = p[j + l], y = ONE ? 0.0 : q[j + l];                         \
+                at[l] += TERM(x, y);                                                   \
+                ao[l] += ODD(x, y);                                                    \
+                ap[l] += x;                                                            \
+                aq[l] += y;                                                            \
+                ab[l] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                    \
+            }                                                                          \
+    }                                                                                  \
+    for (; j < n; ++j) {                                                               \
+        double x = p[j * sp], y = ONE ? 0.0 : q[j * sq];                               \
+        at[j % KL_LANES] += TERM(x, y);                                                \
+        ao[j % KL_LANES] += ODD(x, y);                                                 \
+        ap[j % KL_LANES] += x;                                                         \
+        aq[j % KL_LANES] += y;                                                         \
+        ab[j % KL_LANES] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                 \
+    }                                                                                  \
+}                                                                                      \
+KL_INLINE void NAME##_sums(const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq,     \
+                               ptrdiff_t n, double* ap, double* aq, double* ab)        \
+{                                                                                      \
+    ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
+    if (sp == 1 && (ONE || sq == 1)) {                                                 \
+        for (; j < n_full; j += KL_LANES)                                              \
+            for (l = 0; l < KL_LANES; ++l) {                                           \
+                double x = p[j + l], y = ONE ? 0.0 : q[j + l];                         \
+                ap[l] += x;                                                            \
+                aq[l] += y;                                                            \
+                ab[l] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                    \
+            }                                                                          \
+    }                                                                                  \
+    for (; j < n; ++j) {                                                               \
+        double x = p[j * sp], y = ONE ? 0.0 : q[j * sq];                               \
+        ap[j % KL_LANES] += x;                                                         \
+        aq[j % KL_LANES] += y;                                                         \
+        ab[j % KL_LANES] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                 \
+    }                                                                                  \
+}                                                                                      \
+KL_CLONES kl_block_sums NAME(int mode, const T* p, ptrdiff_t sp, const T* q,           \
+                             ptrdiff_t sq, ptrdiff_t n, double eps, double dp,         \
+                             double dq)                                                \
+{                                                                                      \
+    double at[KL_LANES] = {0}, ao[KL_LANES] = {0}, ap[KL_LANES] = {0};                 \
+    double aq[KL_LANES] = {0}, ab[KL_LANES] = {0};                                     \
+    kl_block_sums r;                                                                   \
+    if (mode == KL_MODE_TERMS)                                                         \
+        NAME##_terms(p, sp, q, sq, n, at, ao);                                         \
+    else if (mode == KL_MODE_TERMS_SCALED)                                             \
+        NAME##_scaled(p, sp, q, sq, n, eps, dp, dq, at, ao);                           \
+    else if (mode == KL_MODE_TERMS_SUMS)                                               \
+        NAME##_terms_sums(p, sp, q, sq, n, at, ao, ap, aq, ab);                        \
+    else                                                                               \
+        NAME##_sums(p, sp, q, sq, n, ap, aq, ab);                                      \
+    r.terms = kl_tree8(at); r.sum_p = kl_tree8(ap); r.sum_q = kl_tree8(aq);            \
+    r.n_bad = kl_tree8(ab); r.n_odd = kl_tree8(ao);                                    \
+    if (r.n_odd > 0.0)                                                                 \
+        r.terms = kl_block_exact_##T(p, sp, q, sq, n, mode == KL_MODE_TERMS_SCALED,    \
+                                     eps, dp, dq);                                     \
+    return r;                                                                          \
+}
+
+KL_DEFINE_PASSES(kl_block_kl_f32, float, kl_vrel_entr, kl_rel_entr_odd, 0)
+KL_DEFINE_PASSES(kl_block_kl_f64, double, kl_vrel_entr, kl_rel_entr_odd, 0)
+KL_DEFINE_PASSES(kl_block_ce_f32, float, kl_vce_term, kl_no_odd, 0)
+KL_DEFINE_PASSES(kl_block_ce_f64, double, kl_vce_term, kl_no_odd, 0)
+KL_DEFINE_PASSES(kl_block_h_f32, float, kl_ventr, kl_no_odd, 1)
+KL_DEFINE_PASSES(kl_block_h_f64, double, kl_ventr, kl_no_odd, 1)
+KL_DEFINE_PASSES(kl_block_js_f32, float, kl_vjs_term, kl_no_odd, 0)
+KL_DEFINE_PASSES(kl_block_js_f64, double, kl_vjs_term, kl_no_odd, 0)
+
+/* ---- diagonal Gaussians ------------------------------------------------ */
+
+/* log1p(x) - x on [-1/2, 1] (kl_math.h's series, unrolled for the vectorizer) */
+KL_INLINE double kl_vlog1pmx_band(double x)
+{
+    double s = x / (2.0 + x), s2 = s * s, p = 1.0 / 37;
+    p = p * s2 + 1.0 / 35; p = p * s2 + 1.0 / 33; p = p * s2 + 1.0 / 31;
+    p = p * s2 + 1.0 / 29; p = p * s2 + 1.0 / 27; p = p * s2 + 1.0 / 25;
+    p = p * s2 + 1.0 / 23; p = p * s2 + 1.0 / 21; p = p * s2 + 1.0 / 19;
+    p = p * s2 + 1.0 / 17; p = p * s2 + 1.0 / 15; p = p * s2 + 1.0 / 13;
+    p = p * s2 + 1.0 / 11; p = p * s2 + 1.0 / 9;  p = p * s2 + 1.0 / 7;
+    p = p * s2 + 1.0 / 5;  p = p * s2 + 1.0 / 3;
+    return -x * s + 2.0 * s * s2 * p;
+}
+
+KL_INLINE double kl_vu_minus_1_minus_log_u(double um1, double log_u)
+{
+    int band = um1 >= -0.5 && um1 <= 1.0;
+    double series = -kl_vlog1pmx_band(band ? um1 : 0.0);
+    return band ? series : um1 - log_u;
+}
+
+/* expm1(x) - x: Taylor series to 1/20! on |x| <= 1, exp(x) - 1 - x beyond */
+KL_INLINE double kl_vexpm1mx(double x)
+{
+    double p = 1.0 / 2432902008176640000.0;
+    p = p * x + 1.0 / 121645100408832000.0; p = p * x + 1.0 / 6402373705728000.0;
+    p = p * x + 1.0 / 355687428096000.0;    p = p * x + 1.0 / 20922789888000.0;
+    p = p * x + 1.0 / 1307674368000.0;      p = p * x + 1.0 / 87178291200.0;
+    p = p * x + 1.0 / 6227020800.0;         p = p * x + 1.0 / 479001600.0;
+    p = p * x + 1.0 / 39916800.0;           p = p * x + 1.0 / 3628800.0;
+    p = p * x + 1.0 / 362880.0;             p = p * x + 1.0 / 40320.0;
+    p = p * x + 1.0 / 5040.0;               p = p * x + 1.0 / 720.0;
+    p = p * x + 1.0 / 120.0;                p = p * x + 1.0 / 24.0;
+    p = p * x + 1.0 / 6.0;                  p = p * x + 0.5;
+    double far = (kl_vexp(x) - 1.0) - x;
+    return (x >= -1.0 && x <= 1.0) ? x * x * p : far;
+}
+
+/* 2 KL per coordinate in each scale (kl_math.h's kl_gauss_term2, vector forms) */
+KL_INLINE double kl_vgauss_var(double m1, double s1, double m2, double s2)
+{
+    double dm = m1 - m2;
+    return kl_vu_minus_1_minus_log_u((s1 - s2) / s2, kl_vlog(s1) - kl_vlog(s2)) + dm * dm / s2;
+}
+KL_INLINE double kl_vgauss_std(double m1, double s1, double m2, double s2)
+{
+    double z = (m1 - m2) / s2;
+    return kl_vu_minus_1_minus_log_u(((s1 - s2) / s2) * ((s1 + s2) / s2),
+                                     2.0 * (kl_vlog(s1) - kl_vlog(s2))) + z * z;
+}
+KL_INLINE double kl_vgauss_logvar(double m1, double s1, double m2, double s2)
+{
+    double dm = m1 - m2;
+    return kl_vexpm1mx(s1 - s2) + dm * dm * kl_vexp(-s2);
+}
+KL_INLINE double kl_vgauss_logstd(double m1, double s1, double m2, double s2)
+{
+    double dm = m1 - m2;
+    return kl_vexpm1mx(2.0 * (s1 - s2)) + dm * dm * kl_vexp(-2.0 * s2);
+}
+KL_INLINE double kl_vgauss_var_prior(double m, double s, double u, double v)
+{
+    (void) u; (void) v;
+    return kl_vu_minus_1_minus_log_u(s - 1.0, kl_vlog(s)) + m * m;
+}
+KL_INLINE double kl_vgauss_std_prior(double m, double s, double u, double v)
+{
+    (void) u; (void) v;
+    return kl_vu_minus_1_minus_log_u((s - 1.0) * (s + 1.0), 2.0 * kl_vlog(s)) + m * m;
+}
+KL_INLINE double kl_vgauss_logvar_prior(double m, double s, double u, double v)
+{
+    (void) u; (void) v;
+    return kl_vexpm1mx(s) + m * m;
+}
+KL_INLINE double kl_vgauss_logstd_prior(double m, double s, double u, double v)
+{
+    (void) u; (void) v;
+    return kl_vexpm1mx(2.0 * s) + m * m;
+}
+
+KL_INLINE double kl_bad_finite(double x) { return (x - x == 0.0) ? 0.0 : 1.0; }
+KL_INLINE double kl_bad_positive(double x) { return (x > 0.0 && x < INFINITY) ? 0.0 : 1.0; }
+
+/* One row of n coordinates: sum of 2 KL terms in lanes, and the count of
+ * invalid parameters (means must be finite; variances and standard deviations
+ * finite and > 0; log scales finite). */
+#define KL_GAUSS_LOOP(T, TERM, BADS, PRIOR)                                            \
+    {                                                                                  \
+        ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                 \
+        if (sm1 == 1 && ss1 == 1 && (PRIOR || (sm2 == 1 && ss2 == 1))) {                \
+            for (; j < n_full; j += KL_LANES)                                          \
+                for (l = 0; l < KL_LANES; ++l) {                                       \
+                    double a = m1[j + l], b = s1[j + l];                               \
+                    double c = PRIOR ? 0.0 : m2[j + l], d = PRIOR ? 1.0 : s2[j + l];   \
+                    at[l] += TERM(a, b, c, d);                                         \
+                    if (check) ab[l] += kl_bad_finite(a) + BADS(b)                     \
+                        + (PRIOR ? 0.0 : kl_bad_finite(c) + BADS(d));                  \
+                }                                                                      \
+        }                                                                              \
+        for (; j < n; ++j) {                                                           \
+            double a = m1[j * sm1], b = s1[j * ss1];                                   \
+            double c = PRIOR ? 0.0 : m2[j * sm2], d = PRIOR ? 1.0 : s2[j * ss2];       \
+            at[j % KL_LANES] += TERM(a, b, c, d);                                      \
+            if (check) ab[j % KL_LANES] += kl_bad_finite(a) + BADS(b)                  \
+                + (PRIOR ? 0.0 : kl_bad_finite(c) + BADS(d));                          \
+        }                                                                              \
+    }
+
+#define KL_DEFINE_GAUSS(NAME, T)                                                       \
+KL_CLONES kl_block_sums NAME(int scale, int prior, int check,                          \
+                             const T* m1, ptrdiff_t sm1, const T* s1, ptrdiff_t ss1,   \
+                             const T* m2, ptrdiff_t sm2, const T* s2, ptrdiff_t ss2,   \
+                             ptrdiff_t n)                                              \
+{                                                                                      \
+    double at[KL_LANES] = {0}, ab[KL_LANES] = {0};                                     \
+    kl_block_sums r;                                                                   \
+    switch (scale * 2 + (prior != 0)) {                                                \
+    case 2 * KL_SCALE_VAR:        KL_GAUSS_LOOP(T, kl_vgauss_var, kl_bad_positive, 0) break; \
+    case 2 * KL_SCALE_VAR + 1:    KL_GAUSS_LOOP(T, kl_vgauss_var_prior, kl_bad_positive, 1) break; \
+    case 2 * KL_SCALE_STD:        KL_GAUSS_LOOP(T, kl_vgauss_std, kl_bad_positive, 0) break; \
+    case 2 * KL_SCALE_STD + 1:    KL_GAUSS_LOOP(T, kl_vgauss_std_prior, kl_bad_positive, 1) break; \
+    case 2 * KL_SCALE_LOGVAR:     KL_GAUSS_LOOP(T, kl_vgauss_logvar, kl_bad_finite, 0) break; \
+    case 2 * KL_SCALE_LOGVAR + 1: KL_GAUSS_LOOP(T, kl_vgauss_logvar_prior, kl_bad_finite, 1) break; \
+    case 2 * KL_SCALE_LOGSTD:     KL_GAUSS_LOOP(T, kl_vgauss_logstd, kl_bad_finite, 0) break; \
+    default:                      KL_GAUSS_LOOP(T, kl_vgauss_logstd_prior, kl_bad_finite, 1) \
+    }                                                                                  \
+    r.terms = kl_tree8(at); r.n_bad = kl_tree8(ab);                                    \
+    r.sum_p = 0.0; r.sum_q = 0.0; r.n_odd = 0.0;                                       \
+    return r;                                                                          \
+}
+
+KL_DEFINE_GAUSS(kl_gauss_block_f32, float)
+KL_DEFINE_GAUSS(kl_gauss_block_f64, double)
+
+#endif

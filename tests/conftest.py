@@ -1,0 +1,67 @@
+"""Shared fixtures: seeded data, the backends and dtypes to sweep, slow tests, hypothesis."""
+
+import os
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import kl_fast
+
+# -- hypothesis profiles: deterministic in CI, long on demand -------------------------------
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=5000)
+settings.load_profile(os.environ.get("KL_FAST_HYPOTHESIS_PROFILE", "ci"))
+
+BACKENDS = kl_fast.available_backends()
+COMPILED_BACKENDS = [b for b in BACKENDS if b in ("cython", "numba")]
+FLOAT_DTYPES = [np.float32, np.float64]
+
+
+# -- --run-slow ------------------------------------------------------------------------------
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test's name: reproducible, different per test."""
+    seed = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Every backend that can run in this installation."""
+    return request.param
+
+
+@pytest.fixture(params=COMPILED_BACKENDS)
+def compiled_backend(request):
+    """The compiled backends (cython, numba) that can run here."""
+    return request.param
+
+
+@pytest.fixture(params=FLOAT_DTYPES, ids=lambda d: np.dtype(d).name)
+def dtype(request):
+    """The float dtypes the kernels are specialised for."""
+    return np.dtype(request.param)

@@ -1,0 +1,330 @@
+"""kl_fast.scipy against the scipy functions it replaces.
+
+``rel_entr``, ``entropy`` and ``jensenshannon`` must give scipy's signatures,
+defaults (axis 0, normalizing) and results (DESIGN.md "Drop-ins"), except
+that ``jensenshannon`` never returns NaN on nearly equal inputs (scipy's
+can: scipy/scipy#20083, #20779), where it is held to the accuracy contract
+against mpmath instead.
+"""
+
+import math
+
+import hypothesis.extra.numpy as hnp
+import mpmath
+import numpy as np
+import pytest
+import scipy.spatial.distance as ssd
+import scipy.special as sps
+import scipy.stats as sst
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kl_fast import scipy as kls
+
+from . import mp_reference as mpr
+
+RTOL = 1e-12
+EDGE = np.array([-1.0, -0.5, -0.0, 0.0, 0.5, 1.0, np.inf, np.nan])
+
+
+def assert_same(got, want, rtol=RTOL):
+    """Same shape, dtype, kind of object (scalar or array) and values (inf/NaN positions)."""
+    assert type(got) is type(want), (type(got), type(want))
+    assert np.shape(got) == np.shape(want)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0, equal_nan=True)
+
+
+def _scipy(f, *args, **kwargs):
+    """scipy's result, with its inf/NaN warnings silenced (pytest turns warnings into errors)."""
+    with np.errstate(all="ignore"):
+        return f(*args, **kwargs)
+
+
+# -- rel_entr -------------------------------------------------------------------------------------
+def _positive(rng, shape, zeros=0.2):
+    x = 10.0 ** rng.uniform(-8, 2, shape)
+    return np.where(rng.random(shape) < zeros, 0.0, x)
+
+
+SHAPES = [((), ()), ((7,), (7,)), ((3, 5), (3, 5)), ((2, 3, 4), (2, 3, 4)),
+          ((3, 1), (4,)), ((5,), ()), ((), (6,)), ((2, 1, 4), (3, 1)), ((0,), (0,)),
+          ((4, 0), (1, 0))]
+
+
+@pytest.mark.parametrize("xshape, yshape", SHAPES)
+def test_rel_entr_matches_scipy_on_shapes(xshape, yshape):
+    rng = np.random.default_rng(len(xshape) * 10 + len(yshape))
+    x, y = _positive(rng, xshape), _positive(rng, yshape)
+    if x.ndim == 0:
+        x = x[()]
+    if y.ndim == 0:
+        y = y[()]
+    assert_same(kls.rel_entr(x, y), sps.rel_entr(x, y))
+
+
+def test_rel_entr_matches_scipy_on_the_edge_grid():
+    """{-1, -0.5, -0, 0, 0.5, 1, inf, nan}^2: 0 for x == 0 <= y, +inf, NaN exactly as scipy."""
+    x, y = np.meshgrid(EDGE, EDGE, indexing="ij")
+    got = _scipy(kls.rel_entr, x, y)
+    want = _scipy(sps.rel_entr, x, y)
+    np.testing.assert_array_equal(got, want)
+    for a in EDGE:
+        for b in EDGE:
+            assert_same(_scipy(kls.rel_entr, a, b), _scipy(sps.rel_entr, a, b))
+
+
+def test_rel_entr_nearly_equal_and_extreme_pairs():
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0.01, 10.0, 500)
+    y = x + rng.integers(-50, 50, 500) * np.spacing(x)
+    got, want = kls.rel_entr(x, y), sps.rel_entr(x, y)
+    # both are accurate to a few ULP of the exact value here (scipy gh-20710 fix)
+    exact = [mpr.rel_entr(a, b) for a, b in zip(x, y, strict=True)]
+    assert max(mpr.ulp_error_f64(g, e) for g, e in zip(got, exact, strict=True)) <= 4
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+    big = 10.0 ** rng.uniform(-300, 300, (2, 500))
+    assert_same(kls.rel_entr(*big), sps.rel_entr(*big), rtol=1e-13)
+
+
+@pytest.mark.parametrize("xdt, ydt", [(np.float32, np.float32), (np.float16, np.float16),
+                                      (np.float32, np.float16), (np.float32, np.float64),
+                                      (np.float64, np.float32), (np.int64, np.float32),
+                                      (np.int64, np.int64), (np.int32, np.float64)])
+def test_rel_entr_result_dtype_follows_scipy(xdt, ydt):
+    rng = np.random.default_rng(12)
+    x = (rng.integers(0, 5, 64) + 1).astype(xdt)
+    y = (rng.integers(0, 5, 64)).astype(ydt)
+    got, want = kls.rel_entr(x, y), sps.rel_entr(x, y)
+    assert got.dtype == want.dtype
+    rtol = 4 * float(np.finfo(got.dtype).eps)
+    np.testing.assert_allclose(got, want, rtol=rtol)
+
+
+@pytest.mark.parametrize("xdt, ydt", [(np.uint8, np.uint8), (np.int16, np.float32)])
+def test_rel_entr_small_integer_result_dtype_follows_scipy(xdt, ydt):
+    x = np.arange(1, 9).astype(xdt)
+    y = np.arange(8, 0, -1).astype(ydt)
+    assert kls.rel_entr(x, y).dtype == sps.rel_entr(x, y).dtype
+
+
+def test_rel_entr_float32_within_one_ulp():
+    rng = np.random.default_rng(13)
+    x = _positive(rng, 400).astype(np.float32)
+    y = _positive(rng, 400, zeros=0.0).astype(np.float32)
+    got = kls.rel_entr(x, y)
+    assert got.dtype == np.float32
+    err = [mpr.ulp_error_f32(g, mpr.rel_entr(a, b)) for g, a, b in zip(got, x, y, strict=True)]
+    assert max(err) <= 1.0
+
+
+def test_rel_entr_out():
+    rng = np.random.default_rng(14)
+    x, y = _positive(rng, (3, 4)), _positive(rng, (3, 4))
+    out = np.full((3, 4), np.nan)
+    res = kls.rel_entr(x, y, out=out)
+    assert res is out
+    np.testing.assert_allclose(out, sps.rel_entr(x, y), rtol=RTOL)
+    # an out of another float dtype is cast into, as for a ufunc (same_kind)
+    out32, want32 = np.empty((3, 4), np.float32), np.empty((3, 4), np.float32)
+    assert kls.rel_entr(x, y, out=out32) is out32
+    sps.rel_entr(x, y, out=want32)
+    np.testing.assert_allclose(out32, want32, rtol=2e-7)
+    # a strided out and broadcasting inputs
+    big = np.zeros((3, 8))
+    view = big[:, ::2]
+    assert kls.rel_entr(x, y[0], out=view) is view
+    np.testing.assert_allclose(big[:, ::2], sps.rel_entr(x, y[0]), rtol=RTOL)
+    assert np.all(big[:, 1::2] == 0)
+
+
+def test_rel_entr_out_of_the_wrong_shape_raises_like_scipy():
+    x = np.full(4, 0.25)
+    with pytest.raises(ValueError):
+        sps.rel_entr(x, x, out=np.empty(5))
+    with pytest.raises(ValueError):
+        kls.rel_entr(x, x, out=np.empty(5))
+
+
+@pytest.mark.parametrize("x, y", [(0.5, 0.25), (1, 2), (0.0, 0.0), (3, 0), (np.float32(0.5),
+                                  np.float32(0.125)), (2.0, [1.0, 2.0, 4.0])])
+def test_rel_entr_scalars_and_lists(x, y):
+    assert_same(_scipy(kls.rel_entr, x, y), _scipy(sps.rel_entr, x, y))
+
+
+def test_rel_entr_large_and_strided_arrays():
+    """Longer than the iterator's buffer, non-contiguous, reversed, big-endian."""
+    rng = np.random.default_rng(15)
+    x = _positive(rng, (300, 700))
+    y = _positive(rng, (300, 700), zeros=0.05)
+    for a, b in ((x, y), (x[::2, ::-3], y[::2, ::-3]), (x.T, y.T),
+                 (x.astype(">f8"), y.astype(">f8"))):
+        got = kls.rel_entr(a, b)
+        want = sps.rel_entr(np.asarray(a, float), np.asarray(b, float))
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+# -- entropy --------------------------------------------------------------------------------------
+def _counts(rng, shape, zeros=0.2):
+    return np.where(rng.random(shape) < zeros, 0, rng.integers(1, 100, shape))
+
+
+@pytest.mark.parametrize("shape, axis", [((9,), 0), ((9,), -1), ((6, 4), 0), ((6, 4), 1),
+                                         ((6, 4), -1), ((3, 5, 7), 1), ((3, 5, 7), -2),
+                                         ((3, 5, 7), 0), ((1, 5), 1), ((5, 1), 0)])
+@pytest.mark.parametrize("base", [None, 2, 10, math.e])
+def test_entropy_matches_scipy(shape, axis, base):
+    rng = np.random.default_rng(sum(shape) + axis)
+    pk = _counts(rng, shape)
+    pk.reshape(-1, shape[-1])[:, 0] += 1                          # no all-zero slices
+    np.moveaxis(pk, axis, 0)[0] += 1
+    qk = _counts(rng, shape, zeros=0.0)
+    kw = {"base": base} if axis == 0 else {"base": base, "axis": axis}
+    assert_same(kls.entropy(pk, **kw), sst.entropy(pk, **kw))
+    assert_same(kls.entropy(pk, qk, **kw), sst.entropy(pk, qk, **kw))
+    probs = pk / pk.sum(axis=axis, keepdims=True)
+    assert_same(kls.entropy(probs, **kw), sst.entropy(probs, **kw))
+
+
+def test_entropy_defaults_and_special_values():
+    assert_same(kls.entropy([0.5, 0.5]), sst.entropy([0.5, 0.5]))
+    assert_same(kls.entropy([1, 1], base=2), sst.entropy([1, 1], base=2))
+    assert_same(kls.entropy([0.5, 0.5], [0.3, 0.3]), sst.entropy([0.5, 0.5], [0.3, 0.3]))
+    assert float(kls.entropy([0.5, 0.5], [0.3, 0.3])) == 0.0      # scipy/scipy#12553
+    # q = 0 where p > 0: +inf, as scipy
+    assert_same(kls.entropy([0.5, 0.5], [1.0, 0.0]), _scipy(sst.entropy, [0.5, 0.5], [1.0, 0.0]))
+    # p = 0 where q = 0: the term is 0
+    assert_same(kls.entropy([1.0, 0.0], [1.0, 0.0]), sst.entropy([1.0, 0.0], [1.0, 0.0]))
+    # float32 stays float32
+    p32 = np.array([1, 2, 3, 4], np.float32)
+    assert_same(kls.entropy(p32), sst.entropy(p32), rtol=2e-7)
+    assert_same(kls.entropy(p32, p32[::-1]), sst.entropy(p32, p32[::-1]), rtol=2e-6)
+    # nothing is validated (as in scipy): an all-zero or negative row gives NaN / inf like it
+    for bad in ([0.0, 0.0], [1.0, -1.0, 2.0]):
+        assert_same(_scipy(kls.entropy, bad), _scipy(sst.entropy, bad))
+
+
+def test_entropy_broadcasts_pk_and_qk():
+    rng = np.random.default_rng(21)
+    pk = _counts(rng, (6, 4), zeros=0.0)
+    for qk in (_counts(rng, (6, 1), zeros=0.0), _counts(rng, (6,), zeros=0.0)[:, None],
+               _counts(rng, (1, 4), zeros=0.0)):
+        assert_same(kls.entropy(pk, qk), sst.entropy(pk, qk))
+        assert_same(kls.entropy(pk, qk, axis=1), sst.entropy(pk, qk, axis=1))
+
+
+def test_entropy_accuracy_against_mpmath():
+    """scipy.stats.entropy semantics (normalize both), nearly equal rows, against mpmath.
+
+    The exact value is that of the exactly normalized stored rows.  Normalizing
+    in floating point rounds each p_k and q_k by up to eps relative; where
+    p ~ q the derivatives of p log(p/q) are ~ +-1, so that alone moves the sum
+    by up to ~2 eps in absolute terms, on top of the stored-input bound
+    8 eps * sum |terms|.  (scipy is held to the same bound.)
+    """
+    rng = np.random.default_rng(22)
+    pk = rng.dirichlet(np.ones(100), 8).T * 3.0                   # axis 0, unnormalized
+    qk = pk * (1 + 1e-6 * rng.standard_normal(pk.shape))
+    for f in (kls.entropy, sst.entropy):
+        got = f(pk, qk)
+        for g, a, b in zip(got, pk.T, qk.T, strict=True):
+            pa = [mpr.exact(v) / mpmath.fsum(mpr.exact(w) for w in a) for v in a]
+            pb = [mpr.exact(v) / mpmath.fsum(mpr.exact(w) for w in b) for v in b]
+            exact = mpmath.fsum(x * mpmath.log(x / y) for x, y in zip(pa, pb, strict=True))
+            scale = mpmath.fsum(abs(x * mpmath.log(x / y)) for x, y in zip(pa, pb, strict=True))
+            err = abs(mpr.exact(g) - exact)
+            assert err <= mpr.EPS64 * (8 * scale + 4), f.__module__
+
+
+# -- jensenshannon --------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape, axis", [((9,), 0), ((6, 4), 0), ((6, 4), 1), ((6, 4), -1),
+                                         ((3, 5, 7), 2), ((3, 5, 7), -3), ((2, 1), 0)])
+@pytest.mark.parametrize("base", [None, 2.0])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_jensenshannon_matches_scipy(shape, axis, base, keepdims):
+    rng = np.random.default_rng(sum(shape) - axis)
+    p = _counts(rng, shape, zeros=0.3) + 0.0
+    q = _counts(rng, shape, zeros=0.3) + 0.0
+    np.moveaxis(p, axis, 0)[0] += 1
+    np.moveaxis(q, axis, 0)[-1] += 1
+    kw = {"base": base, "axis": axis, "keepdims": keepdims}
+    assert_same(kls.jensenshannon(p, q, **kw), ssd.jensenshannon(p, q, **kw))
+    if axis == 0 and not keepdims:
+        assert_same(kls.jensenshannon(p, q, base), ssd.jensenshannon(p, q, base))
+
+
+def test_jensenshannon_disjoint_and_identical():
+    assert_same(kls.jensenshannon([1.0, 0.0], [0.0, 1.0], base=2),
+                ssd.jensenshannon([1.0, 0.0], [0.0, 1.0], base=2))
+    assert float(kls.jensenshannon([1.0, 0.0], [0.0, 1.0], base=2)) == 1.0
+    assert float(kls.jensenshannon([0.2, 0.8], [0.2, 0.8])) == 0.0
+    p = np.array([[1, 2, 3], [4, 5, 6.0]])
+    assert_same(kls.jensenshannon(p, p[:, ::-1], axis=1), ssd.jensenshannon(p, p[:, ::-1],
+                                                                             axis=1))
+
+
+def _exact_js_of_normalized(p, q):
+    sp_ = mpmath.fsum(mpr.exact(v) for v in p)
+    sq_ = mpmath.fsum(mpr.exact(v) for v in q)
+    pn = [mpr.exact(v) / sp_ for v in p]
+    qn = [mpr.exact(v) / sq_ for v in q]
+    halves = []
+    for a, b in zip(pn, qn, strict=True):
+        m = (a + b) / 2
+        halves += [a * mpmath.log(a / m) / 2 if a else 0, b * mpmath.log(b / m) / 2 if b else 0]
+    return max(mpmath.fsum(halves), 0), mpmath.fsum(abs(h) for h in halves)
+
+
+_X = np.nextafter(0.5, 0.0)
+CONTRIVED = {
+    "gh20779": ([_X, 1 - _X], [1 - _X, _X]),
+    "half-vs-below": ([0.5, 0.5], [_X, _X]),
+    "half-vs-below-unnormalized": ([0.5, 0.5], [_X, 0.5]),
+    "one-ulp": ([0.3, 0.7], [np.nextafter(0.3, 1), np.nextafter(0.7, 0)]),
+    "gh20083-float32": (np.array([0.027501475, 0.055202297], np.float32),
+                        np.array([0.027537677, 0.055334348], np.float32)),
+    "gh20083-float32-bumped": (np.array([0.027501475 + 1e-9, 0.055202297], np.float32),
+                               np.array([0.027537677, 0.055334348], np.float32)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTRIVED))
+def test_jensenshannon_never_nan_on_contrived_nearly_equal_inputs(name):
+    p, q = CONTRIVED[name]
+    got = kls.jensenshannon(p, q)
+    assert not np.isnan(got)
+    assert got >= 0
+    exact, scale = _exact_js_of_normalized(p, q)
+    if np.asarray(p).dtype == np.float32:
+        assert got.dtype == np.float32
+        assert mpr.ulp_error_f32(got, mpmath.sqrt(exact)) <= 1.0
+    else:
+        # the divergence (its square) is held to the nearly-equal contract
+        assert mpr.scaled_error_eps(float(got) ** 2, exact, scale) <= 16
+    swapped = kls.jensenshannon(q, p)
+    assert swapped == got
+
+
+@given(p=hnp.arrays(np.float64, st.integers(2, 12),
+                    elements=st.floats(1e-3, 1.0)),
+       steps=st.lists(st.integers(-3, 3), min_size=12, max_size=12))
+def test_jensenshannon_never_nan_within_a_few_ulp(p, steps):
+    q = p.copy()
+    for i, s in enumerate(steps[: p.size]):
+        for _ in range(abs(s)):
+            q[i] = np.nextafter(q[i], np.inf if s > 0 else -np.inf)
+    got = kls.jensenshannon(p, q)
+    assert np.isfinite(got) and got >= 0
+    assert kls.jensenshannon(q, p) == got
+
+
+def test_jensenshannon_matches_scipy_where_scipy_is_accurate():
+    """Generic float64 rows: within 1e-12 relative of scipy (and both of mpmath)."""
+    rng = np.random.default_rng(31)
+    p = rng.dirichlet(np.ones(50), 20).T
+    q = rng.dirichlet(np.ones(50), 20).T * 7.0
+    got, want = kls.jensenshannon(p, q), ssd.jensenshannon(p, q)
+    np.testing.assert_allclose(got, want, rtol=RTOL)
+    for g, a, b in zip(got, p.T, q.T, strict=True):
+        exact, _ = _exact_js_of_normalized(a, b)
+        assert mpr.rel_error_eps(g, mpmath.sqrt(exact)) <= 8
