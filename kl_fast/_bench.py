@@ -1,10 +1,11 @@
 """The comparison behind ``kl-fast bench``: kl_fast against the read floor and its peers.
 
-Every contender runs on the same arrays in the same process; each is timed
-as the median of several repeats after a warm-up call (so Numba's compile
-time is reported separately, never mixed into steady state).  Ratios, not
-absolute times, are the result: the floor is numpy reading each input once
-(``x.sum(axis=-1)``).
+Every contender (``_contenders.py``, the registry the tests also use) runs on
+the same arrays in the same process.  Each is timed as the median of several
+repeats after a first call, whose time is kept separately: for Numba it
+includes the compile, which is never mixed into the steady state.  Ratios,
+not absolute times, are the result: the floor is numpy reading each input
+once (``x.sum(axis=-1)``).
 """
 
 import json
@@ -13,83 +14,83 @@ import time
 
 import numpy as np
 
-__all__ = ["contenders", "run_comparison", "format_table"]
+from ._contenders import FLOOR, contenders, make_data
+
+__all__ = ["run_comparison", "format_table", "write_json", "plot"]
+
+# quantity -> (n_rows, n_cat) for the default run and for --quick
+SIZES = {
+    "kl": (200_000, 256), "entropy": (200_000, 256), "cross_entropy": (200_000, 256),
+    "js": (200_000, 256), "cross_entropy_labels": (1_000_000, 1000),
+    "gaussian_kl_prior": (1_000_000, 64),
+}
+QUICK_SIZES = {k: (max(1, n // 10), m) for k, (n, m) in SIZES.items()}
 
 
-def _peers(p, q):
-    """name -> zero-argument callable computing KL(p || q) per row (plus the floor)."""
-    from scipy import special, stats
-
-    def naive_numpy():
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.sum(np.where(p > 0, p * np.log(p / q), 0.0), axis=-1)
-
-    return {
-        "floor (read inputs)": lambda: (p.sum(axis=-1), q.sum(axis=-1)),
-        "numpy naive": naive_numpy,
-        "scipy.special.rel_entr": lambda: special.rel_entr(p, q).sum(axis=-1),
-        "scipy.stats.entropy": lambda: stats.entropy(p, q, axis=-1),
-    }
-
-
-def contenders(p, q, backends):
-    """The peers plus kl_fast on each requested backend."""
-    import kl_fast
-
-    found = _peers(p, q)
-    for name in backends:
-        found[f"kl_fast[{name}]"] = (
-            lambda name=name: kl_fast.kl_divergence(p, q, backend=name)
-        )
-    return found
-
-
-def _time(fn, repeats):
+def _time(fn, repeats, budget_s=1.5):
+    """Median of `repeats` runs; slow peers stop after 3 runs once past `budget_s`."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
+        if len(times) >= 3 and sum(times) > budget_s:
+            break
     return float(np.median(times))
 
 
-def run_comparison(n_rows=200_000, n_cat=256, dtypes=("float64", "float32"),
-                   backends=("cython", "numba"), repeats=5, seed=0, progress=print):
-    """Time every contender per dtype; return a list of result dicts."""
-    rng = np.random.default_rng(seed)
+def run_comparison(quantities, dtypes, backends, repeats=5, sizes=None, peers=True,
+                   progress=None):
+    """Time every contender per quantity and dtype; return a list of result dicts."""
+    sizes = sizes or SIZES
     results = []
-    for dtype in dtypes:
-        p = rng.dirichlet(np.ones(n_cat), size=n_rows).astype(dtype)
-        q = rng.dirichlet(np.ones(n_cat), size=n_rows).astype(dtype)
-        p /= p.sum(axis=-1, keepdims=True)
-        q /= q.sum(axis=-1, keepdims=True)
-        for name, fn in contenders(p, q, backends).items():
-            progress(f"  {dtype:8s} {name} ...")
-            t0 = time.perf_counter()
-            fn()  # warm-up: compile (numba) and first touch
-            first = time.perf_counter() - t0
-            results.append({"dtype": dtype, "name": name, "first_call_s": first,
-                            "median_s": _time(fn, repeats)})
-    floor = {r["dtype"]: r["median_s"] for r in results if r["name"].startswith("floor")}
+    for quantity in quantities:
+        n_rows, n_cat = sizes[quantity]
+        for dtype in dtypes:
+            data = make_data(quantity, n_rows, n_cat, dtype)
+            for name, fn in contenders(quantity, data, backends, peers).items():
+                if progress:
+                    progress(f"{quantity} {n_rows}x{n_cat} {dtype}: {name}")
+                t0 = time.perf_counter()
+                fn()
+                first = time.perf_counter() - t0
+                results.append({"quantity": quantity, "shape": [n_rows, n_cat],
+                                "dtype": dtype, "name": name, "first_call_s": first,
+                                "median_s": _time(fn, repeats)})
+            del data
+    floors = {(r["quantity"], r["dtype"]): r["median_s"] for r in results if r["name"] == FLOOR}
     for r in results:
-        r["x_floor"] = r["median_s"] / floor[r["dtype"]]
+        r["x_floor"] = r["median_s"] / floors[(r["quantity"], r["dtype"])]
     return results
 
 
 def format_table(results):
-    """Markdown table: time, multiple of the floor, and kl_fast's speed-up over each peer."""
-    lines = ["| dtype | contender | median | x floor | kl_fast speed-up |",
-             "| --- | --- | ---: | ---: | ---: |"]
-    for dtype in dict.fromkeys(r["dtype"] for r in results):
-        rows = [r for r in results if r["dtype"] == dtype]
-        ours = [r for r in rows if r["name"].startswith("kl_fast")]
-        best = min((r["median_s"] for r in ours), default=None)
+    """Markdown table: median, multiple of the floor, and the best kl_fast's speed-up."""
+    lines = ["| quantity | shape | dtype | contender | median | x floor | kl_fast is faster by |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: |"]
+    groups = dict.fromkeys((r["quantity"], r["dtype"]) for r in results)
+    for quantity, dtype in groups:
+        rows = [r for r in results if r["quantity"] == quantity and r["dtype"] == dtype]
+        ours = [r["median_s"] for r in rows if r["name"].startswith("kl_fast[")
+                and r["name"] != "kl_fast[numpy]"]
+        best = min(ours) if ours else None
         for r in rows:
-            speedup = ("" if best is None or r["name"].startswith(("kl_fast", "floor"))
-                       else f"{r['median_s'] / best:.1f}x")
-            lines.append(f"| {dtype} | {r['name']} | {r['median_s'] * 1e3:.1f} ms | "
-                         f"{r['x_floor']:.2f} | {speedup} |")
+            peer = not r["name"].startswith("kl_fast") and r["name"] != FLOOR
+            speedup = f"{r['median_s'] / best:.1f}x" if peer and best else ""
+            shape = "x".join(str(s) for s in r["shape"])
+            lines.append(f"| {quantity} | {shape} | {dtype} | {r['name']} | "
+                         f"{r['median_s'] * 1e3:.2f} ms | {r['x_floor']:.2f} | {speedup} |")
     return "\n".join(lines)
+
+
+def compile_notes(results):
+    """Numba's first call (compile included) against its steady state."""
+    notes = []
+    for r in results:
+        if r["name"] == "kl_fast[numba]":
+            notes.append(f"numba first call {r['quantity']} {r['dtype']}: {r['first_call_s']:.2f} s "
+                         f"(compile), steady {r['median_s'] * 1e3:.2f} ms")
+    return notes
 
 
 def machine_info():
@@ -98,10 +99,43 @@ def machine_info():
     info = config()
     return {"cpu": info["cpu"], "cores": info["usable cores"],
             "threads": info["default threads"], "python": platform.python_version(),
-            "numpy": np.__version__}
+            "numpy": np.__version__, "backends": info["backends available"],
+            "cython kernels": info["cython kernels"]}
 
 
 def write_json(path, results, params):
     with open(path, "w") as fh:
         json.dump({"machine": machine_info(), "params": params, "results": results}, fh,
                   indent=2)
+
+
+def plot(results, path):
+    """Bar chart of x floor per quantity/dtype and contender; False if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    groups = list(dict.fromkeys(f"{r['quantity']}\n{r['dtype']}" for r in results))
+    names = list(dict.fromkeys(r["name"] for r in results))
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(groups)), 5))
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        xs, ys = [], []
+        for g, group in enumerate(groups):
+            for r in results:
+                if r["name"] == name and f"{r['quantity']}\n{r['dtype']}" == group:
+                    xs.append(g + k * width)
+                    ys.append(r["x_floor"])
+        ax.bar(xs, ys, width, label=name)
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))], groups, fontsize=8)
+    ax.set_ylabel("time / read-the-inputs floor (log scale, lower is better)")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,20 +1,26 @@
 """Row kernels of kl_fast, Numba backend.
 
-A mirror of ``src/_kernels_cython.pyx`` (read its design notes): same entry
-points and positional arguments, same ``report`` layout, same blocks, lanes
-and summation order, so both backends return the same bits.  Differences
-are only in how that is spelled in Numba:
+A mirror of ``src/_kernels_cython.pyx`` and the block loops of
+``src/kl_blocks.h`` (read their design notes): same entry points and
+positional arguments, same ``report`` layout, same blocks, lanes, passes and
+summation order, so both backends return the same bits.  What differs is how
+that is spelled in Numba:
 
 * Compilation is lazy.  Importing this module imports neither numba nor the
-  scalar math; each (kernel, dtype, serial/parallel) variant is compiled on
-  first use for one signature (2-D readonly 'A' arrays), so every layout,
-  stride pattern and writeability of the inputs reuses the same machine code.
-* The LANES accumulators are eight tuple elements, not a stack array (Numba
-  has none): LLVM keeps them in registers.  A ragged tail lane is skipped,
-  as in ``acc[j % LANES]``.
-* Numba's thread count is per calling thread, so it is set around each call;
-  the ``workqueue`` threading layer aborts on concurrent use, so parallel
-  calls are serialized by a lock whenever that layer is (or may be) active.
+  math; each (kernel, variant, dtype) is compiled on first use for a single
+  signature (2-D readonly 'A' arrays), so every layout, stride pattern and
+  writeability of the inputs reuses the same machine code.
+* The LANES accumulators of a block are eight tuples of scalars (Numba has no
+  stack arrays) and the per-element code is force-inlined, so the lane loop is
+  straight-line code that LLVM keeps in registers and vectorizes.  An element
+  adds -0.0 to an accumulator its pass does not use: x + -0.0 == x exactly,
+  and LLVM drops the addition.
+* Arrays are passed as arguments, never packed in tuples: a tuple holding an
+  array costs a reference-count update per element.
+* Numba's thread count belongs to the calling thread, so it is set around each
+  call; the ``workqueue`` threading layer aborts on concurrent use, so
+  parallel calls are serialized by a lock while that layer is (or may be)
+  the active one.
 """
 
 import contextlib
@@ -28,7 +34,15 @@ BLOCK_SIZE = 8192
 REPORT_WIDTH = 6
 LANES = 8
 
-_Q_KL, _Q_CE, _Q_H = 0, 1, 2
+_Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
+# what a pass over a block computes (kl_blocks.h's KL_MODE_*)
+_TERMS, _TERMS_SUMS, _SUMS, _TERMS_SCALED = 0, 1, 2, 3
+_LN2 = 0.6931471805599453
+# elements per vectorized sub-block (a multiple of LANES dividing BLOCK_SIZE):
+# its scratch rows stay in L1
+_SUB = 1024
+_LABEL_CHUNK = 256   # label rows whose picked probabilities are logged in one vector loop
+
 _build_lock = threading.Lock()
 _workqueue_lock = threading.Lock()
 _compiled = {}
@@ -36,321 +50,498 @@ _compiled = {}
 
 @functools.cache
 def _impl():
-    """Import numba and define the generic (untyped, not yet compiled) helpers."""
+    """Import numba and the math; return the builder of the (uncompiled) drivers."""
     import numba
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+    from numba.np.arrayobj import make_array, populate_array
 
     from . import _numba_math as m
 
-    njit = numba.njit(nogil=True, error_model="numpy")  # x / 0 -> inf/NaN, as in C
-    block = BLOCK_SIZE
-    inf = float("inf")
+    njit = numba.njit(nogil=True, error_model="numpy")
+    inline = numba.njit(nogil=True, error_model="numpy", forceinline=True)
+    block, sub = BLOCK_SIZE, _SUB
+    prange = numba.prange
+    z8 = (0.0,) * LANES
+
+    @intrinsic
+    def row_view(typingctx, a, i, start, n):
+        """a[i, start:start + n] as a 1-D C-contiguous view; the caller has checked
+        a.strides[1] == a.itemsize.  Borrowed (no meminfo): it must not outlive `a`."""
+        ret = types.Array(a.dtype, 1, "C")
+
+        def codegen(context, builder, sig, args):
+            src = make_array(sig.args[0])(context, builder, args[0])
+            dst = make_array(ret)(context, builder)
+            intp = context.get_value_type(types.intp)
+            size = context.get_abi_sizeof(context.get_data_type(ret.dtype))
+            itemsize = context.get_constant(types.intp, size)
+            offset = builder.add(builder.mul(args[1], builder.extract_value(src.strides, 0)),
+                                 builder.mul(args[2], itemsize))
+            data = builder.inttoptr(builder.add(builder.ptrtoint(src.data, intp), offset),
+                                    src.data.type)
+            populate_array(dst, data=data, shape=[args[3]], strides=[itemsize],
+                           itemsize=itemsize, meminfo=None)
+            return dst._getvalue()
+
+        return ret(a, types.intp, types.intp, types.intp), codegen
+
+    @intrinsic
+    def borrow(typingctx, a):
+        """`a` without its meminfo: reference counting it is then a no-op (an atomic
+        update saved per call that passes it).  Only for arrays the caller owns for
+        the whole borrowed use, e.g. the arguments of the calling function."""
+
+        def codegen(context, builder, sig, args):
+            ary = make_array(sig.args[0])(context, builder, args[0])
+            ary.meminfo = cgutils.get_null_value(ary.meminfo.type)
+            ary.parent = cgutils.get_null_value(ary.parent.type)
+            return ary._getvalue()
+
+        return a(a), codegen
+
+    @inline
+    def lanes8(buf, n, a):
+        """The lanes `a` after buf[k] is added to lane k % LANES, k < n (kl_blocks.h)."""
+        a0, a1, a2, a3, a4, a5, a6, a7 = a
+        full = n - n % LANES
+        for j in range(0, full, LANES):
+            a0 += buf[j]
+            a1 += buf[j + 1]
+            a2 += buf[j + 2]
+            a3 += buf[j + 3]
+            a4 += buf[j + 4]
+            a5 += buf[j + 5]
+            a6 += buf[j + 6]
+            a7 += buf[j + 7]
+        r = n - full
+        if r > 0:
+            a0 += buf[full]
+        if r > 1:
+            a1 += buf[full + 1]
+        if r > 2:
+            a2 += buf[full + 2]
+        if r > 3:
+            a3 += buf[full + 3]
+        if r > 4:
+            a4 += buf[full + 4]
+        if r > 5:
+            a5 += buf[full + 5]
+        if r > 6:
+            a6 += buf[full + 6]
+        return (a0, a1, a2, a3, a4, a5, a6, a7)
+
+    @inline
+    def tree8(a):
+        return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 
     @njit
-    def is_bad(x):
-        # negative, NaN or +inf: not a probability (or count)
-        return 1.0 if (not (x >= 0.0) or x == inf) else 0.0
+    def scratch(x, n, n_stage):
+        # per-chunk buffers: 3 rows of per-element results, n_stage staged input rows
+        w = min(sub, n)
+        return np.empty((3, w)), np.empty((n_stage, w), x.dtype)
+
+    @inline
+    def stage_row(x, i, start, n, buf):
+        # a strided row piece copied to a contiguous buffer, for the vectorized loop
+        for t in range(n):
+            buf[t] = x[i, start + t]
+
+    # -- probability rows: KL, cross-entropy, entropy, JS ---------------------------------
+
+    terms_of = {_Q_KL: m.vrel_entr, _Q_CE: m.vce_term, _Q_H: m.ventr, _Q_JS: m.vjs_term}
+
+    def make_block(kind, mode):
+        """kl_block_<kind>(mode, ...): (terms, sum_p, sum_q, n_bad) of one block of row i."""
+        term = terms_of[kind]
+        one = kind == _Q_H          # entropy reads no q
+        want_terms = mode != _SUMS
+        want_sums = mode in (_TERMS_SUMS, _SUMS)
+        scaled = mode == _TERMS_SCALED
+        has_odd = kind == _Q_KL and want_terms
+
+        @inline
+        def fill(x, y, n, eps, dp, dq, work):
+            """work[0] = terms, work[1] = odd flags, work[2] = bad flags of n elements:
+            the loop LLVM vectorizes (all flags are compile-time constants)."""
+            tt, to, tb = work[0], work[1], work[2]
+            for k in range(n):
+                xv = np.float64(x[k])   # np.float64: Numba's float() keeps a float32
+                yv = 0.0 if one else np.float64(y[k])
+                if want_sums:
+                    tb[k] = m.is_bad(xv) + (0.0 if one else m.is_bad(yv))
+                if want_terms:
+                    if scaled:
+                        xv = (xv + eps) / dp
+                        yv = 0.0 if one else (yv + eps) / dq
+                    tt[k] = term(xv, yv)
+                    if has_odd:
+                        to[k] = m.vrel_entr_odd(xv, yv)
+
+        if has_odd:
+            @inline
+            def settle(p, q, i, start, n, eps, dp, dq, work, t, odd):
+                # p/q left the normal range somewhere: the exact scalar terms instead
+                if not odd > 0.0:
+                    return t
+                a = z8
+                for s in range(0, n, sub):
+                    k = min(sub, n - s)
+                    for j in range(k):
+                        x = np.float64(p[i, start + s + j])
+                        y = np.float64(q[i, start + s + j])
+                        if scaled:
+                            x = (x + eps) / dp
+                            y = (y + eps) / dq
+                        work[0, j] = m.rel_entr(x, y)
+                    a = lanes8(work[0], k, a)
+                return tree8(a)
+        else:
+            @inline
+            def settle(p, q, i, start, n, eps, dp, dq, work, t, odd):
+                return t
+
+        @inline
+        def blk(p, q, i, start, n, eps, dp, dq, work, stage):
+            at = ao = ap = aq = ab = z8
+            contiguous = p.strides[1] == p.itemsize and q.strides[1] == q.itemsize
+            for s in range(0, n, sub):
+                k = min(sub, n - s)
+                if contiguous:
+                    x = row_view(p, i, start + s, k)
+                    y = row_view(q, i, start + s, k)
+                else:
+                    x = y = stage[0]
+                    stage_row(p, i, start + s, k, x)
+                    if not one:
+                        y = stage[1]
+                        stage_row(q, i, start + s, k, y)
+                fill(x, y, k, eps, dp, dq, work)
+                if want_terms:
+                    at = lanes8(work[0], k, at)
+                if has_odd:
+                    ao = lanes8(work[1], k, ao)
+                if want_sums:
+                    ap = lanes8(x, k, ap)
+                    ab = lanes8(work[2], k, ab)
+                    if not one:
+                        aq = lanes8(y, k, aq)
+            t = settle(p, q, i, start, n, eps, dp, dq, work, tree8(at), tree8(ao))
+            return (t, tree8(ap), tree8(aq), tree8(ab))
+
+        @njit
+        def blk_alone(p, q, i, start, n, eps, dp, dq):
+            # one block with its own scratch: a task of the long-row path
+            work, stage = scratch(p, n, 2)
+            return blk(borrow(p), borrow(q), i, start, n, eps, dp, dq, work, stage)
+
+        @inline
+        def run(p, q, i, eps, dp, dq, work, stage):
+            # _pass without parts: the blocks of row i in order, their results added
+            n = p.shape[1]
+            t = sp = sq = nb = 0.0
+            for start in range(0, n, block):
+                r = blk(p, q, i, start, min(block, n - start), eps, dp, dq, work, stage)
+                t += r[0]
+                sp += r[1]
+                sq += r[2]
+                nb += r[3]
+            return (t, sp, sq, nb)
+
+        return blk_alone, run
 
     @njit
-    def entr2(x, y):
-        return m.entr(x)
+    def add_parts(parts):
+        # the block results of a parallel pass, added in block order
+        t = sp = sq = nb = 0.0
+        for b in range(parts.shape[0]):
+            t += parts[b, 0]
+            sp += parts[b, 1]
+            sq += parts[b, 2]
+            nb += parts[b, 3]
+        return (t, sp, sq, nb)
 
     @njit
-    def tree8(s, k):
-        return (((s[0][k] + s[1][k]) + (s[2][k] + s[3][k]))
-                + ((s[4][k] + s[5][k]) + (s[6][k] + s[7][k])))
+    def first_bad(x, i, n):
+        for j in range(n):
+            if m.is_bad(np.float64(x[i, j])) > 0.0:
+                return j
+        return -1
 
-    def make_lanes(step):
-        """Sum ``step`` over ``m`` elements from ``start`` in LANES lanes."""
+    @njit
+    def bad_sum(s, tol):
+        # tol < 0 (normalize=True): the sum must only be positive and finite
+        if tol < 0.0:
+            return not (s > 0.0 and s < m.INF)
+        return not (abs(s - 1.0) <= tol)
 
-        @njit
-        def group(s, a, j, r):
-            # lanes l >= r (the ragged tail of a block) keep their state
-            return (step(s[0], a, j),
-                    step(s[1], a, j + 1) if r > 1 else s[1],
-                    step(s[2], a, j + 2) if r > 2 else s[2],
-                    step(s[3], a, j + 3) if r > 3 else s[3],
-                    step(s[4], a, j + 4) if r > 4 else s[4],
-                    step(s[5], a, j + 5) if r > 5 else s[5],
-                    step(s[6], a, j + 6) if r > 6 else s[6],
-                    step(s[7], a, j + 7) if r > 7 else s[7])
+    def make_rows(kind):
+        one = kind == _Q_H
+        (b_terms, p_terms), (b_terms_sums, p_terms_sums), (b_sums, p_sums), \
+            (b_scaled, p_scaled) = [make_block(kind, mode) for mode in range(4)]
 
-        @njit
-        def lanes(a, start, m, z):
-            s = (z, z, z, z, z, z, z, z)
-            full = m - m % LANES
-            for j in range(start, start + full, LANES):
-                s = group(s, a, j, LANES)
-            if full < m:
-                s = group(s, a, start + full, m - full)
-            return s
-
-        return lanes
-
-    def make_row_kind(kind):
-        """The _block/_row/_long_row helpers of one quantity (kind is frozen)."""
-        has_q = kind != _Q_H
-        term = (m.rel_entr, m.neg_xlogy, entr2)[kind]
-
-        @njit
-        def step(s, a, j):
-            # a = (p, q, i, want_terms, want_sums, transform, eps, dp, dq)
-            p, q, i, want_terms, want_sums, transform, eps, dp, dq = a
-            t, sp, sq, nbad = s
-            x = float(p[i, j])
-            y = float(q[i, j]) if has_q else 0.0
-            if want_sums:
-                sp += x
-                nbad += is_bad(x)
-                if has_q:
-                    sq += y
-                    nbad += is_bad(y)
-            if want_terms:
-                if transform:
-                    x = (x + eps) / dp
-                    if has_q:
-                        y = (y + eps) / dq
-                t += term(x, y)
-            return (t, sp, sq, nbad)
-
-        lanes = make_lanes(step)
-
-        @njit
-        def blk(p, q, i, start, m_, want_terms, want_sums, transform, eps, dp, dq):
-            """(terms, sum_p, sum_q, n_bad) of one block of row i."""
-            s = lanes((p, q, i, want_terms, want_sums, transform, eps, dp, dq),
-                      start, m_, (0.0, 0.0, 0.0, 0.0))
-            return tree8(s, 0), tree8(s, 1), tree8(s, 2), int(tree8(s, 3))
-
-        @njit
-        def first_bad(x, i, n):
-            for j in range(n):
-                if is_bad(float(x[i, j])):
-                    return j
-            return -1
-
-        @njit
-        def finish(p, q, i, n, check, tol, log_base, rep, c, total, sum_p, sum_q, n_bad):
+        @inline
+        def finish(p, q, i, check, tol, log_base, rep, c, total, sums):
             """Record bad values or a bad sum in rep[c]; clamp and scale the total."""
-            if check > 0 and n_bad > 0:
-                rep[c, 0] += n_bad
+            n = p.shape[1]
+            if check > 0 and sums[3] > 0.0:
+                rep[c, 0] += int(sums[3])
                 if rep[c, 1] < 0:
                     col = first_bad(p, i, n)
                     if col >= 0:
                         rep[c, 1], rep[c, 2], rep[c, 3] = i, col, 0
-                    elif has_q:
+                    elif not one:
                         col = first_bad(q, i, n)
                         if col >= 0:
                             rep[c, 1], rep[c, 2], rep[c, 3] = i, col, 1
             elif check == 2 and rep[c, 4] < 0:
-                if abs(sum_p - 1.0) > tol:
+                if bad_sum(sums[1], tol):
                     rep[c, 4], rep[c, 5] = i, 0
-                elif has_q and abs(sum_q - 1.0) > tol:
+                elif not one and bad_sum(sums[2], tol):
                     rep[c, 4], rep[c, 5] = i, 1
             # divergences are never negative (rounding can dip below 0); NaN passes
-            if kind == _Q_KL and total < 0.0:
+            if (kind == _Q_KL or kind == _Q_JS) and total < 0.0:
                 total = 0.0
+            if kind == _Q_JS and total > _LN2:   # disjoint supports: log 2 up to rounding
+                total = _LN2
             return total / log_base
 
         @njit
-        def row(p, q, i, check, tol, eps, transform, log_base, rep, c):
-            """One whole row, serially, block by block (the reference order)."""
+        def chunk(p, q, out, rep, lo, hi, c, check, tol, eps, transform, log_base, work,
+                  stage):
+            """Rows lo..hi, each serially (_row), reporting into rep[c]."""
             n = p.shape[1]
-            n_bad = 0
-            total = sum_p = sum_q = 0.0
-            dp = dq = 1.0
-            fused = check > 0 and not transform
-            if transform:
-                for start in range(0, n, block):
-                    r = blk(p, q, i, start, min(block, n - start), False, True, False,
-                            0.0, 1.0, 1.0)
-                    sum_p += r[1]
-                    sum_q += r[2]
-                    n_bad += r[3]
-                dp = sum_p + n * eps
-                dq = sum_q + n * eps
-            for start in range(0, n, block):
-                r = blk(p, q, i, start, min(block, n - start), True, fused, transform,
-                        eps, dp, dq)
-                total += r[0]
-                if fused:
-                    sum_p += r[1]
-                    sum_q += r[2]
-                    n_bad += r[3]
-            return finish(p, q, i, n, check, tol, log_base, rep, c, total, sum_p, sum_q, n_bad)
+            p, q, out, rep = borrow(p), borrow(q), borrow(out), borrow(rep)
+            work, stage = borrow(work), borrow(stage)
+            for i in range(lo, hi):
+                if transform:
+                    sums = p_sums(p, q, i, 0.0, 1.0, 1.0, work, stage)
+                    terms = p_scaled(p, q, i, eps, sums[1] + n * eps, sums[2] + n * eps,
+                                     work, stage)
+                elif check > 0:
+                    terms = sums = p_terms_sums(p, q, i, 0.0, 1.0, 1.0, work, stage)
+                else:
+                    terms = sums = p_terms(p, q, i, 0.0, 1.0, 1.0, work, stage)
+                out[i] = finish(p, q, i, check, tol, log_base, rep, c, terms[0], sums)
 
         def serial(p, q, out, rep, check, tol, eps, transform, log_base):
-            for i in range(p.shape[0]):
-                out[i] = row(p, q, i, check, tol, eps, transform, log_base, rep, 0)
+            work, stage = scratch(p, p.shape[1], 2)
+            chunk(p, q, out, rep, 0, p.shape[0], 0, check, tol, eps, transform, log_base,
+                  work, stage)
 
         def parallel(p, q, out, rep, check, tol, eps, transform, log_base):
             n_rows = p.shape[0]
             n_chunks = rep.shape[0]
-            for c in numba.prange(n_chunks):
-                for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
-                    out[i] = row(p, q, i, check, tol, eps, transform, log_base, rep, c)
+            for c in prange(n_chunks):
+                work, stage = scratch(p, p.shape[1], 2)
+                chunk(p, q, out, rep, c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks, c,
+                      check, tol, eps, transform, log_base, work, stage)
 
         def long_rows(p, q, out, rep, check, tol, eps, transform, log_base):
-            # Few long rows: the blocks of each row in parallel into `parts`,
-            # then combined serially in block order (the additions of `row`).
+            # _long_row: the blocks of each row in parallel into `parts`, added in order
             n = p.shape[1]
             n_blocks = (n + block - 1) // block
             parts = np.empty((n_blocks, 4))
-            fused = check > 0 and not transform
             for i in range(p.shape[0]):
-                n_bad = 0
-                total = sum_p = sum_q = 0.0
-                dp = dq = 1.0
                 if transform:
-                    for b in numba.prange(n_blocks):
-                        r = blk(p, q, i, b * block, min(block, n - b * block), False, True,
-                                False, 0.0, 1.0, 1.0)
-                        parts[b, 1], parts[b, 2], parts[b, 3] = r[1], r[2], r[3]
-                    for b in range(n_blocks):
-                        sum_p += parts[b, 1]
-                        sum_q += parts[b, 2]
-                        n_bad += int(parts[b, 3])
-                    dp = sum_p + n * eps
-                    dq = sum_q + n * eps
-                for b in numba.prange(n_blocks):
-                    r = blk(p, q, i, b * block, min(block, n - b * block), True, fused,
-                            transform, eps, dp, dq)
-                    parts[b, 0], parts[b, 1], parts[b, 2], parts[b, 3] = r
-                for b in range(n_blocks):
-                    total += parts[b, 0]
-                    if fused:
-                        sum_p += parts[b, 1]
-                        sum_q += parts[b, 2]
-                        n_bad += int(parts[b, 3])
-                out[i] = finish(p, q, i, n, check, tol, log_base, rep, 0, total, sum_p,
-                                sum_q, n_bad)
+                    for b in prange(n_blocks):
+                        st = b * block
+                        r = b_sums(p, q, i, st, min(block, n - st), 0.0, 1.0, 1.0)
+                        parts[b, 0], parts[b, 1], parts[b, 2], parts[b, 3] = r
+                    sums = add_parts(parts)
+                    dp = sums[1] + n * eps
+                    dq = sums[2] + n * eps
+                    for b in prange(n_blocks):
+                        st = b * block
+                        r = b_scaled(p, q, i, st, min(block, n - st), eps, dp, dq)
+                        parts[b, 0], parts[b, 1], parts[b, 2], parts[b, 3] = r
+                    terms = add_parts(parts)
+                else:
+                    for b in prange(n_blocks):
+                        st = b * block
+                        if check > 0:
+                            r = b_terms_sums(p, q, i, st, min(block, n - st), 0.0, 1.0, 1.0)
+                        else:
+                            r = b_terms(p, q, i, st, min(block, n - st), 0.0, 1.0, 1.0)
+                        parts[b, 0], parts[b, 1], parts[b, 2], parts[b, 3] = r
+                    terms = sums = add_parts(parts)
+                out[i] = finish(p, q, i, check, tol, log_base, rep, 0, terms[0], sums)
 
-        return {"serial": serial, "parallel": parallel, "long": long_rows, "block": blk,
-                "first_bad": first_bad}
+        return {"serial": serial, "parallel": parallel, "long": long_rows, "sums_pass": p_sums}
 
-    kinds = {k: make_row_kind(k) for k in (_Q_KL, _Q_CE, _Q_H)}
-    h_block, h_first_bad = kinds[_Q_H]["block"], kinds[_Q_H]["first_bad"]
+    # -- class labels ------------------------------------------------------------------
 
-    @njit
-    def label_row(labels, i, q, n, check, eps, transform, ignore_index, has_ignore,
-                  log_base, rep, c):
-        lab = labels[i]
-        n_bad = 0
-        total = 0.0
-        if has_ignore and lab == ignore_index:
-            return np.nan
-        if lab < 0 or lab >= n:
-            # out of range: always reported, whatever `check` says
-            rep[c, 0] += 1
-            if rep[c, 1] < 0:
-                rep[c, 1], rep[c, 2], rep[c, 3] = i, -1, 0
-            return np.nan
-        value = float(q[i, lab])
-        if transform:
-            for start in range(0, n, block):
-                r = h_block(q, q, i, start, min(block, n - start), False, True, False,
-                            0.0, 1.0, 1.0)
-                total += r[1]
-                n_bad += r[3]
-            value = (value + eps) / (total + n * eps)
-        elif check > 0:
-            n_bad = int(is_bad(value) > 0.0 or value > 1.0)
-        if check > 0 and n_bad > 0:
-            rep[c, 0] += n_bad
-            if rep[c, 1] < 0:
-                rep[c, 1] = i
-                rep[c, 2] = h_first_bad(q, i, n) if transform else lab
-                rep[c, 3] = 1
-        return m.neg_xlogy(1.0, value) / log_base
+    def make_labels():
+        h_sums = drivers(_Q_H)["sums_pass"]
 
-    def label_serial(labels, q, out, rep, check, eps, transform, ignore_index, has_ignore,
+        @njit
+        def neg_log(buf, n):
+            # kl_neg_log_inplace: the logs of a gathered chunk as one vector loop
+            for k in range(n):
+                buf[k] = -m.vlog(buf[k])
+
+        @njit
+        def chunk(labels, q, out, rep, lo, hi, c, check, eps, transform, ignore_index,
+                  has_ignore, log_base, work, stage, buf):
+            """_label_rows: gather the picked probabilities (_label_value) of up to
+            _LABEL_CHUNK rows, then one vector -log.  The per-row code is written in
+            the loop: a call taking arrays costs reference-count updates per row."""
+            n = q.shape[1]
+            labels, q, out, rep = borrow(labels), borrow(q), borrow(out), borrow(rep)
+            work, stage, buf = borrow(work), borrow(stage), borrow(buf)
+            for start in range(lo, hi, _LABEL_CHUNK):
+                k_n = min(_LABEL_CHUNK, hi - start)
+                for k in range(k_n):
+                    i = start + k
+                    lab = labels[i]
+                    buf[k] = np.nan
+                    if has_ignore and lab == ignore_index:
+                        continue
+                    if lab < 0 or lab >= n:
+                        # out of range: always reported, whatever `check` says
+                        rep[c, 0] += 1
+                        if rep[c, 1] < 0:
+                            rep[c, 1], rep[c, 2], rep[c, 3] = i, -1, 0
+                        continue
+                    value = np.float64(q[i, lab])
+                    n_bad = 0
+                    if transform:
+                        sums = h_sums(q, q, i, 0.0, 1.0, 1.0, work, stage)
+                        n_bad = int(sums[3])
+                        value = (value + eps) / (sums[1] + n * eps)
+                    elif check > 0:
+                        n_bad = 1 if (m.is_bad(value) > 0.0 or value > 1.0) else 0
+                    if check > 0 and n_bad > 0:
+                        rep[c, 0] += n_bad
+                        if rep[c, 1] < 0:
+                            rep[c, 1] = i
+                            rep[c, 2] = first_bad(q, i, n) if transform else lab
+                            rep[c, 3] = 1
+                    buf[k] = value
+                neg_log(buf, k_n)
+                for k in range(k_n):
+                    out[start + k] = buf[k] / log_base
+
+        def serial(labels, q, out, rep, check, eps, transform, ignore_index, has_ignore,
+                   log_base):
+            work, stage = scratch(q, q.shape[1] if transform else 1, 2)
+            buf = np.empty(_LABEL_CHUNK)
+            chunk(labels, q, out, rep, 0, q.shape[0], 0, check, eps, transform, ignore_index,
+                  has_ignore, log_base, work, stage, buf)
+
+        def parallel(labels, q, out, rep, check, eps, transform, ignore_index, has_ignore,
                      log_base):
-        for i in range(q.shape[0]):
-            out[i] = label_row(labels, i, q, q.shape[1], check, eps, transform, ignore_index,
-                               has_ignore, log_base, rep, 0)
+            n_rows = q.shape[0]
+            n_chunks = rep.shape[0]
+            for c in prange(n_chunks):
+                work, stage = scratch(q, q.shape[1] if transform else 1, 2)
+                buf = np.empty(_LABEL_CHUNK)
+                chunk(labels, q, out, rep, c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks,
+                      c, check, eps, transform, ignore_index, has_ignore, log_base, work, stage,
+                      buf)
 
-    def label_parallel(labels, q, out, rep, check, eps, transform, ignore_index, has_ignore,
-                       log_base):
-        n_rows = q.shape[0]
-        n_chunks = rep.shape[0]
-        for c in numba.prange(n_chunks):
-            for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
-                out[i] = label_row(labels, i, q, q.shape[1], check, eps, transform,
-                                   ignore_index, has_ignore, log_base, rep, c)
+        return {"serial": serial, "parallel": parallel}
 
-    @njit
-    def bad_scale(scale, s):
-        if scale == m.SCALE_VAR or scale == m.SCALE_STD:
-            return not (s > 0.0) or s == inf
-        return s != s or abs(s) == inf
+    # -- diagonal Gaussians, one (scale, prior) at a time ---------------------------------
 
-    @njit
-    def bad_mean(x):
-        return x != x or abs(x) == inf
+    def make_gauss(scale, prior):
+        term, bad_s = m.GAUSS_TERMS[(scale, prior)]
 
-    @njit
-    def gauss_step(s, a, j):
-        # a = (m1, s1, m2, s2, i, prior, check, scale); lane state (acc, n_bad)
-        m1, s1, m2, s2, i, prior, check, scale = a
-        acc, nbad = s
-        u = v = 0.0
-        x = float(m1[i, j])
-        y = float(s1[i, j])
-        if prior:
-            acc += m.gauss_prior_term2(scale, x, y)
-        else:
-            u = float(m2[i, j])
-            v = float(s2[i, j])
-            acc += m.gauss_term2(scale, x, y, u, v)
-        if check > 0:
-            nbad += float(bad_mean(x)) + float(bad_scale(scale, y))
-            if not prior:
-                nbad += float(bad_mean(u)) + float(bad_scale(scale, v))
-        return (acc, nbad)
+        @inline
+        def fill(m1, s1, m2, s2, n, check, work):
+            # work[0] = 2 KL terms, work[2] = bad-parameter counts: the vectorized loop
+            tt, tb = work[0], work[2]
+            for k in range(n):
+                a = np.float64(m1[k])
+                b = np.float64(s1[k])
+                u = 0.0 if prior else np.float64(m2[k])
+                v = 1.0 if prior else np.float64(s2[k])
+                tt[k] = term(a, b, u, v)
+                if check:
+                    tb[k] = m.bad_finite(a) + bad_s(b) + (
+                        0.0 if prior else m.bad_finite(u) + bad_s(v))
 
-    gauss_lanes = make_lanes(gauss_step)
+        @njit
+        def gauss_row(m1, s1, m2, s2, i, check, log_base, rep, c, work, stage):
+            n = m1.shape[1]
+            it = m1.itemsize
+            contiguous = m1.strides[1] == it and s1.strides[1] == it and (
+                prior or (m2.strides[1] == it and s2.strides[1] == it))
+            total = n_bad = 0.0
+            for start in range(0, n, block):
+                nb = min(block, n - start)
+                at = ab = z8
+                for s in range(0, nb, sub):
+                    k = min(sub, nb - s)
+                    j = start + s
+                    if contiguous:
+                        x1, x2 = row_view(m1, i, j, k), row_view(s1, i, j, k)
+                        x3, x4 = row_view(m2, i, j, k), row_view(s2, i, j, k)
+                    else:
+                        x1, x2, x3, x4 = stage[0], stage[1], stage[2], stage[3]
+                        stage_row(m1, i, j, k, x1)
+                        stage_row(s1, i, j, k, x2)
+                        if not prior:
+                            stage_row(m2, i, j, k, x3)
+                            stage_row(s2, i, j, k, x4)
+                    fill(x1, x2, x3, x4, k, check, work)
+                    at = lanes8(work[0], k, at)
+                    if check:
+                        ab = lanes8(work[2], k, ab)
+                total += tree8(at)
+                n_bad += tree8(ab)
+            if n_bad > 0.0:
+                rep[c, 0] += int(n_bad)
+                if rep[c, 1] < 0:
+                    for j in range(n):
+                        k = -1
+                        if m.bad_finite(np.float64(m1[i, j])) > 0.0:
+                            k = 0
+                        elif bad_s(np.float64(s1[i, j])) > 0.0:
+                            k = 1
+                        elif not prior and m.bad_finite(np.float64(m2[i, j])) > 0.0:
+                            k = 2
+                        elif not prior and bad_s(np.float64(s2[i, j])) > 0.0:
+                            k = 3
+                        if k >= 0:
+                            rep[c, 1], rep[c, 2], rep[c, 3] = i, j, k
+                            break
+            total = 0.5 * total
+            if total < 0.0:
+                total = 0.0
+            return total / log_base
 
-    @njit
-    def gauss_row(m1, s1, m2, s2, i, prior, check, scale, log_base, rep, c):
-        n = m1.shape[1]
-        s = gauss_lanes((m1, s1, m2, s2, i, prior, check, scale), 0, n, (0.0, 0.0))
-        n_bad = int(tree8(s, 1))
-        if n_bad > 0:
-            rep[c, 0] += n_bad
-            if rep[c, 1] < 0:
-                for j in range(n):
-                    k = -1
-                    if bad_mean(float(m1[i, j])):
-                        k = 0
-                    elif bad_scale(scale, float(s1[i, j])):
-                        k = 1
-                    elif not prior and bad_mean(float(m2[i, j])):
-                        k = 2
-                    elif not prior and bad_scale(scale, float(s2[i, j])):
-                        k = 3
-                    if k >= 0:
-                        rep[c, 1], rep[c, 2], rep[c, 3] = i, j, k
-                        break
-        total = 0.5 * tree8(s, 0)
-        if total < 0.0:
-            total = 0.0
-        return total / log_base
+        @njit
+        def chunk(m1, s1, m2, s2, out, rep, lo, hi, c, check, log_base, work, stage):
+            m1, s1, m2, s2 = borrow(m1), borrow(s1), borrow(m2), borrow(s2)
+            out, rep, work, stage = borrow(out), borrow(rep), borrow(work), borrow(stage)
+            for i in range(lo, hi):
+                out[i] = gauss_row(m1, s1, m2, s2, i, check, log_base, rep, c, work, stage)
 
-    def gauss_serial(m1, s1, m2, s2, prior, out, rep, check, scale, log_base):
-        for i in range(m1.shape[0]):
-            out[i] = gauss_row(m1, s1, m2, s2, i, prior, check, scale, log_base, rep, 0)
+        def serial(m1, s1, m2, s2, out, rep, check, log_base):
+            work, stage = scratch(m1, m1.shape[1], 4)
+            chunk(m1, s1, m2, s2, out, rep, 0, m1.shape[0], 0, check, log_base, work, stage)
 
-    def gauss_parallel(m1, s1, m2, s2, prior, out, rep, check, scale, log_base):
-        n_rows = m1.shape[0]
-        n_chunks = rep.shape[0]
-        for c in numba.prange(n_chunks):
-            for i in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
-                out[i] = gauss_row(m1, s1, m2, s2, i, prior, check, scale, log_base, rep, c)
+        def parallel(m1, s1, m2, s2, out, rep, check, log_base):
+            n_rows = m1.shape[0]
+            n_chunks = rep.shape[0]
+            for c in prange(n_chunks):
+                work, stage = scratch(m1, m1.shape[1], 4)
+                chunk(m1, s1, m2, s2, out, rep, c * n_rows // n_chunks,
+                      (c + 1) * n_rows // n_chunks, c, check, log_base, work, stage)
 
-    drivers = {("label", "serial"): label_serial, ("label", "parallel"): label_parallel,
-               ("gauss", "serial"): gauss_serial, ("gauss", "parallel"): gauss_parallel}
-    for k, fns in kinds.items():
-        for variant in ("serial", "parallel", "long"):
-            drivers[(k, variant)] = fns[variant]
+        return {"serial": serial, "parallel": parallel}
+
+    @functools.cache
+    def drivers(family):
+        """The Python functions of a family's drivers, built (not compiled) once."""
+        if family == "label":
+            return make_labels()
+        if isinstance(family, tuple):
+            return make_gauss(*family[1:])
+        return make_rows(family)
+
     return numba, drivers
 
 
@@ -364,8 +555,8 @@ def _signature(numba, family, dtype):
     if family == "label":
         labels = t.Array(t.int64, 1, "A", readonly=True)
         return t.void(labels, x, out, rep, i8, f8, b1, i8, b1, f8)
-    if family == "gauss":
-        return t.void(x, x, x, x, b1, out, rep, i8, i8, f8)
+    if isinstance(family, tuple):
+        return t.void(x, x, x, x, out, rep, i8, f8)
     return t.void(x, x, out, rep, i8, f8, f8, b1, f8)
 
 
@@ -378,17 +569,20 @@ def _kernel(family, variant, dtype):
             fn = _compiled.get(key)
             if fn is None:
                 numba, drivers = _impl()
-                parallel = variant != "serial"
-                fn = numba.njit(_signature(numba, family, dtype), parallel=parallel,
-                                nogil=True)(drivers[(family, variant)])
+                fn = numba.njit(_signature(numba, family, dtype), parallel=variant != "serial",
+                                nogil=True, error_model="numpy")(drivers(family)[variant])
                 _compiled[key] = fn
     return fn
 
 
+# dtype -> name, by a dict look-up: dtype.name is Python code, ~2 us a call
+_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+
+
 def _dtype_name(x):
-    name = x.dtype.name
-    if name not in ("float32", "float64"):
-        raise TypeError(f"numba kernels take float32 or float64 arrays, not {name}")
+    name = _DTYPE_NAMES.get(x.dtype)
+    if name is None:
+        raise TypeError(f"numba kernels take float32 or float64 arrays, not {x.dtype}")
     return name
 
 
@@ -410,19 +604,23 @@ def _call_parallel(fn, args, n_threads):
             numba.set_num_threads(old)
 
 
+def _dispatch(family, args, n_rows, n, report, n_threads, dtype, long_ok):
+    # the branches of _rows / _gauss_rows / cross_entropy_label_rows
+    if long_ok and n_rows < n_threads and n > BLOCK_SIZE:
+        _call_parallel(_kernel(family, "long", dtype), args, n_threads)
+    elif n_threads == 1 or report.shape[0] == 1:
+        _kernel(family, "serial", dtype)(*args)
+    else:
+        _call_parallel(_kernel(family, "parallel", dtype), args, n_threads)
+
+
 def _rows(kind, p, q, out, report, check, tol, eps, transform, log_base, n_threads):
     n_rows, n = p.shape
     if n_rows == 0 or n == 0:
         return
-    dtype = _dtype_name(p)
     args = (p, q, out, report, int(check), float(tol), float(eps), bool(transform),
             float(log_base))
-    if n_rows < n_threads and n > BLOCK_SIZE:
-        _call_parallel(_kernel(kind, "long", dtype), args, n_threads)
-    elif n_threads == 1 or report.shape[0] == 1:
-        _kernel(kind, "serial", dtype)(*args)
-    else:
-        _call_parallel(_kernel(kind, "parallel", dtype), args, n_threads)
+    _dispatch(kind, args, n_rows, n, report, n_threads, _dtype_name(p), True)
 
 
 def kl_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
@@ -433,6 +631,11 @@ def kl_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
 def cross_entropy_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
     """out[i] = -sum_j xlogy(p[i, j], q[i, j]) / log_base."""
     _rows(_Q_CE, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+
+
+def js_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+    """out[i] = sum_j js_term(p[i, j], q[i, j]) / log_base, clamped to [0, log 2]."""
+    _rows(_Q_JS, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
 
 
 def entropy_rows(p, out, report, check, tol, eps, transform, log_base, n_threads):
@@ -452,21 +655,19 @@ def cross_entropy_label_rows(labels, q, out, report, check, eps, transform, igno
         return
     args = (labels, q, out, report, int(check), float(eps), bool(transform), int(ignore_index),
             bool(has_ignore), float(log_base))
-    if n_threads == 1 or report.shape[0] == 1:
-        _kernel("label", "serial", _dtype_name(q))(*args)
-    else:
-        _call_parallel(_kernel("label", "parallel", _dtype_name(q)), args, n_threads)
+    _dispatch("label", args, n_rows, n, report, n_threads, _dtype_name(q), False)
 
 
 def _gauss(mu1, s1, mu2, s2, prior, out, report, check, scale, log_base, n_threads):
     n_rows, n = mu1.shape
     if n_rows == 0 or n == 0:
         return
-    args = (mu1, s1, mu2, s2, prior, out, report, int(check), int(scale), float(log_base))
-    if n_threads == 1 or report.shape[0] == 1:
-        _kernel("gauss", "serial", _dtype_name(mu1))(*args)
-    else:
-        _call_parallel(_kernel("gauss", "parallel", _dtype_name(mu1)), args, n_threads)
+    scale = int(scale)
+    if scale not in (0, 1, 2, 3):
+        raise ValueError(f"scale code must be 0, 1, 2 or 3, not {scale}")
+    args = (mu1, s1, mu2, s2, out, report, int(check), float(log_base))
+    _dispatch(("gauss", scale, bool(prior)), args, n_rows, n, report, n_threads,
+              _dtype_name(mu1), False)
 
 
 def gaussian_kl_rows(mu1, s1, mu2, s2, out, report, check, scale, log_base, n_threads):
@@ -491,9 +692,10 @@ def threading_layer():
 
 
 def warmup(dtypes=("float32", "float64")):
-    """Compile every kernel variant for ``dtypes`` now instead of on first use."""
-    families = [(k, v) for k in (_Q_KL, _Q_CE, _Q_H) for v in ("serial", "parallel", "long")]
-    families += [(f, v) for f in ("label", "gauss") for v in ("serial", "parallel")]
+    """Compile every kernel variant for ``dtypes`` now instead of on first use (slow)."""
+    plan = [(k, v) for k in (_Q_KL, _Q_CE, _Q_H, _Q_JS) for v in ("serial", "parallel", "long")]
+    gauss = [("gauss", scale, prior) for scale in range(4) for prior in (False, True)]
+    plan += [(f, v) for f in ["label", *gauss] for v in ("serial", "parallel")]
     for dtype in dtypes:
-        for family, variant in families:
-            _kernel(family, variant, str(dtype))
+        for family, variant in plan:
+            _kernel(family, variant, np.dtype(dtype).name)

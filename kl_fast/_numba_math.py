@@ -1,18 +1,32 @@
 """Scalar math of kl_fast, Numba backend.
 
-A line-by-line mirror of ``src/kl_math.h`` (read its comments for the
-numerics): same formulas, same operation order, same libm calls, so the two
-backends agree to the bit.  Never ``fastmath``: it folds the NaN/inf tests
-away, and inf/NaN are real results here.  Importing this module imports
-numba but compiles nothing; the row kernels compile these on first use.
+A line-by-line mirror of the C math of the Cython backend (read the comments
+there for the numerics): ``src/kl_math.h`` (the exact point functions, on
+libm), ``src/kl_vmath.h`` (the branch-free log, log1p and exp on the float's
+bits) and the term functions of ``src/kl_blocks.h`` (the vector forms the
+block loops sum).  Same formulas, same operation order, same selects, so the
+two backends agree to the bit.
+
+Never ``fastmath``: it folds the NaN/inf tests away, and inf/NaN are real
+results here; no FMA contraction either (Numba emits none), an FMA only where
+the C code writes one.  ``error_model="numpy"`` makes x / 0 give inf or NaN as
+in C.  Every function is ``forceinline`` (LLVM ``alwaysinline``) so that the
+block loops that call them are straight-line code LLVM can vectorize.
+Importing this module imports numba but compiles nothing.
 """
 
 import math
 
 import numba
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 DBL_MIN = 2.2250738585072014e-308
 DBL_MAX = 1.7976931348623157e308
+INF = math.inf
+NAN = math.nan
 
 # Gaussian scales, as the API codes them.
 SCALE_VAR = 0
@@ -20,15 +34,45 @@ SCALE_STD = 1
 SCALE_LOGVAR = 2
 SCALE_LOGSTD = 3
 
-# error_model="numpy": x / 0 gives inf or NaN as in C, never ZeroDivisionError.
-_njit = numba.njit(nogil=True, cache=False, error_model="numpy")
+_njit = numba.njit(nogil=True, cache=False, error_model="numpy", forceinline=True)
 
 # 1/3, 1/5, ..., 1/37: the atanh series of log1pmx_band.
 _ATANH_COEF = tuple(1.0 / k for k in range(3, 38, 2))
-# 1/k!, k = 2..20: the Taylor series of expm1mx (math.factorial is exact and
-# every k! up to 20! is exactly representable, as the C literals are).
+# 1/k!, k = 2..20: the Taylor series of expm1mx (every k! up to 20! is exact
+# in a double, as the C literals are).
 _INV_FACT = tuple(1.0 / float(math.factorial(k)) for k in range(2, 21))
 
+
+# -- bits and fma (kl_vmath.h's memcpy and __builtin_fma) ---------------------------------
+
+@intrinsic
+def bits(typingctx, x):
+    """The bits of a float64, as an int64."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def from_bits(typingctx, u):
+    """The float64 with the bits of an int64."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c with one rounding."""
+    def codegen(context, builder, sig, args):
+        d = ir.DoubleType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(d, [d, d, d]),
+                                            "llvm.fma.f64")
+        return builder.call(fn, args)
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+# -- kl_math.h: exact point functions on libm ---------------------------------------------
 
 @_njit
 def rel_entr(p, q):
@@ -44,7 +88,19 @@ def rel_entr(p, q):
         return p * (math.log(p) - math.log(q))
     if p == 0.0 and q >= 0.0:
         return 0.0
-    return math.inf
+    return INF
+
+
+@_njit
+def js_term(p, q):
+    """1/2 [rel_entr(p, m) + rel_entr(q, m)], m = (p + q)/2, TwoSum-corrected."""
+    if p == 0.0 and q == 0.0:
+        return 0.0
+    s = p + q
+    bq = s - p
+    e = (p - (s - bq)) + (q - bq)
+    t = rel_entr(p, 0.5 * s) + rel_entr(q, 0.5 * s)
+    return 0.5 * (t - e if math.isfinite(e) else t)
 
 
 @_njit
@@ -56,7 +112,7 @@ def entr(p):
         return 0.0
     if math.isnan(p):
         return p
-    return -math.inf
+    return -INF
 
 
 @_njit
@@ -79,26 +135,25 @@ def log1pmx_band(x):
 
 
 @_njit
-def in_log1pmx_band(x):
-    """True where log1pmx_band applies."""
-    return x >= -0.5 and x <= 1.0
-
-
-@_njit
 def expm1mx(x):
     """expm1(x) - x without cancellation."""
     if math.fabs(x) <= 1.0:
-        poly = _INV_FACT[18]
-        for k in range(17, -1, -1):
-            poly = poly * x + _INV_FACT[k]
-        return x * x * poly
+        return x * x * _expm1mx_poly(x)
     return math.expm1(x) - x
+
+
+@_njit
+def _expm1mx_poly(x):
+    poly = _INV_FACT[18]
+    for k in range(17, -1, -1):
+        poly = poly * x + _INV_FACT[k]
+    return poly
 
 
 @_njit
 def u_minus_1_minus_log_u(u_minus_1, log_u):
     """u - 1 - log u >= 0 from u - 1 and log u."""
-    if in_log1pmx_band(u_minus_1):
+    if u_minus_1 >= -0.5 and u_minus_1 <= 1.0:
         return -log1pmx_band(u_minus_1)
     return u_minus_1 - log_u
 
@@ -128,3 +183,235 @@ def gauss_prior_term2(scale, m, s):
     if scale == SCALE_LOGVAR:
         return expm1mx(s) + m * m
     return expm1mx(2.0 * s) + m * m
+
+
+# -- kl_vmath.h: branch-free log, log1p, exp ----------------------------------------------
+# The C code does its integer work in uint64; every value here is in
+# [0, 2^63), where int64 gives the same bits.
+
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_SHIFTER = 6755399441055744.0          # 0x1.8p52
+_SHIFTER_BITS = 0x4338000000000000
+_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+       2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+       1.479819860511658591e-01)
+_P = (1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05,
+      -1.65339022054652515390e-06, 4.13813679705723846039e-08)
+
+
+@_njit
+def vlog_core(x, c):
+    """log(x) + c for finite x > 0 and a tiny correction c."""
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
+    sub = x < DBL_MIN
+    xs = x * 18014398509481984.0 if sub else x           # 0x1p54
+    kadj = -54.0 if sub else 0.0
+    ix = bits(xs)
+    kb = (ix + (0x3ff0000000000000 - 0x3fe6a09e667f3bcd)) >> 52
+    z = from_bits(ix - (kb << 52) + (1023 << 52))
+    f = z - 1.0
+    s = f / (2.0 + f)
+    dk = (from_bits(_SHIFTER_BITS + kb) - _SHIFTER) - 1023.0 + kadj
+    z2 = s * s
+    w = z2 * z2
+    t1 = w * (lg2 + w * (lg4 + w * lg6))
+    t2 = z2 * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
+    r = t2 + t1
+    hfsq = 0.5 * f * f
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + (dk * _LN2_LO + c))) - f)
+
+
+@_njit
+def vlog(x):
+    """log(x), branch-free (C99 special values)."""
+    r = vlog_core(x if (x > 0.0 and x < INF) else 1.0, 0.0)
+    r = -INF if x == 0.0 else r
+    r = INF if x == INF else r
+    return NAN if (x < 0.0 or x != x) else r
+
+
+@_njit
+def vlog1p(x):
+    """log(1 + x), branch-free, with the rounding of 1 + x folded in."""
+    u = 1.0 + x
+    c = x - (u - 1.0)
+    safe = u if (u > 0.0 and u < INF) else 1.0
+    r = vlog_core(safe, c / safe)
+    r = -INF if u == 0.0 else r
+    r = INF if u == INF else r
+    return NAN if (x < -1.0 or x != x) else r
+
+
+@_njit
+def vexp(x):
+    """exp(x), branch-free (C99 special values, subnormal results)."""
+    p1, p2, p3, p4, p5 = _P
+    xc = 709.8 if x > 709.8 else (-745.2 if x < -745.2 else x)
+    xc = 0.0 if x != x else xc
+    t = xc * 1.44269504088896338700e+00 + _SHIFTER
+    kd = t - _SHIFTER
+    hi = xc - kd * _LN2_HI
+    lo = kd * _LN2_LO
+    r = hi - lo
+    tt = r * r
+    c = r - tt * (p1 + tt * (p2 + tt * (p3 + tt * (p4 + tt * p5))))
+    p = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    j = 600.0 if kd > 1000.0 else (-600.0 if kd < -1000.0 else 0.0)
+    sj = 2.0 ** 600 if kd > 1000.0 else (2.0 ** -600 if kd < -1000.0 else 1.0)
+    kb = bits((kd - j) + _SHIFTER) - _SHIFTER_BITS + 1023
+    y = (p * from_bits(kb << 52)) * sj
+    y = INF if x > 709.8 else y
+    y = 0.0 if x < -745.2 else y
+    return x if x != x else y
+
+
+# -- kl_blocks.h: the terms the block loops sum -------------------------------------------
+
+@_njit
+def vrel_entr(p, q):
+    """p log(p/q) with the rounding of p/q corrected by its fma residual."""
+    r = p / q
+    e = fma(-r, q, p)
+    t = fma(p, vlog(r), e)
+    t = INF if (p > 0.0 and q == 0.0) else t
+    t = 0.0 if (p == 0.0 and q >= 0.0) else t
+    return INF if ((p < 0.0 or q < 0.0) and p == p and q == q) else t
+
+
+@_njit
+def vrel_entr_odd(p, q):
+    """1.0 where p/q leaves the normal range (the block falls back to rel_entr)."""
+    r = p / q
+    return 1.0 if (p > 0.0 and q > 0.0 and not (r >= DBL_MIN and r <= DBL_MAX)) else 0.0
+
+
+@_njit
+def vjs_term(p, q):
+    """Jensen-Shannon term, vector form of js_term."""
+    s = p + q
+    bq = s - p
+    e = (p - (s - bq)) + (q - bq)
+    m = 0.5 * s
+    t = vrel_entr(p, m) + vrel_entr(q, m)
+    t = 0.5 * (t - e if (e == e and e != INF and e != -INF) else t)
+    return 0.0 if (p == 0.0 and q == 0.0) else t
+
+
+@_njit
+def vce_term(p, q):
+    """-p log q, vector form."""
+    return 0.0 if (p == 0.0 and q == q) else -p * vlog(q)
+
+
+@_njit
+def ventr(p, q):
+    """-p log p, vector form (q unused)."""
+    t = 0.0 if p == 0.0 else -p * vlog(p)
+    return -INF if p < 0.0 else t
+
+
+@_njit
+def no_odd(p, q):
+    """No fallback: 0.0."""
+    return 0.0
+
+
+@_njit
+def is_bad(x):
+    """1.0 for a negative, NaN or +inf value (not a probability or count)."""
+    return 1.0 if (not (x >= 0.0) or x == INF) else 0.0
+
+
+@_njit
+def vu_minus_1_minus_log_u(um1, log_u):
+    """u - 1 - log u, branch-free."""
+    band = um1 >= -0.5 and um1 <= 1.0
+    series = -log1pmx_band(um1 if band else 0.0)
+    return series if band else um1 - log_u
+
+
+@_njit
+def vexpm1mx(x):
+    """expm1(x) - x, branch-free."""
+    p = _expm1mx_poly(x)
+    far = (vexp(x) - 1.0) - x
+    return x * x * p if (x >= -1.0 and x <= 1.0) else far
+
+
+@_njit
+def vgauss_var(m1, s1, m2, s2):
+    """2 KL per coordinate, variances."""
+    dm = m1 - m2
+    return vu_minus_1_minus_log_u((s1 - s2) / s2, vlog(s1) - vlog(s2)) + dm * dm / s2
+
+
+@_njit
+def vgauss_std(m1, s1, m2, s2):
+    """2 KL per coordinate, standard deviations."""
+    z = (m1 - m2) / s2
+    return vu_minus_1_minus_log_u(((s1 - s2) / s2) * ((s1 + s2) / s2),
+                                  2.0 * (vlog(s1) - vlog(s2))) + z * z
+
+
+@_njit
+def vgauss_logvar(m1, s1, m2, s2):
+    """2 KL per coordinate, log variances."""
+    dm = m1 - m2
+    return vexpm1mx(s1 - s2) + dm * dm * vexp(-s2)
+
+
+@_njit
+def vgauss_logstd(m1, s1, m2, s2):
+    """2 KL per coordinate, log standard deviations."""
+    dm = m1 - m2
+    return vexpm1mx(2.0 * (s1 - s2)) + dm * dm * vexp(-2.0 * s2)
+
+
+@_njit
+def vgauss_var_prior(m, s, u, v):
+    """2 KL to N(0, 1) per coordinate, variance (u, v unused)."""
+    return vu_minus_1_minus_log_u(s - 1.0, vlog(s)) + m * m
+
+
+@_njit
+def vgauss_std_prior(m, s, u, v):
+    """2 KL to N(0, 1) per coordinate, standard deviation (u, v unused)."""
+    return vu_minus_1_minus_log_u((s - 1.0) * (s + 1.0), 2.0 * vlog(s)) + m * m
+
+
+@_njit
+def vgauss_logvar_prior(m, s, u, v):
+    """2 KL to N(0, 1) per coordinate, log variance (u, v unused)."""
+    return vexpm1mx(s) + m * m
+
+
+@_njit
+def vgauss_logstd_prior(m, s, u, v):
+    """2 KL to N(0, 1) per coordinate, log standard deviation (u, v unused)."""
+    return vexpm1mx(2.0 * s) + m * m
+
+
+@_njit
+def bad_finite(x):
+    """1.0 for NaN or +-inf."""
+    return 0.0 if x - x == 0.0 else 1.0
+
+
+@_njit
+def bad_positive(x):
+    """1.0 unless 0 < x < inf."""
+    return 0.0 if (x > 0.0 and x < INF) else 1.0
+
+
+# (scale, prior) -> (2 KL term, check of the scale parameter), as kl_blocks.h's switch
+GAUSS_TERMS = {
+    (SCALE_VAR, False): (vgauss_var, bad_positive),
+    (SCALE_VAR, True): (vgauss_var_prior, bad_positive),
+    (SCALE_STD, False): (vgauss_std, bad_positive),
+    (SCALE_STD, True): (vgauss_std_prior, bad_positive),
+    (SCALE_LOGVAR, False): (vgauss_logvar, bad_finite),
+    (SCALE_LOGVAR, True): (vgauss_logvar_prior, bad_finite),
+    (SCALE_LOGSTD, False): (vgauss_logstd, bad_finite),
+    (SCALE_LOGSTD, True): (vgauss_logstd_prior, bad_finite),
+}

@@ -1,8 +1,9 @@
-"""The ``kl-fast`` command: ``info`` and ``bench``."""
+"""The ``kl-fast`` command: ``bench`` (the comparison) and ``info``."""
 
 import argparse
 import os
 import sys
+import time
 
 __all__ = ["main"]
 
@@ -17,51 +18,66 @@ def _cmd_info(args):
 def _cmd_bench(args):
     from . import _bench
     from ._backends import available_backends
-
-    n_rows, n_cat = (20_000, 256) if args.quick else (args.rows, args.cats)
-    backends = [b for b in args.backends if b in available_backends()]
-    quiet = args.quiet
-
-    def progress(msg):
-        if not quiet:
-            print(msg, file=sys.stderr, flush=True)
+    from ._contenders import QUANTITIES
 
     if args.threads is not None:
         from ._threading import set_num_threads
 
         set_num_threads(args.threads)
-    progress(f"kl-fast bench: KL divergence, {n_rows} x {n_cat}, dtypes {args.dtypes}, "
-             f"backends {backends}")
-    results = _bench.run_comparison(n_rows, n_cat, args.dtypes, backends, args.repeats,
-                                    progress=progress)
+    sizes = dict(_bench.QUICK_SIZES if args.quick else _bench.SIZES)
+    if args.rows or args.cats:
+        sizes = {q: (args.rows or n, args.cats or k) for q, (n, k) in sizes.items()}
+    backends = [b for b in args.backends if b in available_backends()]
+    quantities = args.functions or list(QUANTITIES)
+    start = time.perf_counter()
+
+    def progress(msg):
+        if not args.quiet:
+            print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    progress(f"kl-fast bench: {quantities}, dtypes {args.dtypes}, backends {backends}")
+    results = _bench.run_comparison(quantities, args.dtypes, backends, args.repeats, sizes,
+                                    peers=not args.no_peers, progress=progress)
     print(_bench.format_table(results))
-    for r in results:
-        if r["name"] == "kl_fast[numba]":
-            print(f"numba first call ({r['dtype']}, includes compile): {r['first_call_s']:.2f} s")
+    for note in _bench.compile_notes(results):
+        print(note)
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "bench.json")
-    _bench.write_json(path, results, {"rows": n_rows, "cats": n_cat, "dtypes": args.dtypes})
+    _bench.write_json(path, results, {"sizes": sizes, "dtypes": args.dtypes,
+                                      "backends": backends, "repeats": args.repeats})
     print(f"wrote {path}")
+    chart = os.path.join(args.output_dir, "bench.png")
+    if _bench.plot(results, chart):
+        print(f"wrote {chart}")
+    else:
+        print("no chart: matplotlib is not installed (pip install 'kl_fast[plot]')")
     return 0
 
 
 def build_parser():
+    from ._contenders import QUANTITIES
+
     parser = argparse.ArgumentParser(prog="kl-fast", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print version, backends, OpenMP, threads, CPU")
     info.set_defaults(func=_cmd_info)
-    bench = sub.add_parser("bench", help="compare kl_fast with numpy and scipy")
-    bench.add_argument("--rows", type=int, default=200_000)
-    bench.add_argument("--cats", type=int, default=256)
+    bench = sub.add_parser(
+        "bench", help="time kl_fast against the read floor, numpy, scipy and installed peers")
+    bench.add_argument("--functions", nargs="+", choices=QUANTITIES, metavar="NAME",
+                       help=f"quantities to time (default: all of {', '.join(QUANTITIES)})")
     bench.add_argument("--dtypes", nargs="+", default=["float64", "float32"],
                        choices=["float64", "float32"])
     bench.add_argument("--backends", nargs="+", default=["cython", "numba"],
                        choices=["cython", "numba", "numpy"])
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--threads", type=int, default=None)
-    bench.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    bench.add_argument("--rows", type=int, help="rows per batch (overrides the defaults)")
+    bench.add_argument("--cats", type=int, help="categories per row (overrides the defaults)")
+    bench.add_argument("--repeats", type=int, default=5, help="timed runs per contender")
+    bench.add_argument("--threads", type=int, default=None, help="threads for kl_fast")
+    bench.add_argument("--quick", action="store_true", help="one tenth of the rows")
+    bench.add_argument("--no-peers", action="store_true", help="time kl_fast and the floor only")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
-    bench.add_argument("-o", "--output-dir", default="bench-results")
+    bench.add_argument("-o", "--output-dir", default="bench-results",
+                       help="where bench.json and bench.png go (default: bench-results)")
     bench.set_defaults(func=_cmd_bench)
     return parser
 

@@ -67,6 +67,7 @@ cdef extern from "kl_blocks.h" nogil:
                                   Py_ssize_t, double, double, double)
     kl_block_sums kl_block_js_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
                                   Py_ssize_t, double, double, double)
+    void kl_neg_log_inplace(double* x, Py_ssize_t n)
     kl_block_sums kl_gauss_block_f32(int, int, int, const float*, Py_ssize_t, const float*,
                                      Py_ssize_t, const float*, Py_ssize_t, const float*,
                                      Py_ssize_t, Py_ssize_t)
@@ -343,12 +344,16 @@ def entropy_rows(const floating[:, :] p, floating[::1] out, int64_t[:, ::1] repo
         _rows(Q_H, p, p, out, report, check, tol, eps, transform, log_base, n_threads)
 
 
-cdef inline double _label_row(const int64_t* labels, Py_ssize_t i,
-                              const floating* q, Py_ssize_t sq, Py_ssize_t n,
-                              int check, double eps, bint transform,
-                              int64_t ignore_index, bint has_ignore, double log_base,
-                              int64_t* rep) noexcept nogil:
-    cdef int64_t lab = labels[0]
+cdef enum:
+    LABEL_CHUNK = 256   # rows whose picked probabilities are logged in one vector loop
+
+
+cdef inline double _label_value(int64_t lab, Py_ssize_t i,
+                                const floating* q, Py_ssize_t sq, Py_ssize_t n,
+                                int check, double eps, bint transform,
+                                int64_t ignore_index, bint has_ignore,
+                                int64_t* rep) noexcept nogil:
+    """The probability row i's label picks (transformed if asked), NaN if ignored."""
     cdef Py_ssize_t n_bad = 0
     cdef double value
     cdef kl_block_sums sums
@@ -375,7 +380,26 @@ cdef inline double _label_row(const int64_t* labels, Py_ssize_t i,
             rep[1] = i
             rep[2] = lab if not transform else _first_bad(q, sq, n)
             rep[3] = 1
-    return kl_neg_xlogy(1.0, value) / log_base
+    return value
+
+
+cdef void _label_rows(const int64_t[:] labels, const floating[:, :] q, floating[::1] out,
+                      Py_ssize_t lo, Py_ssize_t hi, int check, double eps, bint transform,
+                      int64_t ignore_index, bint has_ignore, double log_base,
+                      int64_t* rep) noexcept nogil:
+    """Rows lo..hi in chunks: gather the picked probabilities, then one vector -log."""
+    cdef double buf[LABEL_CHUNK]
+    cdef Py_ssize_t n = q.shape[1], sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t start = lo, m, k
+    while start < hi:
+        m = min(<Py_ssize_t> LABEL_CHUNK, hi - start)
+        for k in range(m):
+            buf[k] = _label_value(labels[start + k], start + k, _row_ptr(q, start + k), sq, n,
+                                  check, eps, transform, ignore_index, has_ignore, rep)
+        kl_neg_log_inplace(buf, m)
+        for k in range(m):
+            out[start + k] = <floating> (buf[k] / log_base)
+        start += m
 
 
 def cross_entropy_label_rows(const int64_t[:] labels, const floating[:, :] q,
@@ -388,25 +412,18 @@ def cross_entropy_label_rows(const int64_t[:] labels, const floating[:, :] q,
     ``check == 0``; without ``transform`` only the picked value of q is read
     and checked (arg 1), so the call costs O(n_rows), not O(n_rows * n_cat).
     """
-    cdef Py_ssize_t n_rows = q.shape[0], n = q.shape[1]
-    cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
-    cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi
-    if n_rows == 0 or n == 0:
+    cdef Py_ssize_t n_rows = q.shape[0], n_chunks = report.shape[0], c
+    if n_rows == 0 or q.shape[1] == 0:
         return
     with nogil:
         if n_threads == 1 or n_chunks == 1:
-            for i in range(n_rows):
-                out[i] = <floating> _label_row(&labels[i], i, _row_ptr(q, i), sq, n, check,
-                                               eps, transform, ignore_index, has_ignore,
-                                               log_base, &report[0, 0])
+            _label_rows(labels, q, out, 0, n_rows, check, eps, transform, ignore_index,
+                        has_ignore, log_base, &report[0, 0])
         else:
             for c in prange(n_chunks, schedule="static", num_threads=n_threads):
-                lo = c * n_rows // n_chunks
-                hi = (c + 1) * n_rows // n_chunks
-                for i in range(lo, hi):
-                    out[i] = <floating> _label_row(&labels[i], i, _row_ptr(q, i), sq, n,
-                                                   check, eps, transform, ignore_index,
-                                                   has_ignore, log_base, &report[c, 0])
+                _label_rows(labels, q, out, c * n_rows // n_chunks,
+                            (c + 1) * n_rows // n_chunks, check, eps, transform,
+                            ignore_index, has_ignore, log_base, &report[c, 0])
 
 
 cdef inline bint _bad_scale(int scale, double s) noexcept nogil:
@@ -517,3 +534,77 @@ def rel_entr_1d(const floating[:] x, const floating[:] y, floating[:] out, int n
         else:
             for i in prange(n, schedule="static", num_threads=n_threads):
                 out[i] = <floating> kl_rel_entr(x[i], y[i])
+
+
+# ---- the small-call fast path ------------------------------------------------
+# One short distribution costs a few microseconds in scipy; the general path
+# (broadcasting, dispatch, reports) costs tens.  `vector_fast` takes the common
+# case -- 1-D contiguous native float64/float32 arrays of one length, default
+# options -- straight to one serial row, and returns None for anything else,
+# including invalid data, so that the general path handles it and words the
+# error.
+
+cimport numpy as cnp
+from libc.math cimport sqrt
+
+cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_Scalar(void* data, cnp.dtype descr, object base)
+
+cdef double _sum_tolerance(double eps, Py_ssize_t n) noexcept nogil:
+    # kl_fast._validation.sum_tolerance, for the dtype's eps
+    cdef double t = 4.0 * n * eps
+    if t < sqrt(eps):
+        t = sqrt(eps)
+    return t if t < 1e-3 else 1e-3
+
+
+cdef bint _plain_vector(object x, int typenum, Py_ssize_t n):
+    if not cnp.PyArray_CheckExact(x):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray> x
+    return (cnp.PyArray_NDIM(a) == 1 and cnp.PyArray_TYPE(a) == typenum
+            and cnp.PyArray_DIM(a, 0) == n and cnp.PyArray_ISCARRAY_RO(a)
+            and cnp.PyArray_ISNOTSWAPPED(a))
+
+
+def vector_fast(object p, object q, int kind, Py_ssize_t max_n):
+    """KL/CE/JS (q given) or entropy (q None) of one plain 1-D distribution, or None."""
+    cdef int typenum
+    cdef Py_ssize_t n
+    cdef int64_t rep[6]
+    cdef double result
+    cdef float r32
+    if not cnp.PyArray_CheckExact(p):
+        return None
+    typenum = cnp.PyArray_TYPE(<cnp.ndarray> p)
+    if typenum != cnp.NPY_DOUBLE and typenum != cnp.NPY_FLOAT:
+        return None
+    n = cnp.PyArray_SIZE(<cnp.ndarray> p)
+    if n == 0 or n > max_n or not _plain_vector(p, typenum, n):
+        return None
+    if kind != Q_H and not _plain_vector(q, typenum, n):
+        return None
+    rep[0] = 0
+    rep[1] = -1
+    rep[4] = -1
+    if typenum == cnp.NPY_DOUBLE:
+        result = _row(kind, <const double*> cnp.PyArray_DATA(<cnp.ndarray> p), 1,
+                      <const double*> cnp.PyArray_DATA(<cnp.ndarray> (p if kind == Q_H else q)),
+                      1, n, 2, _sum_tolerance(2.220446049250313e-16, n), 0.0, False, 1.0, 0,
+                      rep, NULL, 1)
+    else:
+        result = _row(kind, <const float*> cnp.PyArray_DATA(<cnp.ndarray> p), 1,
+                      <const float*> cnp.PyArray_DATA(<cnp.ndarray> (p if kind == Q_H else q)),
+                      1, n, 2, _sum_tolerance(1.1920928955078125e-07, n), 0.0, False, 1.0, 0,
+                      rep, NULL, 1)
+    if rep[0] != 0 or rep[4] >= 0:
+        return None
+    if typenum == cnp.NPY_DOUBLE:
+        return PyArray_Scalar(&result, cnp.PyArray_DescrFromType(cnp.NPY_DOUBLE), None)
+    r32 = <float> result
+    return PyArray_Scalar(&r32, cnp.PyArray_DescrFromType(cnp.NPY_FLOAT), None)
+
+
+QUANTITY_CODES = {"kl": Q_KL, "cross_entropy": Q_CE, "entropy": Q_H, "js": Q_JS}

@@ -116,126 +116,157 @@ KL_INLINE double kl_block_exact_##T(const T* p, ptrdiff_t sp, const T* q,       
 KL_DEFINE_BLOCK_EXACT(float)
 KL_DEFINE_BLOCK_EXACT(double)
 
-/* The loops, stamped out per quantity (TERM and ODD are inline functions of
- * (p, q); ONE is 1 for entropy, which reads no q) and per dtype T.  Each pass
- * is its own plain loop with a contiguous fast path: the vectorizer gives up
- * on loops that mix optional work, so the passes are written out. */
-#define KL_DEFINE_PASSES(NAME, T, TERM, ODD, ONE)                                      \
-KL_INLINE void NAME##_terms(const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq,    \
-                                ptrdiff_t n, double* at, double* ao)                   \
+/* The loops, stamped out per quantity: TERM and ODD are inline functions of
+ * (p, q); ONE is 1 for entropy, which reads no q.  They run over contiguous
+ * double buffers; each pass is its own plain loop because the vectorizer
+ * gives up on loops that mix optional work.  Element j of a block goes to
+ * lane j % KL_LANES: `j0` is the position of the buffer in the block (a
+ * multiple of KL_LANES but at the block's end). */
+#define KL_DEFINE_PASSES(NAME, TERM, ODD, ONE)                                         \
+KL_INLINE void NAME##_terms(const double* p, const double* q, ptrdiff_t n,             \
+                            double* at, double* ao)                                    \
 {                                                                                      \
     ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
-    if (sp == 1 && (ONE || sq == 1)) {                                                 \
-        for (; j < n_full; j += KL_LANES)                                              \
-            for (l = 0; l < KL_LANES; ++l) {                                           \
-                double x = p[j + l], y = ONE ? 0.0 : q[j + l];                         \
-                at[l] += TERM(x, y);                                                   \
-                ao[l] += ODD(x, y);                                                    \
-            }                                                                          \
-    }                                                                                  \
+    for (; j < n_full; j += KL_LANES)                                                  \
+        for (l = 0; l < KL_LANES; ++l) {                                               \
+            double x = p[j + l], y = ONE ? 0.0 : q[j + l];                             \
+            at[l] += TERM(x, y);                                                       \
+            ao[l] += ODD(x, y);                                                        \
+        }                                                                              \
     for (; j < n; ++j) {                                                               \
-        double x = p[j * sp], y = ONE ? 0.0 : q[j * sq];                               \
-        at[j % KL_LANES] += TERM(x, y);                                                \
-        ao[j % KL_LANES] += ODD(x, y);                                                 \
+        double x = p[j], y = ONE ? 0.0 : q[j];                                         \
+        at[j - n_full] += TERM(x, y);                                                  \
+        ao[j - n_full] += ODD(x, y);                                                   \
     }                                                                                  \
 }                                                                                      \
-KL_INLINE void NAME##_scaled(const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq,   \
-                                 ptrdiff_t n, double eps, double dp, double dq,        \
-                                 double* at, double* ao)                               \
+KL_INLINE void NAME##_scaled(const double* p, const double* q, ptrdiff_t n,            \
+                             double eps, double dp, double dq, double* at, double* ao) \
 {                                                                                      \
     ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
-    if (sp == 1 && (ONE || sq == 1)) {                                                 \
-        for (; j < n_full; j += KL_LANES)                                              \
-            for (l = 0; l < KL_LANES; ++l) {                                           \
-                double x = (p[j + l] + eps) / dp;                                      \
-                double y = ONE ? 0.0 : (q[j + l] + eps) / dq;                          \
-                at[l] += TERM(x, y);                                                   \
-                ao[l] += ODD(x, y);                                                    \
-            }                                                                          \
-    }                                                                                  \
+    for (; j < n_full; j += KL_LANES)                                                  \
+        for (l = 0; l < KL_LANES; ++l) {                                               \
+            double x = (p[j + l] + eps) / dp;                                          \
+            double y = ONE ? 0.0 : (q[j + l] + eps) / dq;                              \
+            at[l] += TERM(x, y);                                                       \
+            ao[l] += ODD(x, y);                                                        \
+        }                                                                              \
     for (; j < n; ++j) {                                                               \
-        double x = (p[j * sp] + eps) / dp;                                             \
-        double y = ONE ? 0.0 : (q[j * sq] + eps) / dq;                                 \
-        at[j % KL_LANES] += TERM(x, y);                                                \
-        ao[j % KL_LANES] += ODD(x, y);                                                 \
+        double x = (p[j] + eps) / dp;                                                  \
+        double y = ONE ? 0.0 : (q[j] + eps) / dq;                                      \
+        at[j - n_full] += TERM(x, y);                                                  \
+        ao[j - n_full] += ODD(x, y);                                                   \
     }                                                                                  \
 }                                                                                      \
-KL_INLINE void NAME##_terms_sums(const T* p, ptrdiff_t sp, const T* q,             \
-                                     ptrdiff_t sq, ptrdiff_t n, double* at,            \
-                                     double* ao, double* ap, double* aq, double* ab)   \
+KL_INLINE void NAME##_terms_sums(const double* p, const double* q, ptrdiff_t n,        \
+                                 double* at, double* ao, double* ap, double* aq,       \
+                                 double* ab)                                           \
 {                                                                                      \
     ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
-    if (sp == 1 && (ONE || sq == 1)) {                                                 \
-        for (; j < n_full; j += KL_LANES)                                              \
-            for (l = 0; l < KL_LANES; ++l) {                                           \
-                double x = p[j + l], y = ONE ? 0.0 : q[j + l];                         \
-                at[l] += TERM(x, y);                                                   \
-                ao[l] += ODD(x, y);                                                    \
-                ap[l] += x;                                                            \
-                aq[l] += y;                                                            \
-                ab[l] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                    \
-            }                                                                          \
-    }                                                                                  \
+    for (; j < n_full; j += KL_LANES)                                                  \
+        for (l = 0; l < KL_LANES; ++l) {                                               \
+            double x = p[j + l], y = ONE ? 0.0 : q[j + l];                             \
+            at[l] += TERM(x, y);                                                       \
+            ao[l] += ODD(x, y);                                                        \
+            ap[l] += x;                                                                \
+            aq[l] += y;                                                                \
+            ab[l] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                        \
+        }                                                                              \
     for (; j < n; ++j) {                                                               \
-        double x = p[j * sp], y = ONE ? 0.0 : q[j * sq];                               \
-        at[j % KL_LANES] += TERM(x, y);                                                \
-        ao[j % KL_LANES] += ODD(x, y);                                                 \
-        ap[j % KL_LANES] += x;                                                         \
-        aq[j % KL_LANES] += y;                                                         \
-        ab[j % KL_LANES] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                 \
+        double x = p[j], y = ONE ? 0.0 : q[j];                                         \
+        at[j - n_full] += TERM(x, y);                                                  \
+        ao[j - n_full] += ODD(x, y);                                                   \
+        ap[j - n_full] += x;                                                           \
+        aq[j - n_full] += y;                                                           \
+        ab[j - n_full] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                   \
     }                                                                                  \
 }                                                                                      \
-KL_INLINE void NAME##_sums(const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq,     \
-                               ptrdiff_t n, double* ap, double* aq, double* ab)        \
+KL_INLINE void NAME##_sums(const double* p, const double* q, ptrdiff_t n,              \
+                           double* ap, double* aq, double* ab)                         \
 {                                                                                      \
     ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
-    if (sp == 1 && (ONE || sq == 1)) {                                                 \
-        for (; j < n_full; j += KL_LANES)                                              \
-            for (l = 0; l < KL_LANES; ++l) {                                           \
-                double x = p[j + l], y = ONE ? 0.0 : q[j + l];                         \
-                ap[l] += x;                                                            \
-                aq[l] += y;                                                            \
-                ab[l] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                    \
-            }                                                                          \
-    }                                                                                  \
+    for (; j < n_full; j += KL_LANES)                                                  \
+        for (l = 0; l < KL_LANES; ++l) {                                               \
+            double x = p[j + l], y = ONE ? 0.0 : q[j + l];                             \
+            ap[l] += x;                                                                \
+            aq[l] += y;                                                                \
+            ab[l] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                        \
+        }                                                                              \
     for (; j < n; ++j) {                                                               \
-        double x = p[j * sp], y = ONE ? 0.0 : q[j * sq];                               \
-        ap[j % KL_LANES] += x;                                                         \
-        aq[j % KL_LANES] += y;                                                         \
-        ab[j % KL_LANES] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                 \
+        double x = p[j], y = ONE ? 0.0 : q[j];                                         \
+        ap[j - n_full] += x;                                                           \
+        aq[j - n_full] += y;                                                           \
+        ab[j - n_full] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                   \
     }                                                                                  \
 }                                                                                      \
-KL_CLONES kl_block_sums NAME(int mode, const T* p, ptrdiff_t sp, const T* q,           \
-                             ptrdiff_t sq, ptrdiff_t n, double eps, double dp,         \
-                             double dq)                                                \
+KL_INLINE void NAME##_run(int mode, const double* p, const double* q, ptrdiff_t n,     \
+                          double eps, double dp, double dq, double* at, double* ao,    \
+                          double* ap, double* aq, double* ab)                          \
 {                                                                                      \
-    double at[KL_LANES] = {0}, ao[KL_LANES] = {0}, ap[KL_LANES] = {0};                 \
-    double aq[KL_LANES] = {0}, ab[KL_LANES] = {0};                                     \
+    if (mode == KL_MODE_TERMS) NAME##_terms(p, q, n, at, ao);                          \
+    else if (mode == KL_MODE_TERMS_SCALED) NAME##_scaled(p, q, n, eps, dp, dq, at, ao); \
+    else if (mode == KL_MODE_TERMS_SUMS) NAME##_terms_sums(p, q, n, at, ao, ap, aq, ab); \
+    else NAME##_sums(p, q, n, ap, aq, ab);                                             \
+}
+
+/* Exported block kernels, one per quantity and input dtype.  The vector
+ * loops run over contiguous doubles only (NAME_acc, multi-versioned and not
+ * inlined, so every caller shares the one compiled loop): float32 and
+ * strided data are first converted into small contiguous buffers.  Every
+ * layout and dtype thus runs the same loop and gives the same bits. */
+#define KL_CHUNK 1024
+
+#define KL_DEFINE_BLOCK(NAME, PASSES, IS_KL, ONE)                                      \
+KL_CLONES __attribute__((noinline)) static void NAME##_acc(                            \
+    int mode, const double* p, const double* q, ptrdiff_t n, double eps, double dp,    \
+    double dq, double* acc)                                                            \
+{                                                                                      \
+    PASSES##_run(mode, p, q, n, eps, dp, dq, acc, acc + KL_LANES, acc + 2 * KL_LANES,  \
+                 acc + 3 * KL_LANES, acc + 4 * KL_LANES);                              \
+}                                                                                      \
+KL_DEFINE_BLOCK_DTYPE(NAME, IS_KL, ONE, double, f64)                                   \
+KL_DEFINE_BLOCK_DTYPE(NAME, IS_KL, ONE, float, f32)
+
+#define KL_DEFINE_BLOCK_DTYPE(NAME, IS_KL, ONE, T, SUFFIX)                             \
+kl_block_sums NAME##_##SUFFIX(int mode, const T* p, ptrdiff_t sp, const T* q,          \
+                              ptrdiff_t sq, ptrdiff_t n, double eps, double dp,        \
+                              double dq)                                               \
+{                                                                                      \
+    /* acc rows: terms, odd counts, sums of p, sums of q, bad counts; 8 lanes each */  \
+    double acc[5 * KL_LANES] = {0};                                                    \
+    /* bq is offset by 64 bytes from a 4 KiB multiple of bp: equal low address  \
+     * bits alias in the load/store unit and cost ~60% (measured) */             \
+    double buffer[2 * KL_CHUNK + 8];                                                   \
+    double* bp = buffer;                                                               \
+    double* bq = buffer + KL_CHUNK + 8;                                                \
     kl_block_sums r;                                                                   \
-    if (mode == KL_MODE_TERMS)                                                         \
-        NAME##_terms(p, sp, q, sq, n, at, ao);                                         \
-    else if (mode == KL_MODE_TERMS_SCALED)                                             \
-        NAME##_scaled(p, sp, q, sq, n, eps, dp, dq, at, ao);                           \
-    else if (mode == KL_MODE_TERMS_SUMS)                                               \
-        NAME##_terms_sums(p, sp, q, sq, n, at, ao, ap, aq, ab);                        \
-    else                                                                               \
-        NAME##_sums(p, sp, q, sq, n, ap, aq, ab);                                      \
-    r.terms = kl_tree8(at); r.sum_p = kl_tree8(ap); r.sum_q = kl_tree8(aq);            \
-    r.n_bad = kl_tree8(ab); r.n_odd = kl_tree8(ao);                                    \
-    if (r.n_odd > 0.0)                                                                 \
+    if (sizeof(T) == sizeof(double) && sp == 1 && (ONE || sq == 1)) {                  \
+        NAME##_acc(mode, (const double*) p, (const double*) q, n, eps, dp, dq, acc);   \
+    } else {                                                                           \
+        for (ptrdiff_t c = 0; c < n; c += KL_CHUNK) {                                  \
+            ptrdiff_t m = n - c < KL_CHUNK ? n - c : KL_CHUNK;                         \
+            for (ptrdiff_t j = 0; j < m; ++j) bp[j] = p[(c + j) * sp];                 \
+            if (!ONE) for (ptrdiff_t j = 0; j < m; ++j) bq[j] = q[(c + j) * sq];       \
+            NAME##_acc(mode, bp, bq, m, eps, dp, dq, acc);                             \
+        }                                                                              \
+    }                                                                                  \
+    r.terms = kl_tree8(acc); r.n_odd = kl_tree8(acc + KL_LANES);                       \
+    r.sum_p = kl_tree8(acc + 2 * KL_LANES); r.sum_q = kl_tree8(acc + 3 * KL_LANES);    \
+    r.n_bad = kl_tree8(acc + 4 * KL_LANES);                                            \
+    if (IS_KL && r.n_odd > 0.0)                                                        \
         r.terms = kl_block_exact_##T(p, sp, q, sq, n, mode == KL_MODE_TERMS_SCALED,    \
                                      eps, dp, dq);                                     \
     return r;                                                                          \
 }
 
-KL_DEFINE_PASSES(kl_block_kl_f32, float, kl_vrel_entr, kl_rel_entr_odd, 0)
-KL_DEFINE_PASSES(kl_block_kl_f64, double, kl_vrel_entr, kl_rel_entr_odd, 0)
-KL_DEFINE_PASSES(kl_block_ce_f32, float, kl_vce_term, kl_no_odd, 0)
-KL_DEFINE_PASSES(kl_block_ce_f64, double, kl_vce_term, kl_no_odd, 0)
-KL_DEFINE_PASSES(kl_block_h_f32, float, kl_ventr, kl_no_odd, 1)
-KL_DEFINE_PASSES(kl_block_h_f64, double, kl_ventr, kl_no_odd, 1)
-KL_DEFINE_PASSES(kl_block_js_f32, float, kl_vjs_term, kl_no_odd, 0)
-KL_DEFINE_PASSES(kl_block_js_f64, double, kl_vjs_term, kl_no_odd, 0)
+KL_DEFINE_PASSES(kl_pass_kl, kl_vrel_entr, kl_rel_entr_odd, 0)
+KL_DEFINE_PASSES(kl_pass_ce, kl_vce_term, kl_no_odd, 0)
+KL_DEFINE_PASSES(kl_pass_h, kl_ventr, kl_no_odd, 1)
+KL_DEFINE_PASSES(kl_pass_js, kl_vjs_term, kl_no_odd, 0)
+
+KL_DEFINE_BLOCK(kl_block_kl, kl_pass_kl, 1, 0)
+KL_DEFINE_BLOCK(kl_block_ce, kl_pass_ce, 0, 0)
+KL_DEFINE_BLOCK(kl_block_h, kl_pass_h, 0, 1)
+KL_DEFINE_BLOCK(kl_block_js, kl_pass_js, 0, 0)
 
 /* ---- diagonal Gaussians ------------------------------------------------ */
 
@@ -372,5 +403,12 @@ KL_CLONES kl_block_sums NAME(int scale, int prior, int check,                   
 
 KL_DEFINE_GAUSS(kl_gauss_block_f32, float)
 KL_DEFINE_GAUSS(kl_gauss_block_f64, double)
+
+/* x[j] = -log x[j] over a small buffer: the label cross-entropy gathers the
+ * picked probabilities first so that the logs run as one vector loop. */
+KL_CLONES void kl_neg_log_inplace(double* x, ptrdiff_t n)
+{
+    for (ptrdiff_t j = 0; j < n; ++j) x[j] = -kl_vlog(x[j]);
+}
 
 #endif

@@ -1,0 +1,172 @@
+"""One registry of contenders, shared by the tests, the benchmark suite and ``kl-fast bench``.
+
+For each quantity, ``contenders(quantity, data)`` maps a name to a zero-argument
+callable computing that quantity per row of the same arrays: kl_fast on each
+backend, the plain numpy expression a user would write, the scipy function
+people call, torch/JAX when installed, and the *floor* -- numpy reading every
+input once (``x.sum(axis=-1)``), the time no reduction can beat.  The tests
+check that every contender returns the same numbers, so the benchmarks
+compare like with like (numbagg's COMPARISONS pattern).
+"""
+
+import importlib.util
+
+import numpy as np
+
+__all__ = ["QUANTITIES", "make_data", "contenders", "FLOOR"]
+
+QUANTITIES = ("kl", "entropy", "cross_entropy", "js", "cross_entropy_labels",
+              "gaussian_kl_prior")
+FLOOR = "floor"
+
+
+def make_data(quantity, n_rows, n_cat, dtype, seed=0):
+    """Synthetic inputs for `quantity`: normalized Dirichlet rows (or labels, or Gaussians)."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    if quantity == "gaussian_kl_prior":
+        mu = rng.standard_normal((n_rows, n_cat)).astype(dtype)
+        logvar = (0.5 * rng.standard_normal((n_rows, n_cat))).astype(dtype)
+        return {"mu": mu, "logvar": logvar}
+
+    def rows():
+        x = rng.gamma(1.0, size=(n_rows, n_cat)).astype(dtype)
+        x /= x.sum(axis=-1, keepdims=True, dtype=dtype)
+        return x
+
+    if quantity == "cross_entropy_labels":
+        return {"labels": rng.integers(0, n_cat, size=n_rows), "q": rows()}
+    return {"p": rows(), "q": rows()}
+
+
+def _have(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def _kl_fast(quantity, d, backend):
+    import kl_fast
+
+    if quantity == "kl":
+        return lambda: kl_fast.kl_divergence(d["p"], d["q"], backend=backend)
+    if quantity == "entropy":
+        return lambda: kl_fast.entropy(d["p"], backend=backend)
+    if quantity == "cross_entropy":
+        return lambda: kl_fast.cross_entropy(d["p"], d["q"], backend=backend)
+    if quantity == "js":
+        return lambda: kl_fast.js_divergence(d["p"], d["q"], backend=backend)
+    if quantity == "cross_entropy_labels":
+        return lambda: kl_fast.cross_entropy(d["labels"], d["q"], backend=backend)
+    return lambda: kl_fast.gaussian_kl(d["mu"], d["logvar"], scale="logvar", backend=backend)
+
+
+def _numpy(quantity, d):
+    """The expression a numpy user writes (no edge-case care beyond np.where)."""
+    def kl():
+        p, q = d["p"], d["q"]
+        return np.sum(np.where(p > 0, p * np.log(p / q), 0.0), axis=-1)
+
+    def entropy():
+        p = d["p"]
+        return -np.sum(np.where(p > 0, p * np.log(p), 0.0), axis=-1)
+
+    def cross_entropy():
+        return -np.sum(d["p"] * np.log(d["q"]), axis=-1)
+
+    def js():
+        p, q = d["p"], d["q"]
+        m = 0.5 * (p + q)
+        return 0.5 * (np.sum(np.where(p > 0, p * np.log(p / m), 0.0), axis=-1)
+                      + np.sum(np.where(q > 0, q * np.log(q / m), 0.0), axis=-1))
+
+    def labels():
+        q = d["q"]
+        return -np.log(q[np.arange(q.shape[0]), d["labels"]])
+
+    def gauss():
+        mu, lv = d["mu"], d["logvar"]
+        return 0.5 * np.sum(mu * mu + np.exp(lv) - lv - 1.0, axis=-1)
+
+    return {"kl": kl, "entropy": entropy, "cross_entropy": cross_entropy, "js": js,
+            "cross_entropy_labels": labels, "gaussian_kl_prior": gauss}[quantity]
+
+
+def _scipy(quantity, d):
+    from scipy import special, stats
+    from scipy.spatial import distance
+
+    if quantity == "kl":
+        return {"scipy.special.rel_entr": lambda: special.rel_entr(d["p"], d["q"]).sum(axis=-1),
+                "scipy.stats.entropy": lambda: stats.entropy(d["p"], d["q"], axis=-1)}
+    if quantity == "entropy":
+        return {"scipy.special.entr": lambda: special.entr(d["p"]).sum(axis=-1),
+                "scipy.stats.entropy": lambda: stats.entropy(d["p"], axis=-1)}
+    if quantity == "cross_entropy":
+        return {"scipy.special.xlogy": lambda: -special.xlogy(d["p"], d["q"]).sum(axis=-1)}
+    if quantity == "js":
+        return {"scipy jensenshannon**2":
+                lambda: distance.jensenshannon(d["p"], d["q"], axis=-1) ** 2}
+    return {}
+
+
+def _torch(quantity, d):
+    import torch
+    import torch.nn.functional as F
+
+    t = {k: torch.from_numpy(v) for k, v in d.items()}
+    if quantity == "kl":
+        # kl_div takes log q and p (reverse order), reduction per row by sum
+        return lambda: F.kl_div(t["q"].log(), t["p"], reduction="none").sum(-1)
+    if quantity == "entropy":
+        return lambda: torch.special.entr(t["p"]).sum(-1)
+    if quantity == "cross_entropy":
+        return lambda: -(torch.special.xlogy(t["p"], t["q"])).sum(-1)
+    if quantity == "cross_entropy_labels":
+        return lambda: F.nll_loss(t["q"].log(), t["labels"], reduction="none")
+    if quantity == "gaussian_kl_prior":
+        return lambda: 0.5 * (t["mu"] ** 2 + t["logvar"].exp() - t["logvar"] - 1).sum(-1)
+    return None
+
+
+def _jax(quantity, d):
+    import jax
+    import jax.numpy as jnp
+    from jax.scipy import special as jspecial
+
+    j = {k: jnp.asarray(v) for k, v in d.items()}
+    fns = {
+        "kl": lambda p, q: jspecial.rel_entr(p, q).sum(-1),
+        "entropy": lambda p: jspecial.entr(p).sum(-1),
+        "cross_entropy": lambda p, q: -jspecial.xlogy(p, q).sum(-1),
+    }
+    if quantity not in fns:
+        return None
+    f = jax.jit(fns[quantity])
+    args = [j["p"], j["q"]] if quantity != "entropy" else [j["p"]]
+    return lambda: f(*args).block_until_ready()
+
+
+def _floor(d):
+    arrays = [v for v in d.values() if v.ndim == 2]
+    return lambda: [a.sum(axis=-1) for a in arrays]
+
+
+def contenders(quantity, data, backends=None, peers=True):
+    """name -> zero-argument callable, on the arrays of `data` (see make_data)."""
+    from ._backends import available_backends
+
+    found = {FLOOR: _floor(data)}
+    for backend in backends or available_backends():
+        found[f"kl_fast[{backend}]"] = _kl_fast(quantity, data, backend)
+    if not peers:
+        return found
+    found["numpy"] = _numpy(quantity, data)
+    found.update(_scipy(quantity, data))
+    if _have("torch"):
+        fn = _torch(quantity, data)
+        if fn is not None:
+            found["torch"] = fn
+    if _have("jax"):
+        fn = _jax(quantity, data)
+        if fn is not None:
+            found["jax"] = fn
+    return found
