@@ -10,13 +10,17 @@ that is spelled in Numba:
   math; each (kernel, variant, dtype) is compiled on first use for a single
   signature (2-D readonly 'A' arrays), so every layout, stride pattern and
   writeability of the inputs reuses the same machine code.
-* The LANES accumulators of a block are eight tuples of scalars (Numba has no
-  stack arrays) and the per-element code is force-inlined, so the lane loop is
-  straight-line code that LLVM keeps in registers and vectorizes.  An element
-  adds -0.0 to an accumulator its pass does not use: x + -0.0 == x exactly,
-  and LLVM drops the addition.
-* Arrays are passed as arguments, never packed in tuples: a tuple holding an
-  array costs a reference-count update per element.
+* A block runs as in kl_blocks.h, in sub-blocks of ``_SUB`` elements: a row
+  piece with unit inner stride is viewed in place (``row_view``), any other is
+  first copied to a small buffer; one plain loop then writes the per-element
+  terms (and bad-value flags) into scratch rows -- the loop LLVM vectorizes,
+  the math being branch-free and force-inlined -- and the scratch rows are
+  added into the LANES accumulators, element j to lane j % LANES.  Same
+  operations, same order as the C loops, for every layout and dtype.
+* The per-block code is force-inlined into the row loop, and the arrays it
+  takes are passed ``borrow``-ed (no meminfo): otherwise every call would
+  cost atomic reference-count updates, which dominate on short rows.
+* Scratch is allocated once per chunk of rows (a few KiB), never per row.
 * Numba's thread count belongs to the calling thread, so it is set around each
   call; the ``workqueue`` threading layer aborts on concurrent use, so
   parallel calls are serialized by a lock while that layer is (or may be)
@@ -67,8 +71,10 @@ def _impl():
 
     @intrinsic
     def row_view(typingctx, a, i, start, n):
-        """a[i, start:start + n] as a 1-D C-contiguous view; the caller has checked
-        a.strides[1] == a.itemsize.  Borrowed (no meminfo): it must not outlive `a`."""
+        """a[i, start:start + n] as a 1-D C-contiguous view, which the loop vectorizer
+        needs (it gives up on 'A' arrays); the caller has checked a.strides[1] ==
+        a.itemsize.  Borrowed (no meminfo): it must not outlive `a`.  Typed writable
+        to share its type with the staging buffers; it is only read."""
         ret = types.Array(a.dtype, 1, "C")
 
         def codegen(context, builder, sig, args):

@@ -43,6 +43,16 @@ enum { KL_Q_KL = 0, KL_Q_CE = 1, KL_Q_H = 2, KL_Q_JS = 3 };
 /* what a pass over a block computes */
 enum { KL_MODE_TERMS = 0, KL_MODE_TERMS_SUMS = 1, KL_MODE_SUMS = 2, KL_MODE_TERMS_SCALED = 3 };
 
+/* The vector terms take their logs with kl_vlog_normal, which handles normal
+ * positive arguments only; a lane whose log argument is subnormal or
+ * overflowed is "odd" and its whole block is recomputed by the exact scalar
+ * terms of kl_math.h.  p = 0, q = 0, NaN and negative inputs are selected
+ * here, following scipy.special's conventions. */
+KL_INLINE double kl_odd_log_arg(double x)
+{
+    return (x > 0.0 && !(x >= DBL_MIN && x <= DBL_MAX)) ? 1.0 : 0.0;
+}
+
 /* p log(p/q) with the rounding of r = p/q corrected by its exact residual:
  * p/q = r + e/q with e = p - r q exact (fma), so
  * p log(p/q) = p log r + e + O(e^2/p).  One log, no branch, and as accurate
@@ -51,19 +61,17 @@ KL_INLINE double kl_vrel_entr(double p, double q)
 {
     double r = p / q;
     double e = __builtin_fma(-r, q, p);
-    double t = __builtin_fma(p, kl_vlog(r), e);
+    double t = __builtin_fma(p, kl_vlog_normal(r), e);
     t = (p > 0.0 && q == 0.0) ? INFINITY : t;
     t = (p == 0.0 && q >= 0.0) ? 0.0 : t;
-    /* scipy's convention for invalid (validate=False) input: negatives give +inf */
+    /* invalid (validate=False) input: negatives give +inf, as in scipy */
     t = ((p < 0.0 || q < 0.0) && p == p && q == q) ? INFINITY : t;
     return t;
 }
 
-/* p > 0, q > 0 with p/q outside the normal range: the vector form loses r */
-KL_INLINE int kl_vrel_entr_odd(double p, double q)
+KL_INLINE double kl_rel_entr_odd(double p, double q)
 {
-    double r = p / q;
-    return p > 0.0 && q > 0.0 && !(r >= DBL_MIN && r <= DBL_MAX);
+    return q > 0.0 ? kl_odd_log_arg(p / q) : 0.0;
 }
 
 KL_INLINE double kl_vjs_term(double p, double q)
@@ -77,20 +85,35 @@ KL_INLINE double kl_vjs_term(double p, double q)
     return (p == 0.0 && q == 0.0) ? 0.0 : t;
 }
 
+KL_INLINE double kl_js_odd(double p, double q)
+{
+    double m = 0.5 * (p + q);
+    return m > 0.0 ? kl_odd_log_arg(p / m) + kl_odd_log_arg(q / m) : 0.0;
+}
+
 KL_INLINE double kl_vce_term(double p, double q)
 {
-    return (p == 0.0 && q == q) ? 0.0 : -p * kl_vlog(q);
+    double t = -p * kl_vlog_normal(q);
+    t = (q == 0.0) ? p * INFINITY : t;
+    t = (q < 0.0 || q != q) ? NAN : t;
+    return (p == 0.0 && q == q) ? 0.0 : t;
 }
+
+KL_INLINE double kl_ce_odd(double p, double q) { (void) p; return kl_odd_log_arg(q); }
 
 KL_INLINE double kl_ventr(double p, double q)
 {
     (void) q;
-    double t = (p == 0.0) ? 0.0 : -p * kl_vlog(p);
+    double t = (p == 0.0) ? 0.0 : -p * kl_vlog_normal(p);
     return (p < 0.0) ? -INFINITY : t;     /* scipy.special.entr's convention */
 }
 
-KL_INLINE double kl_no_odd(double p, double q) { (void) p; (void) q; return 0.0; }
-KL_INLINE double kl_rel_entr_odd(double p, double q) { return kl_vrel_entr_odd(p, q) ? 1.0 : 0.0; }
+KL_INLINE double kl_entr_odd(double p, double q) { (void) q; return kl_odd_log_arg(p); }
+
+/* the exact scalar terms, as (p, q) functions for the fallback */
+KL_INLINE double kl_ce_exact(double p, double q) { return kl_neg_xlogy(p, q); }
+KL_INLINE double kl_entr_exact(double p, double q) { (void) q; return kl_entr(p); }
+
 KL_INLINE double kl_is_bad(double x) { return (!(x >= 0.0) || x == INFINITY) ? 1.0 : 0.0; }
 
 KL_INLINE double kl_tree8(const double* a)
@@ -98,17 +121,18 @@ KL_INLINE double kl_tree8(const double* a)
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-/* The exact scalar fallback for a KL block with odd terms (kl_math.h). */
+/* The exact scalar terms over a block with odd lanes (same lane order). */
 #define KL_DEFINE_BLOCK_EXACT(T)                                                       \
-KL_INLINE double kl_block_exact_##T(const T* p, ptrdiff_t sp, const T* q,          \
-                                        ptrdiff_t sq, ptrdiff_t n, int scaled,         \
-                                        double eps, double dp, double dq)              \
+KL_INLINE double kl_block_exact_##T(double (*term)(double, double), int one,           \
+                                    const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq, \
+                                    ptrdiff_t n, int scaled, double eps, double dp,    \
+                                    double dq)                                         \
 {                                                                                      \
     double at[KL_LANES] = {0};                                                         \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                \
-        double x = p[j * sp], y = q[j * sq];                                           \
-        if (scaled) { x = (x + eps) / dp; y = (y + eps) / dq; }                        \
-        at[j % KL_LANES] += kl_rel_entr(x, y);                                         \
+        double x = p[j * sp], y = one ? 0.0 : q[j * sq];                               \
+        if (scaled) { x = (x + eps) / dp; y = one ? 0.0 : (y + eps) / dq; }            \
+        at[j % KL_LANES] += term(x, y);                                                \
     }                                                                                  \
     return kl_tree8(at);                                                               \
 }
@@ -215,7 +239,7 @@ KL_INLINE void NAME##_run(int mode, const double* p, const double* q, ptrdiff_t 
  * layout and dtype thus runs the same loop and gives the same bits. */
 #define KL_CHUNK 1024
 
-#define KL_DEFINE_BLOCK(NAME, PASSES, IS_KL, ONE)                                      \
+#define KL_DEFINE_BLOCK(NAME, PASSES, EXACT, ONE)                                      \
 KL_CLONES __attribute__((noinline)) static void NAME##_acc(                            \
     int mode, const double* p, const double* q, ptrdiff_t n, double eps, double dp,    \
     double dq, double* acc)                                                            \
@@ -223,10 +247,10 @@ KL_CLONES __attribute__((noinline)) static void NAME##_acc(                     
     PASSES##_run(mode, p, q, n, eps, dp, dq, acc, acc + KL_LANES, acc + 2 * KL_LANES,  \
                  acc + 3 * KL_LANES, acc + 4 * KL_LANES);                              \
 }                                                                                      \
-KL_DEFINE_BLOCK_DTYPE(NAME, IS_KL, ONE, double, f64)                                   \
-KL_DEFINE_BLOCK_DTYPE(NAME, IS_KL, ONE, float, f32)
+KL_DEFINE_BLOCK_DTYPE(NAME, EXACT, ONE, double, f64)                                   \
+KL_DEFINE_BLOCK_DTYPE(NAME, EXACT, ONE, float, f32)
 
-#define KL_DEFINE_BLOCK_DTYPE(NAME, IS_KL, ONE, T, SUFFIX)                             \
+#define KL_DEFINE_BLOCK_DTYPE(NAME, EXACT, ONE, T, SUFFIX)                             \
 kl_block_sums NAME##_##SUFFIX(int mode, const T* p, ptrdiff_t sp, const T* q,          \
                               ptrdiff_t sq, ptrdiff_t n, double eps, double dp,        \
                               double dq)                                               \
@@ -252,21 +276,21 @@ kl_block_sums NAME##_##SUFFIX(int mode, const T* p, ptrdiff_t sp, const T* q,   
     r.terms = kl_tree8(acc); r.n_odd = kl_tree8(acc + KL_LANES);                       \
     r.sum_p = kl_tree8(acc + 2 * KL_LANES); r.sum_q = kl_tree8(acc + 3 * KL_LANES);    \
     r.n_bad = kl_tree8(acc + 4 * KL_LANES);                                            \
-    if (IS_KL && r.n_odd > 0.0)                                                        \
-        r.terms = kl_block_exact_##T(p, sp, q, sq, n, mode == KL_MODE_TERMS_SCALED,    \
-                                     eps, dp, dq);                                     \
+    if (r.n_odd > 0.0 && mode != KL_MODE_SUMS)                                         \
+        r.terms = kl_block_exact_##T(EXACT, ONE, p, sp, q, sq, n,                      \
+                                     mode == KL_MODE_TERMS_SCALED, eps, dp, dq);       \
     return r;                                                                          \
 }
 
 KL_DEFINE_PASSES(kl_pass_kl, kl_vrel_entr, kl_rel_entr_odd, 0)
-KL_DEFINE_PASSES(kl_pass_ce, kl_vce_term, kl_no_odd, 0)
-KL_DEFINE_PASSES(kl_pass_h, kl_ventr, kl_no_odd, 1)
-KL_DEFINE_PASSES(kl_pass_js, kl_vjs_term, kl_no_odd, 0)
+KL_DEFINE_PASSES(kl_pass_ce, kl_vce_term, kl_ce_odd, 0)
+KL_DEFINE_PASSES(kl_pass_h, kl_ventr, kl_entr_odd, 1)
+KL_DEFINE_PASSES(kl_pass_js, kl_vjs_term, kl_js_odd, 0)
 
-KL_DEFINE_BLOCK(kl_block_kl, kl_pass_kl, 1, 0)
-KL_DEFINE_BLOCK(kl_block_ce, kl_pass_ce, 0, 0)
-KL_DEFINE_BLOCK(kl_block_h, kl_pass_h, 0, 1)
-KL_DEFINE_BLOCK(kl_block_js, kl_pass_js, 0, 0)
+KL_DEFINE_BLOCK(kl_block_kl, kl_pass_kl, kl_rel_entr, 0)
+KL_DEFINE_BLOCK(kl_block_ce, kl_pass_ce, kl_ce_exact, 0)
+KL_DEFINE_BLOCK(kl_block_h, kl_pass_h, kl_entr_exact, 1)
+KL_DEFINE_BLOCK(kl_block_js, kl_pass_js, kl_js_term, 0)
 
 /* ---- diagonal Gaussians ------------------------------------------------ */
 

@@ -1,0 +1,34 @@
+"""The README's example and the docstring examples run and say what they claim."""
+
+import doctest
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+import kl_fast
+from kl_fast import _api, _config, _gaussian, _threading
+from kl_fast import scipy as kl_scipy
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
+    # the coin example as the README states it, in bits
+    assert round(float(namespace["kl_fast"].kl_divergence([0.8, 0.2], [0.6, 0.4], base=2)),
+                 5) == 0.13203
+    np.testing.assert_allclose(namespace["kl"], kl_fast.kl_divergence(namespace["p"],
+                                                                      namespace["q"]))
+
+
+@pytest.mark.parametrize("module", [kl_fast, _api, _gaussian, kl_scipy, _threading, _config])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
