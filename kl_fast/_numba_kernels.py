@@ -12,11 +12,12 @@ that is spelled in Numba:
   writeability of the inputs reuses the same machine code.
 * A block runs as in kl_blocks.h, in sub-blocks of ``_SUB`` elements: a row
   piece with unit inner stride is viewed in place (``row_view``), any other is
-  first copied to a small buffer; one plain loop then writes the per-element
-  terms (and bad-value flags) into scratch rows -- the loop LLVM vectorizes,
-  the math being branch-free and force-inlined -- and the scratch rows are
-  added into the LANES accumulators, element j to lane j % LANES.  Same
-  operations, same order as the C loops, for every layout and dtype.
+  first copied to a small buffer; one plain loop writes the per-element terms
+  to a scratch buffer -- the loop LLVM vectorizes, the math being branch-free
+  and force-inlined -- and ``lanes_full`` adds the buffer (and the raw values,
+  for the row sums) into the LANES accumulators, element j to lane j % LANES,
+  with one <8 x double> add per group: the C lane order exactly.  Counts (bad
+  values, odd lanes) are exact integers, gathered wherever it is cheapest.
 * The per-block code is force-inlined into the row loop, and the arrays it
   takes are passed ``borrow``-ed (no meminfo): otherwise every call would
   cost atomic reference-count updates, which dominate on short rows.
@@ -43,7 +44,7 @@ _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
 _TERMS, _TERMS_SUMS, _SUMS, _TERMS_SCALED = 0, 1, 2, 3
 _LN2 = 0.6931471805599453
 # elements per vectorized sub-block (a multiple of LANES dividing BLOCK_SIZE):
-# its scratch rows stay in L1
+# its scratch stays in L1
 _SUB = 1024
 _LABEL_CHUNK = 256   # label rows whose picked probabilities are logged in one vector loop
 
@@ -56,6 +57,7 @@ _compiled = {}
 def _impl():
     """Import numba and the math; return the builder of the (uncompiled) drivers."""
     import numba
+    from llvmlite import ir
     from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
@@ -107,20 +109,68 @@ def _impl():
 
         return a(a), codegen
 
+    def lanes_codegen(count_bad):
+        """Codegen of lanes_full / lanes_full_bad: one <8 x double> accumulator
+        (and one of bad-value counts) over the full groups of LANES elements."""
+
+        def codegen(context, builder, sig, args):
+            data = make_array(sig.args[0])(context, builder, args[0]).data
+            vec = ir.VectorType(ir.DoubleType(), LANES)
+            src = ir.VectorType(data.type.pointee, LANES)
+            i32, intp = ir.IntType(32), args[1].type
+
+            def to_vec(tup):
+                v = ir.Constant(vec, ir.Undefined)
+                for lane in range(LANES):
+                    v = builder.insert_element(v, builder.extract_value(tup, lane), i32(lane))
+                return v
+
+            def to_tuple(v):
+                tup = ir.Constant(args[2].type, ir.Undefined)
+                for lane in range(LANES):
+                    tup = builder.insert_value(tup, builder.extract_element(v, i32(lane)), lane)
+                return tup
+
+            zero, one = ir.Constant(vec, [0.0] * LANES), ir.Constant(vec, [1.0] * LANES)
+            inf = ir.Constant(vec, [float("inf")] * LANES)
+            sums = cgutils.alloca_once_value(builder, to_vec(args[2]))
+            bads = cgutils.alloca_once_value(builder, to_vec(args[3])) if count_bad else None
+            with cgutils.for_range(builder, builder.sdiv(args[1], intp(LANES))) as loop:
+                at = builder.gep(data, [builder.mul(loop.index, intp(LANES))])
+                x = builder.load(builder.bitcast(at, src.as_pointer()),
+                                 align=sig.args[0].dtype.bitwidth // 8)
+                if isinstance(data.type.pointee, ir.FloatType):
+                    x = builder.fpext(x, vec)          # float32 data: exact widening
+                builder.store(builder.fadd(builder.load(sums), x), sums)
+                if count_bad:   # kl_is_bad: not (0 <= x < inf), NaN included
+                    good = builder.and_(builder.fcmp_ordered(">=", x, zero),
+                                        builder.fcmp_ordered("<", x, inf))
+                    builder.store(builder.fadd(builder.load(bads),
+                                               builder.select(good, zero, one)), bads)
+            if not count_bad:
+                return to_tuple(builder.load(sums))
+            return context.make_tuple(builder, sig.return_type,
+                                      [to_tuple(builder.load(sums)), to_tuple(builder.load(bads))])
+
+        return codegen
+
+    @intrinsic
+    def lanes_full(typingctx, buf, n, a):
+        """The lanes `a` (8 doubles) after buf[j] is added to lane j % LANES for j below
+        n - n % LANES: lane-wise IEEE additions, the C lane order exactly, in SIMD
+        (Numba leaves LLVM's SLP vectorizer off: eight scalar lanes stay scalar)."""
+        return a(buf, types.intp, a), lanes_codegen(False)
+
+    @intrinsic
+    def lanes_full_bad(typingctx, buf, n, a, b):
+        """lanes_full, and the lanes `b` of bad-value counts (exact small integers)."""
+        return types.Tuple((a, a))(buf, types.intp, a, b), lanes_codegen(True)
+
     @inline
-    def lanes8(buf, n, a):
-        """The lanes `a` after buf[k] is added to lane k % LANES, k < n (kl_blocks.h)."""
+    def tail8(buf, n, a):
+        """The lanes `a` after the last n % LANES values of buf[:n] are added, lane 0 up."""
         a0, a1, a2, a3, a4, a5, a6, a7 = a
         full = n - n % LANES
-        for j in range(0, full, LANES):
-            a0 += buf[j]
-            a1 += buf[j + 1]
-            a2 += buf[j + 2]
-            a3 += buf[j + 3]
-            a4 += buf[j + 4]
-            a5 += buf[j + 5]
-            a6 += buf[j + 6]
-            a7 += buf[j + 7]
         r = n - full
         if r > 0:
             a0 += buf[full]
@@ -139,14 +189,29 @@ def _impl():
         return (a0, a1, a2, a3, a4, a5, a6, a7)
 
     @inline
+    def lanes8(buf, n, a):
+        """The lanes `a` after buf[k] is added to lane k % LANES, k < n (kl_blocks.h)."""
+        return tail8(buf, n, lanes_full(buf, n, a))
+
+    @inline
+    def sums8(buf, n, a, b):
+        """lanes8 of buf[:n], and the lanes `b` of its bad-value count (an exact
+        integer, so which lane counts what does not matter)."""
+        a, b = lanes_full_bad(buf, n, a, b)
+        extra = 0.0
+        for j in range(n - n % LANES, n):
+            extra += m.is_bad(np.float64(buf[j]))
+        return tail8(buf, n, a), (b[0] + extra, b[1], b[2], b[3], b[4], b[5], b[6], b[7])
+
+    @inline
     def tree8(a):
         return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 
     @njit
     def scratch(x, n, n_stage):
-        # per-chunk buffers: 3 rows of per-element results, n_stage staged input rows
+        # per-chunk buffers: the per-element terms, n_stage staged input rows
         w = min(sub, n)
-        return np.empty((3, w)), np.empty((n_stage, w), x.dtype)
+        return np.empty(w), np.empty((n_stage, w), x.dtype)
 
     @inline
     def stage_row(x, i, start, n, buf):
@@ -156,61 +221,58 @@ def _impl():
 
     # -- probability rows: KL, cross-entropy, entropy, JS ---------------------------------
 
-    terms_of = {_Q_KL: m.vrel_entr, _Q_CE: m.vce_term, _Q_H: m.ventr, _Q_JS: m.vjs_term}
+    # quantity -> (vector term, odd-lane flag, exact scalar term), as kl_blocks.h
+    terms_of = {_Q_KL: (m.vrel_entr, m.rel_entr_odd, m.rel_entr),
+                _Q_CE: (m.vce_term, m.ce_odd, m.neg_xlogy),
+                _Q_H: (m.ventr, m.entr_odd, m.entr_exact),
+                _Q_JS: (m.vjs_term, m.js_odd, m.js_term)}
 
     def make_block(kind, mode):
         """kl_block_<kind>(mode, ...): (terms, sum_p, sum_q, n_bad) of one block of row i."""
-        term = terms_of[kind]
+        term, odd, exact = terms_of[kind]
         one = kind == _Q_H          # entropy reads no q
         want_terms = mode != _SUMS
         want_sums = mode in (_TERMS_SUMS, _SUMS)
         scaled = mode == _TERMS_SCALED
-        has_odd = kind == _Q_KL and want_terms
 
         @inline
-        def fill(x, y, n, eps, dp, dq, work):
-            """work[0] = terms, work[1] = odd flags, work[2] = bad flags of n elements:
-            the loop LLVM vectorizes (all flags are compile-time constants)."""
-            tt, to, tb = work[0], work[1], work[2]
+        def fill(x, y, n, eps, dp, dq, tt):
+            """tt[k] = the terms of n elements; returns the count of odd lanes (an
+            exact integer: any order gives the C lanes' result).  The loop LLVM
+            vectorizes: the math is branch-free, the flags compile-time constants."""
+            n_odd = 0
             for k in range(n):
                 xv = np.float64(x[k])   # np.float64: Numba's float() keeps a float32
                 yv = 0.0 if one else np.float64(y[k])
-                if want_sums:
-                    tb[k] = m.is_bad(xv) + (0.0 if one else m.is_bad(yv))
-                if want_terms:
-                    if scaled:
-                        xv = (xv + eps) / dp
-                        yv = 0.0 if one else (yv + eps) / dq
-                    tt[k] = term(xv, yv)
-                    if has_odd:
-                        to[k] = m.vrel_entr_odd(xv, yv)
+                if scaled:
+                    xv = (xv + eps) / dp
+                    yv = 0.0 if one else (yv + eps) / dq
+                tt[k] = term(xv, yv)
+                n_odd += int(odd(xv, yv))
+            return n_odd
 
-        if has_odd:
-            @inline
-            def settle(p, q, i, start, n, eps, dp, dq, work, t, odd):
-                # p/q left the normal range somewhere: the exact scalar terms instead
-                if not odd > 0.0:
-                    return t
-                a = z8
-                for s in range(0, n, sub):
-                    k = min(sub, n - s)
-                    for j in range(k):
-                        x = np.float64(p[i, start + s + j])
-                        y = np.float64(q[i, start + s + j])
-                        if scaled:
-                            x = (x + eps) / dp
-                            y = (y + eps) / dq
-                        work[0, j] = m.rel_entr(x, y)
-                    a = lanes8(work[0], k, a)
-                return tree8(a)
-        else:
-            @inline
-            def settle(p, q, i, start, n, eps, dp, dq, work, t, odd):
+        @inline
+        def settle(p, q, i, start, n, eps, dp, dq, work, t, n_odd):
+            # a log argument was not a normal double: the exact scalar terms instead
+            if not (want_terms and n_odd > 0):
                 return t
+            a = z8
+            for s in range(0, n, sub):
+                k = min(sub, n - s)
+                for j in range(k):
+                    x = np.float64(p[i, start + s + j])
+                    y = 0.0 if one else np.float64(q[i, start + s + j])
+                    if scaled:
+                        x = (x + eps) / dp
+                        y = 0.0 if one else (y + eps) / dq
+                    work[j] = exact(x, y)
+                a = lanes8(work, k, a)
+            return tree8(a)
 
         @inline
         def blk(p, q, i, start, n, eps, dp, dq, work, stage):
-            at = ao = ap = aq = ab = z8
+            at = ap = aq = bp = bq = z8
+            n_odd = 0
             contiguous = p.strides[1] == p.itemsize and q.strides[1] == q.itemsize
             for s in range(0, n, sub):
                 k = min(sub, n - s)
@@ -223,18 +285,15 @@ def _impl():
                     if not one:
                         y = stage[1]
                         stage_row(q, i, start + s, k, y)
-                fill(x, y, k, eps, dp, dq, work)
                 if want_terms:
-                    at = lanes8(work[0], k, at)
-                if has_odd:
-                    ao = lanes8(work[1], k, ao)
+                    n_odd += fill(x, y, k, eps, dp, dq, work)
+                    at = lanes8(work, k, at)
                 if want_sums:
-                    ap = lanes8(x, k, ap)
-                    ab = lanes8(work[2], k, ab)
+                    ap, bp = sums8(x, k, ap, bp)
                     if not one:
-                        aq = lanes8(y, k, aq)
-            t = settle(p, q, i, start, n, eps, dp, dq, work, tree8(at), tree8(ao))
-            return (t, tree8(ap), tree8(aq), tree8(ab))
+                        aq, bq = sums8(y, k, aq, bq)
+            t = settle(p, q, i, start, n, eps, dp, dq, work, tree8(at), n_odd)
+            return (t, tree8(ap), tree8(aq), tree8(bp) + tree8(bq))
 
         @njit
         def blk_alone(p, q, i, start, n, eps, dp, dq):
@@ -455,9 +514,9 @@ def _impl():
         term, bad_s = m.GAUSS_TERMS[(scale, prior)]
 
         @inline
-        def fill(m1, s1, m2, s2, n, check, work):
-            # work[0] = 2 KL terms, work[2] = bad-parameter counts: the vectorized loop
-            tt, tb = work[0], work[2]
+        def fill(m1, s1, m2, s2, n, check, tt):
+            # tt = 2 KL terms, returns the bad-parameter count: the vectorized loop
+            n_bad = 0
             for k in range(n):
                 a = np.float64(m1[k])
                 b = np.float64(s1[k])
@@ -465,8 +524,9 @@ def _impl():
                 v = 1.0 if prior else np.float64(s2[k])
                 tt[k] = term(a, b, u, v)
                 if check:
-                    tb[k] = m.bad_finite(a) + bad_s(b) + (
-                        0.0 if prior else m.bad_finite(u) + bad_s(v))
+                    n_bad += int(m.bad_finite(a) + bad_s(b) + (
+                        0.0 if prior else m.bad_finite(u) + bad_s(v)))
+            return n_bad
 
         @njit
         def gauss_row(m1, s1, m2, s2, i, check, log_base, rep, c, work, stage):
@@ -474,10 +534,11 @@ def _impl():
             it = m1.itemsize
             contiguous = m1.strides[1] == it and s1.strides[1] == it and (
                 prior or (m2.strides[1] == it and s2.strides[1] == it))
-            total = n_bad = 0.0
+            total = 0.0
+            n_bad = 0
             for start in range(0, n, block):
                 nb = min(block, n - start)
-                at = ab = z8
+                at = z8
                 for s in range(0, nb, sub):
                     k = min(sub, nb - s)
                     j = start + s
@@ -491,14 +552,11 @@ def _impl():
                         if not prior:
                             stage_row(m2, i, j, k, x3)
                             stage_row(s2, i, j, k, x4)
-                    fill(x1, x2, x3, x4, k, check, work)
-                    at = lanes8(work[0], k, at)
-                    if check:
-                        ab = lanes8(work[2], k, ab)
+                    n_bad += fill(x1, x2, x3, x4, k, check, work)
+                    at = lanes8(work, k, at)
                 total += tree8(at)
-                n_bad += tree8(ab)
-            if n_bad > 0.0:
-                rep[c, 0] += int(n_bad)
+            if n_bad > 0:
+                rep[c, 0] += n_bad
                 if rep[c, 1] < 0:
                     for j in range(n):
                         k = -1

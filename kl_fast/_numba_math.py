@@ -203,7 +203,6 @@ _P = (1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.613756321437934
 @_njit
 def vlog_core(x, c):
     """log(x) + c for finite x > 0 and a tiny correction c."""
-    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
     sub = x < DBL_MIN
     xs = x * 18014398509481984.0 if sub else x           # 0x1p54
     kadj = -54.0 if sub else 0.0
@@ -213,13 +212,35 @@ def vlog_core(x, c):
     f = z - 1.0
     s = f / (2.0 + f)
     dk = (from_bits(_SHIFTER_BITS + kb) - _SHIFTER) - 1023.0 + kadj
-    z2 = s * s
-    w = z2 * z2
-    t1 = w * (lg2 + w * (lg4 + w * lg6))
-    t2 = z2 * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
-    r = t2 + t1
+    r = _lg_poly(s)
     hfsq = 0.5 * f * f
     return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + (dk * _LN2_LO + c))) - f)
+
+
+@_njit
+def _lg_poly(s):
+    # fdlibm's R(s^2), in kl_vmath.h's FMA Horner form
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
+    z2 = s * s
+    w = z2 * z2
+    t1 = w * fma(w, fma(w, lg6, lg4), lg2)
+    t2 = z2 * fma(w, fma(w, fma(w, lg7, lg5), lg3), lg1)
+    return t2 + t1
+
+
+@_njit
+def vlog_normal(x):
+    """log(x) for normal, positive, finite x only (the block loops route any other
+    argument to the exact scalar terms: an "odd" lane)."""
+    ix = bits(x)
+    kb = (ix + (0x3ff0000000000000 - 0x3fe6a09e667f3bcd)) >> 52
+    z = from_bits(ix - (kb << 52) + (1023 << 52))
+    f = z - 1.0
+    s = f / (2.0 + f)
+    dk = (from_bits(_SHIFTER_BITS + kb) - _SHIFTER) - 1023.0
+    r = _lg_poly(s)
+    hfsq = 0.5 * f * f
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
 
 
 @_njit
@@ -269,21 +290,26 @@ def vexp(x):
 # -- kl_blocks.h: the terms the block loops sum -------------------------------------------
 
 @_njit
+def odd_log_arg(x):
+    """1.0 where x > 0 is not a normal double: vlog_normal cannot take it."""
+    return 1.0 if (x > 0.0 and not (x >= DBL_MIN and x <= DBL_MAX)) else 0.0
+
+
+@_njit
 def vrel_entr(p, q):
     """p log(p/q) with the rounding of p/q corrected by its fma residual."""
     r = p / q
     e = fma(-r, q, p)
-    t = fma(p, vlog(r), e)
+    t = fma(p, vlog_normal(r), e)
     t = INF if (p > 0.0 and q == 0.0) else t
     t = 0.0 if (p == 0.0 and q >= 0.0) else t
     return INF if ((p < 0.0 or q < 0.0) and p == p and q == q) else t
 
 
 @_njit
-def vrel_entr_odd(p, q):
-    """1.0 where p/q leaves the normal range (the block falls back to rel_entr)."""
-    r = p / q
-    return 1.0 if (p > 0.0 and q > 0.0 and not (r >= DBL_MIN and r <= DBL_MAX)) else 0.0
+def rel_entr_odd(p, q):
+    """1.0 where vrel_entr's log argument p/q is not normal."""
+    return odd_log_arg(p / q) if q > 0.0 else 0.0
 
 
 @_njit
@@ -299,22 +325,44 @@ def vjs_term(p, q):
 
 
 @_njit
+def js_odd(p, q):
+    """Odd-lane count of vjs_term's two log arguments."""
+    m = 0.5 * (p + q)
+    return odd_log_arg(p / m) + odd_log_arg(q / m) if m > 0.0 else 0.0
+
+
+@_njit
 def vce_term(p, q):
     """-p log q, vector form."""
-    return 0.0 if (p == 0.0 and q == q) else -p * vlog(q)
+    t = -p * vlog_normal(q)
+    t = p * INF if q == 0.0 else t
+    t = NAN if (q < 0.0 or q != q) else t
+    return 0.0 if (p == 0.0 and q == q) else t
+
+
+@_njit
+def ce_odd(p, q):
+    """1.0 where vce_term's log argument q is not normal."""
+    return odd_log_arg(q)
 
 
 @_njit
 def ventr(p, q):
     """-p log p, vector form (q unused)."""
-    t = 0.0 if p == 0.0 else -p * vlog(p)
+    t = 0.0 if p == 0.0 else -p * vlog_normal(p)
     return -INF if p < 0.0 else t
 
 
 @_njit
-def no_odd(p, q):
-    """No fallback: 0.0."""
-    return 0.0
+def entr_odd(p, q):
+    """1.0 where ventr's log argument p is not normal."""
+    return odd_log_arg(p)
+
+
+@_njit
+def entr_exact(p, q):
+    """entr(p) as a (p, q) function, for the exact fallback."""
+    return entr(p)
 
 
 @_njit

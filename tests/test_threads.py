@@ -80,10 +80,9 @@ def test_results_are_bit_identical_for_any_thread_count(compiled_backend, dtype,
                                           err_msg=f"{name}, num_threads={n}")
 
 
-@pytest.mark.slow
 def test_very_long_rows_are_bit_identical_for_any_thread_count(compiled_backend, rng):
-    p = probabilities(rng, (2, 4_000_000))
-    q = rng.dirichlet(np.ones(4_000_000), size=2)
+    p = probabilities(rng, (1, 1_000_000))
+    q = probabilities(rng, (1, 1_000_000))
     for fn in (kl_fast.kl_divergence, kl_fast.js_divergence, kl_fast.cross_entropy):
         serial = fn(p, q, num_threads=1, backend=compiled_backend)
         for n in THREAD_COUNTS[1:]:
