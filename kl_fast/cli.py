@@ -24,7 +24,8 @@ def _cmd_bench(args):
         from ._threading import set_num_threads
 
         set_num_threads(args.threads)
-    sizes = dict(_bench.QUICK_SIZES if args.quick else _bench.SIZES)
+    sizes = dict(_bench.QUICK_SIZES if args.quick
+                 else _bench.FULL_SIZES if args.full else _bench.SIZES)
     if args.rows or args.cats:
         sizes = {q: (args.rows or n, args.cats or k) for q, (n, k) in sizes.items()}
     backends = [b for b in args.backends if b in available_backends()]
@@ -67,13 +68,17 @@ def build_parser():
                        help=f"quantities to time (default: all of {', '.join(QUANTITIES)})")
     bench.add_argument("--dtypes", nargs="+", default=["float64", "float32"],
                        choices=["float64", "float32"])
-    bench.add_argument("--backends", nargs="+", default=["cython", "numba"],
-                       choices=["cython", "numba", "numpy"])
+    bench.add_argument("--backends", nargs="+", default=["cython"],
+                       choices=["cython", "numba", "numpy"],
+                       help="kl_fast backends to time (default: cython; numba adds ~10 s of "
+                            "compile per quantity and dtype, reported separately)")
     bench.add_argument("--rows", type=int, help="rows per batch (overrides the defaults)")
     bench.add_argument("--cats", type=int, help="categories per row (overrides the defaults)")
     bench.add_argument("--repeats", type=int, default=5, help="timed runs per contender")
     bench.add_argument("--threads", type=int, default=None, help="threads for kl_fast")
-    bench.add_argument("--quick", action="store_true", help="one tenth of the rows")
+    bench.add_argument("--quick", action="store_true", help="a tenth of the default rows")
+    bench.add_argument("--full", action="store_true",
+                       help="the performance contract's sizes (200,000 x 256 and larger)")
     bench.add_argument("--no-peers", action="store_true", help="time kl_fast and the floor only")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
     bench.add_argument("-o", "--output-dir", default="bench-results",
