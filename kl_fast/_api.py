@@ -60,7 +60,7 @@ def _prepare_inputs(named, what="probabilities"):
     tolerance when it is promoted to the common dtype)."""
     kinds = [_arrays.input_kind(x, name) for name, x in named]
     arrays = [as_float_array(_arrays.to_numpy(x, k), name, what)
-              for (name, x), k in zip(named, kinds)]
+              for (name, x), k in zip(named, kinds, strict=False)]
     dtype = result_dtype(arrays)
     tol_dtype = min((a.dtype for a in arrays), key=lambda d: d.itemsize)
     arrays = [a.astype(dtype, copy=False) for a in arrays]

@@ -91,8 +91,9 @@ def compile_notes(results):
     notes = []
     for r in results:
         if r["name"] == "kl_fast[numba]":
-            notes.append(f"numba first call {r['quantity']} {r['dtype']}: {r['first_call_s']:.2f} s "
-                         f"(compile), steady {r['median_s'] * 1e3:.2f} ms")
+            notes.append(f"numba first call {r['quantity']} {r['dtype']}: "
+                         f"{r['first_call_s']:.2f} s (compile), "
+                         f"steady {r['median_s'] * 1e3:.2f} ms")
     return notes
 
 

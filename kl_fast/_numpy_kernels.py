@@ -81,7 +81,7 @@ def _prepare(arrays, report, check, tol, eps, transform):
         _report_sums(report, list(enumerate(sums)), tol)
     if transform:
         n = xs[0].shape[1]
-        xs = [(x + eps) / (s + n * eps)[:, None] for x, s in zip(xs, sums)]
+        xs = [(x + eps) / (s + n * eps)[:, None] for x, s in zip(xs, sums, strict=False)]
     return xs
 
 

@@ -62,7 +62,7 @@ def raise_for_sums(total, rows, names, originals, tol):
     if total[4] < 0:
         return
     arg = int(total[5])
-    name, original = names[arg], originals[arg]
+    name = names[arg]
     row = int(total[4])
     batch_index = tuple(int(i) for i in np.unravel_index(row, rows.batch)) if rows.batch else ()
     view = rows.views[arg][batch_index] if rows.batch else rows.views[arg]

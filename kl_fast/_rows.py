@@ -33,7 +33,7 @@ def broadcast_shape(arrays, names):
     try:
         return np.broadcast_shapes(*(a.shape for a in arrays))
     except ValueError:
-        shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
+        shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays, strict=False))
         raise ValueError(
             f"shapes do not broadcast: {shapes}; batch axes must match or be 1 "
             "(e.g. p of shape (N, K) against q of shape (K,))"
@@ -76,7 +76,7 @@ class RowBatch:
         outer_dims = [d for g in groups[:-1] for d in g]
         outer_ranges = [range(self.batch[d]) for d in outer_dims]
         for k, outer in enumerate(itertools.product(*outer_ranges)):
-            index = dict(zip(outer_dims, outer))
+            index = dict(zip(outer_dims, outer, strict=False))
             yield k * n_inner, [
                 _as_2d(v, index, n_inner, self.n_cat, inner_dims) for v in self.views
             ]

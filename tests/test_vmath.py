@@ -25,7 +25,7 @@ def vmath(name, x):
 def ulp_errors(name, x, got):
     """|got - exact| in units of the last place of the exact result."""
     errors = []
-    for xi, gi in zip(x, got):
+    for xi, gi in zip(x, got, strict=False):
         exact = MPMATH[name](mpmath.mpf(float(xi)))
         rounded = float(exact)
         if rounded == 0.0 or not np.isfinite(rounded):
