@@ -135,54 +135,11 @@ def log1pmx_band(x):
 
 
 @_njit
-def expm1mx(x):
-    """expm1(x) - x without cancellation."""
-    if math.fabs(x) <= 1.0:
-        return x * x * _expm1mx_poly(x)
-    return math.expm1(x) - x
-
-
-@_njit
 def _expm1mx_poly(x):
     poly = _INV_FACT[18]
     for k in range(17, -1, -1):
         poly = poly * x + _INV_FACT[k]
     return poly
-
-
-@_njit
-def u_minus_1_minus_log_u(u_minus_1, log_u):
-    """u - 1 - log u >= 0 from u - 1 and log u."""
-    if u_minus_1 >= -0.5 and u_minus_1 <= 1.0:
-        return -log1pmx_band(u_minus_1)
-    return u_minus_1 - log_u
-
-
-@_njit
-def gauss_term2(scale, m1, s1, m2, s2):
-    """2 KL(N(m1, v1) || N(m2, v2)) for one coordinate, s1/s2 in ``scale``."""
-    dm = m1 - m2
-    if scale == SCALE_VAR:
-        return u_minus_1_minus_log_u((s1 - s2) / s2, math.log(s1) - math.log(s2)) + dm * dm / s2
-    if scale == SCALE_STD:
-        z = dm / s2
-        return u_minus_1_minus_log_u(((s1 - s2) / s2) * ((s1 + s2) / s2),
-                                     2.0 * (math.log(s1) - math.log(s2))) + z * z
-    if scale == SCALE_LOGVAR:
-        return expm1mx(s1 - s2) + dm * dm * math.exp(-s2)
-    return expm1mx(2.0 * (s1 - s2)) + dm * dm * math.exp(-2.0 * s2)
-
-
-@_njit
-def gauss_prior_term2(scale, m, s):
-    """2 KL(N(m, v) || N(0, 1)) for one coordinate: m^2 + v - 1 - log v."""
-    if scale == SCALE_VAR:
-        return u_minus_1_minus_log_u(s - 1.0, math.log(s)) + m * m
-    if scale == SCALE_STD:
-        return u_minus_1_minus_log_u((s - 1.0) * (s + 1.0), 2.0 * math.log(s)) + m * m
-    if scale == SCALE_LOGVAR:
-        return expm1mx(s) + m * m
-    return expm1mx(2.0 * s) + m * m
 
 
 # -- kl_vmath.h: branch-free log, log1p, exp ----------------------------------------------

@@ -39,8 +39,6 @@ cdef extern from "kl_math.h" nogil:
     double kl_entr(double p)
     double kl_neg_xlogy(double p, double q)
     double kl_js_term(double p, double q)
-    double kl_gauss_term2(int scale, double m1, double s1, double m2, double s2)
-    double kl_gauss_prior_term2(int scale, double m, double s)
     int KL_SCALE_VAR, KL_SCALE_STD, KL_SCALE_LOGVAR, KL_SCALE_LOGSTD
 
 cdef extern from "kl_blocks.h" nogil:
@@ -107,10 +105,6 @@ def openmp_enabled():
 cdef inline bint _is_bad(double x) noexcept nogil:
     # negative, NaN or +inf: not a probability (or count)
     return not (x >= 0.0) or x == INFINITY
-
-
-cdef inline double _tree8(double* a) noexcept nogil:
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 
 
 cdef inline kl_block_sums _block(int kind, int mode,
