@@ -10,6 +10,7 @@ The only build logic of the project lives here:
 * no ``-ffast-math``: inf and NaN are real results of these kernels.
 """
 
+import glob
 import os
 import shutil
 import subprocess
@@ -64,15 +65,18 @@ else:
     base_compile = ["-O0", "-g"] if DEBUG else ["-O3"]
     base_compile += ["-ffp-contract=off", "-fno-trapping-math"]
 
+# Every src/_<name>.pyx becomes the extension kl_fast._<name>: one module per
+# kernel family, all built with the same flags.
 extensions = [
     Extension(
-        "kl_fast._kernels_cython",
-        sources=["src/_kernels_cython.pyx"],
+        f"kl_fast.{os.path.splitext(os.path.basename(pyx))[0]}",
+        sources=[pyx],
         include_dirs=[np.get_include(), "src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=base_compile + omp_compile,
         extra_link_args=omp_link,
     )
+    for pyx in sorted(glob.glob(os.path.join("src", "_*.pyx")))
 ]
 
 directives = {

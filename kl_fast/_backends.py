@@ -1,7 +1,9 @@
 """Backend registry: the name a user passes -> the module whose row kernels run.
 
-A backend is any module offering the row kernels of the protocol below with
-the signatures of ``src/_kernels_cython.pyx``.  ``"auto"`` walks an ordered
+A backend is a core module offering the row kernels of the protocol below
+(with the signatures of ``src/_kernels_cython.pyx``) plus optional family
+modules (binary/elementwise, pairwise, full-covariance Gaussian, ...) whose
+kernels are looked up by name in order.  ``"auto"`` walks an ordered
 chain of eligibility predicates (as xarray's ``nputils`` does) and takes the
 first backend that can run: the ahead-of-time Cython kernels (no compile
 wait), then Numba, then the numpy reference.  ``KL_FAST_BACKEND`` sets what
@@ -23,12 +25,49 @@ KERNELS = (
     "gaussian_kl_prior_rows",
 )
 
-# name -> module path; order is the "auto" preference
+# name -> core module path; order is the "auto" preference
 BACKENDS = {
     "cython": "kl_fast._kernels_cython",
     "numba": "kl_fast._numba_kernels",
     "numpy": "kl_fast._numpy_kernels",
 }
+
+# name -> the family modules searched after the core module, in order.  Each
+# kernel family (one concern per module) registers its module here.
+FAMILIES = {
+    "cython": [],
+    "numba": [],
+    "numpy": [],
+}
+
+
+class Backend:
+    """The kernels of one backend: the core module, then its family modules.
+
+    Attribute lookup walks the modules in order, so ``getattr(backend, name)``
+    finds a kernel wherever its family defines it.
+    """
+
+    def __init__(self, name, core, families):
+        self.name = name
+        self.core = core
+        self._modules = [core]
+        self._family_errors = {}
+        for path in families:
+            try:
+                self._modules.append(importlib.import_module(path))
+            except ImportError as exc:  # that family is not built: its kernels are missing
+                self._family_errors[path] = f"{type(exc).__name__}: {exc}"
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        for module in self._modules:
+            if hasattr(module, attr):
+                return getattr(module, attr)
+        detail = "; ".join(f"{p}: {e}" for p, e in self._family_errors.items())
+        raise AttributeError(f"backend {self.name!r} has no kernel {attr!r}"
+                             + (f" ({detail})" if detail else ""))
 
 _loaded = {}
 _errors = {}
@@ -50,8 +89,9 @@ def _load(name):
     if missing:
         _errors[name] = f"module {BACKENDS[name]} lacks {missing}"
         return None
-    _loaded[name] = module
-    return module
+    backend = Backend(name, module, FAMILIES.get(name, ()))
+    _loaded[name] = backend
+    return backend
 
 
 def available_backends():
