@@ -11,6 +11,7 @@ from . import _arrays
 from ._engine import Options, finish, run_kernel
 from ._report import raise_for_sums, raise_for_values
 from ._rows import make_rows, normalize_axis
+from ._spaces import check_space, check_temperature, reduce_spaces
 from ._validation import (
     as_float_array,
     as_label_array,
@@ -94,7 +95,13 @@ def _reduce_probabilities(kernel_name, named, axis, base, eps, normalize, opts):
     return finish(result, rows, opts, out_kind)
 
 
-def kl_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
+def _in_spaces(kind, named, codes, axis, base, eps, normalize, temperature, opts):
+    result, rows, out_kind = reduce_spaces(kind, named, codes, axis, base, eps, normalize,
+                                           temperature, opts, _prepare_inputs)
+    return finish(result, rows, opts, out_kind)
+
+
+def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
                   keepdims=False, out=None, backend="auto", num_threads=None, validate=True):
     r"""Kullback-Leibler divergence KL(p || q) = sum p log(p / q) along `axis`.
 
@@ -104,6 +111,15 @@ def kl_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
         Probabilities (or counts with ``normalize=True``); the batch axes
         broadcast, e.g. p of shape (N, K) against one q of shape (K,).
         numpy arrays of any layout, lists, memmaps and CPU torch tensors.
+    p_space, q_space : {"prob", "log", "logits"}, default "prob"
+        What `p` and `q` hold: probabilities, natural-log probabilities, or
+        unnormalized logits (a stable log-softmax is applied inside the
+        kernel; no softmax array is built).  -inf log-probabilities and
+        logits are probability 0.  With ``normalize=True`` log-probabilities
+        are renormalized by their log-sum-exp.
+    temperature : float, default 1.0
+        Logits are divided by it before the softmax (distillation); only
+        with an input in "logits" space.
     axis : int, default -1
         The category axis that is summed over.
     base : float, optional
@@ -162,6 +178,17 @@ def kl_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     negative and KL(p, p) is exactly 0.  It is not computed as H(p, q) - H(p),
     which cancels catastrophically.
 
+    Two logits rows a, b (distillation) use the centred form
+    KL = E_p[c] + log E_p[exp(-c)] with c = (a - b) / T - E_p[(a - b) / T],
+    p = softmax(a / T), evaluated as ``S2 + log1p(S1 - S2)`` with
+    S1 = E_p[expm1(-c) + c] >= 0: it keeps its relative accuracy (a few eps)
+    when the rows nearly coincide, where ``log_softmax(a) - log_softmax(b)``
+    loses every digit.  "log" against "log" takes the terms
+    exp(x) (x - y), exact where x ~ y.  Mixed spaces (a probability or
+    log-probability against logits, or logits against probabilities) carry
+    the rounding of log p, so their error is about eps * sum_k p_k |log p_k|
+    in absolute terms.
+
     Examples
     --------
     The coin example: a fair-ish model of a biased coin, in bits.
@@ -171,7 +198,21 @@ def kl_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     0.13203
     >>> kl_fast.kl_divergence([[0.5, 0.5], [1.0, 0.0]], [0.5, 0.5])
     array([0.        , 0.69314718])
+
+    From logits, e.g. a teacher against a student at temperature 2:
+
+    >>> teacher, student = [2.0, 1.0, 0.1], [1.5, 1.2, 0.3]
+    >>> round(float(kl_fast.kl_divergence(teacher, student, p_space="logits",
+    ...                                   q_space="logits", temperature=2.0)), 6)
+    0.015241
     """
+    codes = (check_space(p_space, "p_space"), check_space(q_space, "q_space"))
+    if codes != (0, 0) or temperature != 1.0:
+        opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
+                             num_threads=num_threads, validate=validate)
+        temperature = check_temperature(temperature, codes)
+        return _in_spaces("kl", [("p", p), ("q", q)], codes, axis, base, eps, normalize,
+                          temperature, opts)
     if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
                  validate):
         result = _FAST(p, q, _Q_KL, _FAST_MAX_N)
@@ -239,7 +280,7 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
                                  opts)
 
 
-def entropy(p, *, axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
+def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
             keepdims=False, out=None, backend="auto", num_threads=None, validate=True):
     r"""Shannon entropy H(p) = -sum p log p along `axis`.
 
@@ -247,6 +288,12 @@ def entropy(p, *, axis=-1, base=None, eps=0.0, normalize=False, reduction="none"
     ----------
     p : array_like
         Probabilities (or counts with ``normalize=True``).
+    space : {"prob", "log", "logits"}, default "prob"
+        What `p` holds, as `p_space` of :func:`kl_divergence`.  From logits,
+        H = log S - E_p[x - max x] with S = sum exp(x - max x): two
+        non-negative parts, no cancellation.
+    temperature : float, default 1.0
+        Divides logits before the softmax.
     axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads, validate
         As in :func:`kl_divergence`.
 
@@ -279,7 +326,16 @@ def entropy(p, *, axis=-1, base=None, eps=0.0, normalize=False, reduction="none"
     1.0
     >>> kl_fast.entropy([[1, 1, 2], [0, 0, 4]], normalize=True, base=2)
     array([1.5, 0. ])
+    >>> float(kl_fast.entropy([0.0, 0.0, -float("inf")], space="logits", base=2))
+    1.0
     """
+    code = check_space(space, "space")
+    if code != 0 or temperature != 1.0:
+        opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
+                             num_threads=num_threads, validate=validate)
+        temperature = check_temperature(temperature, (code,))
+        return _in_spaces("h", [("p", p)], (code,), axis, base, eps, normalize, temperature,
+                          opts)
     if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
                  validate):
         result = _FAST(p, None, _Q_H, _FAST_MAX_N)
@@ -290,9 +346,9 @@ def entropy(p, *, axis=-1, base=None, eps=0.0, normalize=False, reduction="none"
     return _reduce_probabilities("entropy_rows", [("p", p)], axis, base, eps, normalize, opts)
 
 
-def cross_entropy(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, ignore_index=None,
-                  reduction="none", keepdims=False, out=None, backend="auto", num_threads=None,
-                  validate=True):
+def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, axis=-1,
+                  base=None, eps=0.0, normalize=False, reduction="none", keepdims=False,
+                  out=None, backend="auto", num_threads=None, validate=True):
     r"""Cross-entropy H(p, q) = -sum p log q along `axis`, or -log q[label] for labels.
 
     Parameters
@@ -302,7 +358,13 @@ def cross_entropy(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, ignore_
         integer class labels with ``q.ndim - 1`` dimensions: the batch shape
         of `q` with `axis` removed.
     q : array_like
-        Predicted probabilities.
+        Predictions: probabilities, or see `q_space`.
+    q_space : {"prob", "log", "logits"}, default "prob"
+        What `q` holds.  Logits with integer labels is the classic softmax
+        cross-entropy (``torch.nn.functional.cross_entropy``):
+        log sum exp(q - max q) - (q[label] - max q), two non-negative parts.
+    temperature : float, default 1.0
+        Divides logits before the softmax.
     ignore_index : int, optional
         With labels: rows whose label equals it are NaN under
         ``reduction="none"`` and left out of "sum" and "mean" (PyTorch
@@ -341,8 +403,14 @@ def cross_entropy(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, ignore_
     0.321928
     >>> kl_fast.cross_entropy([0, 2], [[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]], base=2)
     array([1., 1.])
+    >>> logits = [[2.0, 0.5, -1.0], [0.0, 0.0, 0.0]]
+    >>> kl_fast.cross_entropy([0, 1], logits, q_space="logits").round(6)
+    array([0.241311, 1.098612])
     """
-    if ignore_index is None and _defaults(axis, base, eps, normalize, reduction, keepdims, out,
+    q_code = check_space(q_space, "q_space")
+    if q_code != 0 or temperature != 1.0:
+        temperature = check_temperature(temperature, (q_code,))
+    if q_code == 0 and temperature == 1.0 and ignore_index is None and _defaults(axis, base, eps, normalize, reduction, keepdims, out,
                                           backend, num_threads, validate):
         result = _FAST(p, q, _Q_CE, _FAST_MAX_N)
         if result is not None:
@@ -353,15 +421,20 @@ def cross_entropy(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, ignore_
     q_np = _arrays.to_numpy(q, _arrays.input_kind(q, "q"))
     is_labels = p_np.dtype.kind in "iu" and p_np.ndim == q_np.ndim - 1
     if is_labels:
-        return _cross_entropy_labels(p, q, axis, base, eps, normalize, ignore_index, opts)
+        return _cross_entropy_labels(p, q, axis, base, eps, normalize, ignore_index, opts,
+                                     q_code, temperature)
     if ignore_index is not None:
         raise ValueError("ignore_index applies to integer class labels (p with q.ndim - 1 "
                          f"dimensions), but p has {p_np.ndim} and q {q_np.ndim}")
+    if q_code != 0:
+        return _in_spaces("ce", [("p", p), ("q", q)], (0, q_code), axis, base, eps, normalize,
+                          temperature, opts)
     return _reduce_probabilities("cross_entropy_rows", [("p", p), ("q", q)], axis, base, eps,
                                  normalize, opts)
 
 
-def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, opts):
+def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, opts,
+                          q_code=0, temperature=1.0):
     log_base = check_base(base)
     eps = check_eps(eps)
     normalize = check_flag(normalize, "normalize")
@@ -382,11 +455,26 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
     transform = normalize or eps > 0
     has_ignore = ignore_index is not None
     ignore = int(ignore_index) if has_ignore else 0
-    # without eps/normalize a row costs one read, not n_cat (sizes the thread count)
-    label_rows = _LabelRows(rows, rows.n_cat if transform else 1)
-    result, report = run_kernel("cross_entropy_label_rows", label_rows, dtype,
-                                (check, eps, transform, ignore, has_ignore, log_base),
-                                opts)
+    if q_code != 0:
+        if eps > 0:
+            raise ValueError("eps smoothing applies to probabilities; with q_space "
+                             f"{q_space_name(q_code)!r} leave eps=0")
+        if normalize and q_code == 1:
+            q_code = 2   # log-probabilities renormalized by their log-sum-exp
+        # logits read the whole row (log-sum-exp); log-probabilities one value
+        label_rows = _LabelRows(rows, rows.n_cat if q_code == 2 else 1)
+        result, report = run_kernel("cross_entropy_label_space_rows", label_rows, dtype,
+                                    (check, q_code, temperature, ignore, has_ignore, log_base),
+                                    opts)
+        requirement = ("logits must not be NaN or +inf" if q_code == 2 else
+                       "the log-probability picked by each label must not be NaN or +inf")
+    else:
+        # without eps/normalize a row costs one read, not n_cat (sizes the thread count)
+        label_rows = _LabelRows(rows, rows.n_cat if transform else 1)
+        result, report = run_kernel("cross_entropy_label_rows", label_rows, dtype,
+                                    (check, eps, transform, ignore, has_ignore, log_base),
+                                    opts)
+        requirement = "the probability picked by each label must be in [0, 1]"
     if report[0] and report[3] == 0:
         row = int(report[1])
         index = tuple(int(i) for i in np.unravel_index(row, rows.batch)) if rows.batch else ()
@@ -397,12 +485,20 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
             "index the category axis of q (use ignore_index to skip rows)"
         )
     if check:
-        raise_for_values(report, rows, ["p", "q"], [label_arr, q_arr],
-                         "the probability picked by each label must be in [0, 1]")
+        raise_for_values(report, rows, ["p", "q"], [label_arr, q_arr], requirement)
+        if report[4] >= 0:
+            row = int(report[4])
+            index = tuple(int(i) for i in np.unravel_index(row, rows.batch)) if rows.batch else ()
+            raise ValueError(f"q: the row at batch index {index} has every logit -inf, so it "
+                             "is no distribution; give at least one category a finite logit")
     keep = None
     if has_ignore:
         keep = label_rows.labels_flat() != ignore
     return finish(result, rows, opts, out_kind, keep_rows=keep)
+
+
+def q_space_name(code):
+    return ("prob", "log", "logits")[code]
 
 
 class _LabelRows:

@@ -1,0 +1,258 @@
+# cython: freethreading_compatible = True
+"""Row kernels for log-probability and logits inputs, Cython backend.
+
+The ``prob`` x ``prob`` cases run in ``_kernels_cython``; this module takes
+every call where an input is in ``"log"`` or ``"logits"`` space.  Each row is
+loaded into double scratch (logits divided by the temperature, counts
+normalized, bad values counted), then one of the row functions of
+``kl_spaces.h`` computes it; rows run in parallel, each row in one thread, so
+the result does not depend on the thread count.
+
+Report layout and ``check`` codes as in ``_kernels_cython`` (its notes d, e),
+with one sum check per input: ``tol_p``/``tol_q`` >= 0 asks for a sum of 1
+within the tolerance (probabilities: the sum; log-probabilities: the sum of
+their exponentials); < 0 asks only for a positive finite normalizer
+(normalized counts, and logits -- a row of all -inf logits has none).
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport INFINITY, NAN, fabs
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+cdef extern from "kl_spaces.h" nogil:
+    ctypedef struct kl_space_result:
+        double value
+        double check_p
+        double check_q
+    int KL_SPACE_PROB, KL_SPACE_LOG, KL_SPACE_LOGITS
+    kl_space_result kl_space_entropy(int space, const double* x, Py_ssize_t n)
+    kl_space_result kl_space_ce(int qspace, const double* p, const double* y, Py_ssize_t n,
+                                int want_check)
+    kl_space_result kl_space_label(int qspace, const double* y, Py_ssize_t n, Py_ssize_t c)
+    kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
+                                Py_ssize_t n, double* w, double* d)
+
+ctypedef fused floating:
+    float
+    double
+
+cdef enum:
+    N_REPORT = 6
+    Q_KL = 0
+    Q_CE = 1
+    Q_H = 2
+
+SPACE_CODES = {"prob": 0, "log": 1, "logits": 2}
+
+
+cdef inline bint _is_bad(double x, int space) noexcept nogil:
+    if space == KL_SPACE_PROB:
+        return not (x >= 0.0) or x == INFINITY
+    # log-probabilities and logits: NaN and +inf have no meaning (-inf is p = 0)
+    return x != x or x == INFINITY
+
+
+cdef inline Py_ssize_t _load(const floating* x, Py_ssize_t sx, Py_ssize_t n, int space,
+                             double temperature, bint normalize, double* buf,
+                             double* raw_sum) noexcept nogil:
+    """Copy a row into `buf` as doubles in the space the row functions take;
+    return its count of bad values and put the sum of its raw values in raw_sum."""
+    cdef Py_ssize_t j, bad = 0
+    cdef double v, s = 0.0
+    for j in range(n):
+        v = x[j * sx]
+        bad += _is_bad(v, space)
+        s += v
+        if space == KL_SPACE_LOGITS and temperature != 1.0:
+            v = v / temperature
+        buf[j] = v
+    if space == KL_SPACE_PROB and normalize:
+        for j in range(n):
+            buf[j] = buf[j] / s
+    raw_sum[0] = s
+    return bad
+
+
+cdef inline void _record_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n, int space,
+                             int arg, Py_ssize_t row, int64_t* rep) noexcept nogil:
+    cdef Py_ssize_t j
+    if rep[1] >= 0:
+        return
+    for j in range(n):
+        if _is_bad(x[j * sx], space):
+            rep[1] = row
+            rep[2] = j
+            rep[3] = arg
+            return
+
+
+cdef inline bint _bad_check(double s, double tol) noexcept nogil:
+    if tol < 0.0:
+        return not (s > 0.0 and s < INFINITY)
+    return not (fabs(s - 1.0) <= tol)
+
+
+cdef inline double _check_value(int space, double raw_sum, double kernel_check) noexcept nogil:
+    return raw_sum if space == KL_SPACE_PROB else kernel_check
+
+
+cdef inline const floating* _row_ptr(const floating[:, :] x, Py_ssize_t i) noexcept nogil:
+    return <const floating*> (<const char*> &x[0, 0] + i * x.strides[0])
+
+
+cdef inline double _finish(int kind, double value, double log_base) noexcept nogil:
+    if kind == Q_KL and value < 0.0:   # never negative (NaN passes)
+        value = 0.0
+    return value / log_base
+
+
+cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+                int64_t[:, ::1] report, int check, double tol_p, double tol_q, int pspace,
+                int qspace, double temperature, bint norm_p, bint norm_q, double log_base,
+                int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_rows = p.shape[0], n = p.shape[1]
+    cdef Py_ssize_t sp = p.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi, bad_p, bad_q
+    cdef double* scratch
+    cdef double sum_p, sum_q
+    cdef kl_space_result r
+    cdef int64_t* rep
+    if n_rows == 0 or n == 0:
+        return
+    for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+        lo = c * n_rows // n_chunks
+        hi = (c + 1) * n_rows // n_chunks
+        rep = &report[c, 0]
+        scratch = <double*> malloc(4 * n * sizeof(double))
+        if scratch == NULL:
+            for i in range(lo, hi):
+                out[i] = NAN
+            continue
+        for i in range(lo, hi):
+            bad_p = _load(_row_ptr(p, i), sp, n, pspace, temperature, norm_p, scratch, &sum_p)
+            bad_q = 0
+            if kind == Q_H:
+                r = kl_space_entropy(pspace, scratch, n)
+            else:
+                bad_q = _load(_row_ptr(q, i), sq, n, qspace, temperature, norm_q,
+                              scratch + n, &sum_q)
+                if kind == Q_CE:
+                    r = kl_space_ce(qspace, scratch, scratch + n, n, check == 2)
+                else:
+                    r = kl_space_kl(pspace, qspace, scratch, scratch + n, n, scratch + 2 * n,
+                                    scratch + 3 * n)
+            out[i] = <floating> _finish(kind, r.value, log_base)
+            if check == 0:
+                continue
+            if bad_p + bad_q > 0:
+                rep[0] += bad_p + bad_q
+                if bad_p > 0:
+                    _record_bad(_row_ptr(p, i), sp, n, pspace, 0, i, rep)
+                else:
+                    _record_bad(_row_ptr(q, i), sq, n, qspace, 1, i, rep)
+            elif check == 2 and rep[4] < 0:
+                if _bad_check(_check_value(pspace, sum_p, r.check_p), tol_p):
+                    rep[4] = i
+                    rep[5] = 0
+                elif kind != Q_H and _bad_check(_check_value(qspace, sum_q, r.check_q), tol_q):
+                    rep[4] = i
+                    rep[5] = 1
+        free(scratch)
+
+
+def kl_space_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+                  int64_t[:, ::1] report, int check, double tol_p, double tol_q, int p_space,
+                  int q_space, double temperature, bint norm_p, bint norm_q, double log_base,
+                  int n_threads):
+    """out[i] = KL(p[i] || q[i]) / log_base for inputs in the given spaces (SPACE_CODES)."""
+    with nogil:
+        _rows(Q_KL, p, q, out, report, check, tol_p, tol_q, p_space, q_space, temperature,
+              norm_p, norm_q, log_base, n_threads)
+
+
+def cross_entropy_space_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+                             int64_t[:, ::1] report, int check, double tol_p, double tol_q,
+                             int q_space, double temperature, bint norm_p, double log_base,
+                             int n_threads):
+    """out[i] = -sum_j p[i, j] log q[i, j] / log_base, q given as log-probabilities or logits."""
+    with nogil:
+        _rows(Q_CE, p, q, out, report, check, tol_p, tol_q, KL_SPACE_PROB, q_space,
+              temperature, norm_p, False, log_base, n_threads)
+
+
+def entropy_space_rows(const floating[:, :] p, floating[::1] out, int64_t[:, ::1] report,
+                       int check, double tol_p, int space, double temperature, double log_base,
+                       int n_threads):
+    """out[i] = -sum_j p log p / log_base, p given as log-probabilities or logits."""
+    with nogil:
+        _rows(Q_H, p, p, out, report, check, tol_p, tol_p, space, space, temperature,
+              False, False, log_base, n_threads)
+
+
+def cross_entropy_label_space_rows(const int64_t[:] labels, const floating[:, :] q,
+                                   floating[::1] out, int64_t[:, ::1] report, int check,
+                                   int q_space, double temperature, int64_t ignore_index,
+                                   bint has_ignore, double log_base, int n_threads):
+    """out[i] = -log softmax(q[i])[labels[i]] (logits) or -q[i, labels[i]] (log), / log_base.
+
+    NaN where labels[i] == ignore_index.  Labels outside [0, n_cat) are
+    counted in ``report`` (arg 0) whatever ``check`` says; with ``check``
+    the q row is checked (logits: the whole row; log: the picked value).
+    """
+    cdef Py_ssize_t n_rows = q.shape[0], n = q.shape[1]
+    cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi, bad, label
+    cdef double* scratch
+    cdef double sum_q
+    cdef kl_space_result r
+    cdef int64_t* rep
+    if n_rows == 0 or n == 0:
+        return
+    with nogil:
+        for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+            lo = c * n_rows // n_chunks
+            hi = (c + 1) * n_rows // n_chunks
+            rep = &report[c, 0]
+            scratch = <double*> malloc(n * sizeof(double))
+            if scratch == NULL:
+                for i in range(lo, hi):
+                    out[i] = NAN
+                continue
+            for i in range(lo, hi):
+                label = labels[i]
+                if has_ignore and label == ignore_index:
+                    out[i] = NAN
+                    continue
+                if label < 0 or label >= n:
+                    rep[0] += 1
+                    if rep[1] < 0:
+                        rep[1] = i
+                        rep[2] = 0
+                        rep[3] = 0
+                    out[i] = NAN
+                    continue
+                if q_space == KL_SPACE_LOG:
+                    # one value read: -log q_c is given
+                    scratch[0] = _row_ptr(q, i)[label * sq]
+                    bad = _is_bad(scratch[0], KL_SPACE_LOG) if check else 0
+                    r = kl_space_label(q_space, scratch, 1, 0)
+                    if bad and check:
+                        rep[0] += 1
+                        if rep[1] < 0:
+                            rep[1] = i
+                            rep[2] = label
+                            rep[3] = 1
+                else:
+                    bad = _load(_row_ptr(q, i), sq, n, q_space, temperature, False, scratch,
+                                &sum_q)
+                    r = kl_space_label(q_space, scratch, n, label)
+                    if check and bad > 0:
+                        rep[0] += bad
+                        _record_bad(_row_ptr(q, i), sq, n, q_space, 1, i, rep)
+                    elif check and rep[4] < 0 and _bad_check(r.check_q, -1.0):
+                        rep[4] = i
+                        rep[5] = 1
+                out[i] = <floating> (r.value / log_base)
+            free(scratch)

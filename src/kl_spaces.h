@@ -1,0 +1,299 @@
+/*
+ * kl_spaces.h -- KL divergence, cross-entropy and entropy of one row whose
+ * inputs are log-probabilities ("log") or unnormalized logits ("logits").
+ * The row arrives as contiguous doubles (the Cython layer has converted it,
+ * divided logits by the temperature and normalized counts); ``w`` and ``d``
+ * are row-sized scratch so that no exp is taken twice.
+ *
+ * No softmax array is built: a logits row is normalized through its maximum
+ * and log-sum-exp, inside the passes below.
+ *
+ * The forms (x_k: the p side, y_k: the q side; every sum in 8 lanes, element
+ * k to lane k % 8, combined by kl_tree8, so Numba gives the same bits):
+ *
+ * q in logits, p any: d = x - y with x = log p up to a constant (the logits
+ * themselves when p is in logits too, so that d is exact where the rows
+ * nearly coincide), alpha = that constant, s ~ E_p[d], c = d - s:
+ *     KL = S2 + log1p(S1 - S2 + R),  S1 = E_p[expm1(-c) + c] >= 0,
+ *     S2 = E_p[c],  R = sum_{p_k = 0} exp(y_k + s - alpha).
+ * This is KL = E_p[c] + log E_p[exp(-c)] (+ q's mass off p's support) and is
+ * exact for any shift s; the rounding of S2 cancels to first order and the
+ * terms of S1 are >= 0, so logits rows that nearly coincide keep their
+ * relative accuracy (distillation), where log_softmax(x) - log_softmax(y)
+ * loses every digit (research notes, "Logits").  With p in prob or log
+ * space, log p carries its own rounding (eps |log p| per term), which bounds
+ * the accuracy of any form: |error| ~ eps sum_k p_k |log p_k|.
+ *
+ * p in logits, q in prob/log, and neither side in logits: direct terms
+ * p_k (log p_k - log q_k), log p = x - lse(x) for logits.  Log-space inputs
+ * on both sides are as accurate as given (x - y is exact where they nearly
+ * coincide); mixed spaces have the absolute accuracy above.
+ *
+ * A row whose centred values overflow (rows far apart, |c| > ~700) takes the
+ * plain log-sum-exp form instead, which is accurate there (no cancellation).
+ */
+#ifndef KL_FAST_SPACES_H
+#define KL_FAST_SPACES_H
+
+#include <stddef.h>
+#include "kl_blocks.h"
+
+enum { KL_SPACE_PROB = 0, KL_SPACE_LOG = 1, KL_SPACE_LOGITS = 2 };
+
+typedef struct {
+    double value;     /* the quantity, in nats, unclamped */
+    double check_p;   /* prob: sum x; log: sum exp(x); logits: sum exp(x - max) */
+    double check_q;   /* the same for the q side */
+} kl_space_result;
+
+/* one pass over the row in 8 lanes: element k -> lane k % 8 */
+#define KL_SP_LANES(N, K, BODY)                                                    \
+    do {                                                                           \
+        ptrdiff_t nb_ = (N) & ~(ptrdiff_t) 7;                                      \
+        for (ptrdiff_t b_ = 0; b_ < nb_; b_ += 8)                                  \
+            for (int l_ = 0; l_ < 8; ++l_) { ptrdiff_t K = b_ + l_; int L_ = l_; (void) L_; BODY } \
+        for (ptrdiff_t K = nb_; K < (N); ++K) { int L_ = (int) (K - nb_); (void) L_; BODY } \
+    } while (0)
+
+KL_INLINE double kl_sp_max(const double* x, ptrdiff_t n)
+{
+    double m[8];
+    for (int l = 0; l < 8; ++l) m[l] = -INFINITY;
+    /* a NaN sticks (x > NaN and NaN != NaN test false after it): the
+     * caller's checks report it, and the result is NaN */
+    KL_SP_LANES(n, k, { m[L_] = (x[k] > m[L_] || x[k] != x[k]) ? x[k] : m[L_]; });
+    double r = -INFINITY;
+    for (int l = 0; l < 8; ++l) r = (m[l] > r || m[l] != m[l]) ? m[l] : r;
+    return r;
+}
+
+/* sum exp(x - m) */
+KL_INLINE double kl_sp_sumexp(const double* x, ptrdiff_t n, double m)
+{
+    double acc[8] = {0};
+    KL_SP_LANES(n, k, { acc[L_] += kl_vexp(x[k] - m); });
+    return kl_tree8(acc);
+}
+
+/* log of the normalizer of a logits row: max + log sum exp(x - max) */
+KL_INLINE double kl_sp_lse(const double* x, ptrdiff_t n, double* sum_out)
+{
+    double m = kl_sp_max(x, n);
+    double s = (m > -INFINITY && m < INFINITY) ? kl_sp_sumexp(x, n, m) : 0.0;
+    if (sum_out) *sum_out = s;
+    return m + kl_vlog(s);
+}
+
+/* p's weights w_k and logs lp_k (stored in w and lp) for its space */
+KL_INLINE double kl_sp_weights(int space, const double* x, ptrdiff_t n, double* w,
+                               double* lp, double* check)
+{
+    double acc[8] = {0};
+    if (space == KL_SPACE_PROB) {
+        KL_SP_LANES(n, k, { w[k] = x[k]; lp[k] = kl_vlog(x[k]); acc[L_] += x[k]; });
+        *check = kl_tree8(acc);
+        return 0.0;
+    }
+    if (space == KL_SPACE_LOG) {
+        KL_SP_LANES(n, k, { w[k] = kl_vexp(x[k]); lp[k] = x[k]; acc[L_] += w[k]; });
+        *check = kl_tree8(acc);
+        return 0.0;
+    }
+    double s;
+    double alpha = kl_sp_lse(x, n, &s);
+    *check = s;
+    KL_SP_LANES(n, k, { lp[k] = x[k] - alpha; w[k] = kl_vexp(lp[k]); });
+    return alpha;
+}
+
+/* ---- entropy ---------------------------------------------------------- */
+
+KL_CLONES __attribute__((noinline))
+static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n)
+{
+    kl_space_result r = {0.0, 0.0, 0.0};
+    double a1[8] = {0}, a2[8] = {0};
+    if (space == KL_SPACE_LOG) {
+        KL_SP_LANES(n, k, {
+            double e = kl_vexp(x[k]);
+            a1[L_] += (e == 0.0) ? 0.0 : -e * x[k];
+            a2[L_] += e;
+        });
+        r.value = kl_tree8(a1);
+        r.check_p = kl_tree8(a2);
+        return r;
+    }
+    /* logits: H = log S - E[x - m] with S = sum exp(x - m): both parts >= 0 */
+    double m = kl_sp_max(x, n);
+    KL_SP_LANES(n, k, {
+        double t = x[k] - m;
+        double e = kl_vexp(t);
+        a1[L_] += e;
+        a2[L_] += (e == 0.0) ? 0.0 : e * t;
+    });
+    double s = kl_tree8(a1);
+    r.value = kl_vlog(s) - kl_tree8(a2) / s;
+    r.check_p = (m > -INFINITY && m < INFINITY) ? s : 0.0;
+    return r;
+}
+
+/* ---- cross-entropy, p probabilities -------------------------------------- */
+
+KL_CLONES __attribute__((noinline))
+static kl_space_result kl_space_ce(int qspace, const double* p, const double* y, ptrdiff_t n,
+                                   int want_check)
+{
+    kl_space_result r = {0.0, 0.0, 0.0};
+    double a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
+    if (qspace == KL_SPACE_LOG) {
+        KL_SP_LANES(n, k, {
+            a1[L_] += (p[k] == 0.0) ? 0.0 : -p[k] * y[k];
+            a2[L_] += p[k];
+        });
+        if (want_check) KL_SP_LANES(n, k, { a3[L_] += kl_vexp(y[k]); });
+        r.value = kl_tree8(a1);
+        r.check_p = kl_tree8(a2);
+        r.check_q = kl_tree8(a3);
+        return r;
+    }
+    /* logits: CE = (sum p) log S - sum p (y - m); both parts >= 0 */
+    double m = kl_sp_max(y, n);
+    KL_SP_LANES(n, k, {
+        double t = y[k] - m;
+        a1[L_] += kl_vexp(t);
+        a2[L_] += (p[k] == 0.0) ? 0.0 : p[k] * t;
+        a3[L_] += p[k];
+    });
+    double s = kl_tree8(a1), sp = kl_tree8(a3);
+    r.value = sp * kl_vlog(s) - kl_tree8(a2);
+    r.check_p = sp;
+    r.check_q = (m > -INFINITY && m < INFINITY) ? s : 0.0;
+    return r;
+}
+
+/* -log softmax(y)[c] (logits) or -y[c] (log); check_q as above */
+KL_CLONES __attribute__((noinline))
+static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, ptrdiff_t c)
+{
+    kl_space_result r = {0.0, 1.0, 0.0};
+    if (qspace == KL_SPACE_LOG) {
+        r.value = -y[c];
+        r.check_q = 1.0;
+        return r;
+    }
+    double m = kl_sp_max(y, n);
+    double s = (m > -INFINITY && m < INFINITY) ? kl_sp_sumexp(y, n, m) : 0.0;
+    r.value = kl_vlog(s) - (y[c] - m);
+    r.check_q = s;
+    return r;
+}
+
+/* ---- KL divergence ------------------------------------------------------ */
+
+/* the plain log-sum-exp form, for rows far apart: sum w (lp - lq) */
+KL_INLINE double kl_sp_kl_plain(const double* w, const double* lp, const double* y,
+                                ptrdiff_t n, double beta)
+{
+    double acc[8] = {0};
+    KL_SP_LANES(n, k, { acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (lp[k] - (y[k] - beta)); });
+    return kl_tree8(acc);
+}
+
+/* q in logits: the "tilted second" form (header comment) */
+KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y, ptrdiff_t n,
+                                  double* w, double* d, kl_space_result* r)
+{
+    double a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
+    /* d holds log p + alpha: logits as given (alpha = their log-sum-exp), so
+     * that d - y = x - y is exact where the rows nearly coincide */
+    double alpha = kl_sp_weights(pspace, x, n, w, d, &r->check_p);
+    if (pspace == KL_SPACE_LOGITS) KL_SP_LANES(n, k, { d[k] = x[k]; });
+    double inf_terms = 0.0;
+    KL_SP_LANES(n, k, {
+        double dk = d[k] - y[k];
+        int on = w[k] > 0.0;
+        inf_terms += (on && y[k] == -INFINITY) ? 1.0 : 0.0;
+        a1[L_] += on ? w[k] * dk : 0.0;
+        a2[L_] += on ? w[k] : 0.0;
+    });
+    double my = kl_sp_max(y, n);
+    r->check_q = (my > -INFINITY && my < INFINITY) ? kl_sp_sumexp(y, n, my) : 0.0;
+    if (inf_terms > 0.0) return INFINITY;
+    double s = kl_tree8(a1) / kl_tree8(a2);
+    for (int l = 0; l < 8; ++l) a1[l] = a2[l] = 0.0;
+    KL_SP_LANES(n, k, {
+        int on = w[k] > 0.0;
+        double c = on ? (d[k] - y[k]) - s : 0.0;
+        a1[L_] += on ? w[k] * kl_vexpm1mx(-c) : 0.0;
+        a2[L_] += on ? w[k] * c : 0.0;
+        a3[L_] += on ? 0.0 : kl_vexp((y[k] + s) - alpha);
+    });
+    double s1 = kl_tree8(a1), s2 = kl_tree8(a2), rest = kl_tree8(a3);
+    double kl = s2 + kl_vlog1p(s1 - s2 + rest);
+    if (!(kl - kl == 0.0) || !(s1 < 1e300) || !(rest < 1e300)) {
+        /* far apart: log q = y - lse(y), no cancellation to fear */
+        kl_sp_weights(pspace, x, n, w, d, &r->check_p);   /* d: log p again */
+        kl = kl_sp_kl_plain(w, d, y, n, kl_sp_lse(y, n, NULL));
+    }
+    return kl;
+}
+
+/* p in logits, q in prob or log: plain terms p (log p - log q) with
+ * log p = x - lse(x).  The q side is given in a space whose rounding is
+ * already of order eps |log p| per term, so a centred form buys nothing. */
+KL_INLINE double kl_sp_kl_plogits(int qspace, const double* x, const double* y, ptrdiff_t n,
+                                  double* w, double* d, kl_space_result* r)
+{
+    double acc[8] = {0}, aq[8] = {0};
+    kl_sp_weights(KL_SPACE_LOGITS, x, n, w, d, &r->check_p);   /* d holds log p */
+    if (qspace == KL_SPACE_PROB) {
+        KL_SP_LANES(n, k, {
+            acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (d[k] - kl_vlog(y[k]));
+            aq[L_] += y[k];
+        });
+    } else {
+        KL_SP_LANES(n, k, {
+            acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (d[k] - y[k]);
+            aq[L_] += kl_vexp(y[k]);
+        });
+    }
+    r->check_q = kl_tree8(aq);
+    return kl_tree8(acc);
+}
+
+/* neither side in logits, not both prob: direct terms w (log p - log q) */
+KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const double* y,
+                                 ptrdiff_t n, double* w, double* d, kl_space_result* r)
+{
+    double acc[8] = {0}, aq[8] = {0};
+    kl_sp_weights(pspace, x, n, w, d, &r->check_p);   /* d holds log p */
+    if (qspace == KL_SPACE_PROB) {
+        KL_SP_LANES(n, k, {
+            acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (d[k] - kl_vlog(y[k]));
+            aq[L_] += y[k];
+        });
+    } else {
+        KL_SP_LANES(n, k, {
+            acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (d[k] - y[k]);
+            aq[L_] += kl_vexp(y[k]);
+        });
+    }
+    r->check_q = kl_tree8(aq);
+    return kl_tree8(acc);
+}
+
+KL_CLONES __attribute__((noinline))
+static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
+                                   ptrdiff_t n, double* w, double* d)
+{
+    kl_space_result r = {0.0, 0.0, 0.0};
+    if (qspace == KL_SPACE_LOGITS)
+        r.value = kl_sp_kl_qlogits(pspace, x, y, n, w, d, &r);
+    else if (pspace == KL_SPACE_LOGITS)
+        r.value = kl_sp_kl_plogits(qspace, x, y, n, w, d, &r);
+    else
+        r.value = kl_sp_kl_direct(pspace, qspace, x, y, n, w, d, &r);
+    return r;
+}
+
+#endif
