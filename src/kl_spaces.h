@@ -238,30 +238,8 @@ KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y, 
     return kl;
 }
 
-/* p in logits, q in prob or log: plain terms p (log p - log q) with
- * log p = x - lse(x).  The q side is given in a space whose rounding is
- * already of order eps |log p| per term, so a centred form buys nothing. */
-KL_INLINE double kl_sp_kl_plogits(int qspace, const double* x, const double* y, ptrdiff_t n,
-                                  double* w, double* d, kl_space_result* r)
-{
-    double acc[8] = {0}, aq[8] = {0};
-    kl_sp_weights(KL_SPACE_LOGITS, x, n, w, d, &r->check_p);   /* d holds log p */
-    if (qspace == KL_SPACE_PROB) {
-        KL_SP_LANES(n, k, {
-            acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (d[k] - kl_vlog(y[k]));
-            aq[L_] += y[k];
-        });
-    } else {
-        KL_SP_LANES(n, k, {
-            acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (d[k] - y[k]);
-            aq[L_] += kl_vexp(y[k]);
-        });
-    }
-    r->check_q = kl_tree8(aq);
-    return kl_tree8(acc);
-}
-
-/* neither side in logits, not both prob: direct terms w (log p - log q) */
+/* q not in logits: direct terms w (log p - log q), log p = x - lse(x) for
+ * logits (header comment) */
 KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const double* y,
                                  ptrdiff_t n, double* w, double* d, kl_space_result* r)
 {
@@ -289,8 +267,6 @@ static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, cons
     kl_space_result r = {0.0, 0.0, 0.0};
     if (qspace == KL_SPACE_LOGITS)
         r.value = kl_sp_kl_qlogits(pspace, x, y, n, w, d, &r);
-    else if (pspace == KL_SPACE_LOGITS)
-        r.value = kl_sp_kl_plogits(qspace, x, y, n, w, d, &r);
     else
         r.value = kl_sp_kl_direct(pspace, qspace, x, y, n, w, d, &r);
     return r;
