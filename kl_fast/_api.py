@@ -101,8 +101,9 @@ def _in_spaces(kind, named, codes, axis, base, eps, normalize, temperature, opts
     return finish(result, rows, opts, out_kind)
 
 
-def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
-                  keepdims=False, out=None, backend="auto", num_threads=None, validate=True):
+def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis=-1,
+                  base=None, eps=0.0, normalize=False, reduction="none", keepdims=False,
+                  out=None, backend="auto", num_threads=None, validate=True):
     r"""Kullback-Leibler divergence KL(p || q) = sum p log(p / q) along `axis`.
 
     Parameters
@@ -280,8 +281,9 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
                                  opts)
 
 
-def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
-            keepdims=False, out=None, backend="auto", num_threads=None, validate=True):
+def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
+            normalize=False, reduction="none", keepdims=False, out=None, backend="auto",
+            num_threads=None, validate=True):
     r"""Shannon entropy H(p) = -sum p log p along `axis`.
 
     Parameters
@@ -410,8 +412,9 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
     q_code = check_space(q_space, "q_space")
     if q_code != 0 or temperature != 1.0:
         temperature = check_temperature(temperature, (q_code,))
-    if q_code == 0 and temperature == 1.0 and ignore_index is None and _defaults(axis, base, eps, normalize, reduction, keepdims, out,
-                                          backend, num_threads, validate):
+    plain = q_code == 0 and temperature == 1.0 and ignore_index is None
+    if plain and _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend,
+                           num_threads, validate):
         result = _FAST(p, q, _Q_CE, _FAST_MAX_N)
         if result is not None:
             return result

@@ -52,17 +52,25 @@ def _impl():
         return r
 
     @inline
-    def sumexp(x, n, mx):
+    def sumexp_m1(x, n, mx):
+        """S - 1, the maximum's exact ones counted apart (kl_sp_sumexp_m1)."""
         acc = np.zeros(8)
+        cnt = np.zeros(8)
         for k in range(n):
-            acc[k & 7] += m.vexp(x[k] - mx)
-        return tree8(acc)
+            top = x[k] == mx
+            acc[k & 7] += 0.0 if top else m.vexp(x[k] - mx)
+            cnt[k & 7] += 1.0 if top else 0.0
+        return (tree8(cnt) - 1.0) + tree8(acc)
+
+    @inline
+    def normalizer(mx, sm1):
+        return 1.0 + sm1 if (mx > -inf and mx < inf) else 0.0
 
     @inline
     def lse(x, n):
         mx = rmax(x, n)
-        s = sumexp(x, n, mx) if (mx > -inf and mx < inf) else 0.0
-        return mx + m.vlog(s), s
+        sm1 = sumexp_m1(x, n, mx)
+        return mx + m.vlog1p(sm1), normalizer(mx, sm1)
 
     @inline
     def weights(space, x, n, w, lp):
@@ -97,14 +105,17 @@ def _impl():
                 a2[k & 7] += e
             return tree8(a1), tree8(a2), 0.0
         mx = rmax(x, n)
+        cnt = np.zeros(8)
         for k in range(n):
             t = x[k] - mx
             e = m.vexp(t)
-            a1[k & 7] += e
+            top = x[k] == mx
+            a1[k & 7] += 0.0 if top else e
+            cnt[k & 7] += 1.0 if top else 0.0
             a2[k & 7] += 0.0 if e == 0.0 else e * t
-        s = tree8(a1)
-        value = m.vlog(s) - tree8(a2) / s
-        return value, (s if (mx > -inf and mx < inf) else 0.0), 0.0
+        sm1 = (tree8(cnt) - 1.0) + tree8(a1)
+        value = m.vlog1p(sm1) - tree8(a2) / (1.0 + sm1)
+        return value, normalizer(mx, sm1), 0.0
 
     @inline
     def cross_entropy(qspace, p, y, n, want_check):
@@ -120,14 +131,17 @@ def _impl():
                     a3[k & 7] += m.vexp(y[k])
             return tree8(a1), tree8(a2), tree8(a3)
         mx = rmax(y, n)
+        cnt = np.zeros(8)
         for k in range(n):
             t = y[k] - mx
-            a1[k & 7] += m.vexp(t)
+            top = y[k] == mx
+            a1[k & 7] += 0.0 if top else m.vexp(t)
+            cnt[k & 7] += 1.0 if top else 0.0
             a2[k & 7] += 0.0 if p[k] == 0.0 else p[k] * t
             a3[k & 7] += p[k]
-        s = tree8(a1)
+        sm1 = (tree8(cnt) - 1.0) + tree8(a1)
         sp = tree8(a3)
-        return sp * m.vlog(s) - tree8(a2), sp, (s if (mx > -inf and mx < inf) else 0.0)
+        return sp * m.vlog1p(sm1) - tree8(a2), sp, normalizer(mx, sm1)
 
     @inline
     def kl_plain(w, lp, y, n, beta):
@@ -137,23 +151,25 @@ def _impl():
         return tree8(acc)
 
     @inline
-    def kl_qlogits(pspace, x, y, n, w, d):
+    def kl_qlogits(pspace, x, y, diff, use_diff, n, w, d):
         a1 = np.zeros(8)
         a2 = np.zeros(8)
         a3 = np.zeros(8)
         alpha, check_p = weights(pspace, x, n, w, d)
-        if pspace == LOGITS:
-            for k in range(n):
-                d[k] = x[k]
+        for k in range(n):
+            if pspace == LOGITS:
+                d[k] = diff[k] if use_diff else x[k] - y[k]
+            else:
+                d[k] = d[k] - y[k]
         inf_terms = 0.0
         for k in range(n):
-            dk = d[k] - y[k]
+            dk = d[k]
             on = w[k] > 0.0
             inf_terms += 1.0 if (on and y[k] == -inf) else 0.0
             a1[k & 7] += w[k] * dk if on else 0.0
             a2[k & 7] += w[k] if on else 0.0
         my = rmax(y, n)
-        check_q = sumexp(y, n, my) if (my > -inf and my < inf) else 0.0
+        check_q = normalizer(my, sumexp_m1(y, n, my))
         if inf_terms > 0.0:
             return inf, check_p, check_q
         s = tree8(a1) / tree8(a2)
@@ -161,7 +177,7 @@ def _impl():
         a2[:] = 0.0
         for k in range(n):
             on = w[k] > 0.0
-            c = ((d[k] - y[k]) - s) if on else 0.0
+            c = (d[k] - s) if on else 0.0
             a1[k & 7] += w[k] * m.vexpm1mx(-c) if on else 0.0
             a2[k & 7] += w[k] * c if on else 0.0
             a3[k & 7] += 0.0 if on else m.vexp((y[k] + s) - alpha)
@@ -191,9 +207,9 @@ def _impl():
         return tree8(acc), check_p, tree8(aq)
 
     @inline
-    def kl(pspace, qspace, x, y, n, w, d):
+    def kl(pspace, qspace, x, y, diff, use_diff, n, w, d):
         if qspace == LOGITS:
-            return kl_qlogits(pspace, x, y, n, w, d)
+            return kl_qlogits(pspace, x, y, diff, use_diff, n, w, d)
         # q not in logits: direct terms (kl_sp_kl_direct)
         return kl_direct(pspace, qspace, x, y, n, w, d)
 
@@ -243,11 +259,15 @@ def _impl():
         lo = c * n_rows // n_chunks
         hi = (c + 1) * n_rows // n_chunks
         rep = report[c]
-        scratch = np.empty(4 * n)
+        scratch = np.empty(5 * n)
         a = scratch[:n]
         b = scratch[n:2 * n]
         w = scratch[2 * n:3 * n]
-        d = scratch[3 * n:]
+        d = scratch[3 * n:4 * n]
+        diff = scratch[4 * n:]
+        # (a - b) / T from the raw logits (kl_spaces.h, _spaces_cython.pyx)
+        use_diff = kind == _Q_KL and pspace == LOGITS and qspace == LOGITS \
+            and temperature != 1.0
         for i in range(lo, hi):
             bad_p, sum_p = load(p, i, n, pspace, temperature, norm_p, a)
             bad_q = 0
@@ -259,7 +279,10 @@ def _impl():
                 if kind == _Q_CE:
                     value, check_p, check_q = cross_entropy(qspace, a, b, n, check == 2)
                 else:
-                    value, check_p, check_q = kl(pspace, qspace, a, b, n, w, d)
+                    if use_diff:
+                        for j in range(n):
+                            diff[j] = (np.float64(p[i, j]) - np.float64(q[i, j])) / temperature
+                    value, check_p, check_q = kl(pspace, qspace, a, b, diff, use_diff, n, w, d)
             if kind == _Q_KL and value < 0.0:
                 value = 0.0
             out[i] = value / log_base
@@ -329,8 +352,9 @@ def _impl():
                     else:
                         bad, _ = load(q, i, n, qspace, temperature, False, buf)
                         mx = rmax(buf, n)
-                        s = sumexp(buf, n, mx) if (mx > -inf and mx < inf) else 0.0
-                        value = m.vlog(s) - (buf[label] - mx)
+                        sm1 = sumexp_m1(buf, n, mx)
+                        s = normalizer(mx, sm1)
+                        value = m.vlog1p(sm1) - (buf[label] - mx)
                         if check and bad > 0:
                             rep[0] += bad
                             record_bad(q, i, n, qspace, 1, rep)

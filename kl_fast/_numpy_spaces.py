@@ -80,7 +80,17 @@ def _log_weights(x, space):
     return np.exp(lp), lp
 
 
-def _kl(x, y, pspace, qspace):
+_INV_FACT = np.array([1.0 / np.prod(np.arange(1.0, k + 1)) for k in range(20, 1, -1)])
+
+
+def _expm1mx(x):
+    """expm1(x) - x without cancellation: Taylor series on |x| <= 1."""
+    near = np.abs(x) <= 1.0
+    series = x * x * np.polyval(_INV_FACT, np.where(near, x, 0.0))
+    return np.where(near, series, np.expm1(x) - x)
+
+
+def _kl(x, y, pspace, qspace, diff=None):
     w, lp = _log_weights(x, pspace)
     on = w > 0
     if qspace != LOGITS:
@@ -89,10 +99,10 @@ def _kl(x, y, pspace, qspace):
     # q in logits: KL = E_p[c] + log(E_p[exp(-c)] + R), c = d - E_p[d] (src/kl_spaces.h)
     xu = x if pspace == LOGITS else lp
     alpha = special.logsumexp(x, axis=1) if pspace == LOGITS else np.zeros(x.shape[0])
-    d = np.where(on, xu - y, 0.0)
+    d = np.where(on, xu - y if diff is None else diff, 0.0)
     s = (w * d).sum(axis=1) / np.where(on, w, 0.0).sum(axis=1)
     c = np.where(on, d - s[:, None], 0.0)
-    s1 = np.where(on, w * (np.expm1(-c) + c), 0.0).sum(axis=1)
+    s1 = np.where(on, w * _expm1mx(-c), 0.0).sum(axis=1)
     s2 = np.where(on, w * c, 0.0).sum(axis=1)
     rest = np.where(on, 0.0, np.exp(y + (s - alpha)[:, None])).sum(axis=1)
     kl = s2 + np.log1p(s1 - s2 + rest)
@@ -121,7 +131,10 @@ def kl_space_rows(p, q, out, report, check, tol_p, tol_q, p_space, q_space, temp
     y, raw_q = _load(q, q_space, temperature, norm_q)
     _report_checks(report, check, [(0, p_space, x, np.asarray(p, np.float64), raw_p, tol_p),
                                    (1, q_space, y, np.asarray(q, np.float64), raw_q, tol_q)])
-    _finish(out, _kl(x, y, p_space, q_space), log_base, True)
+    diff = None
+    if p_space == q_space == LOGITS and temperature != 1.0:
+        diff = (np.asarray(p, np.float64) - np.asarray(q, np.float64)) / temperature
+    _finish(out, _kl(x, y, p_space, q_space, diff), log_base, True)
 
 
 @_quiet

@@ -31,7 +31,7 @@ cdef extern from "kl_spaces.h" nogil:
                                 int want_check)
     kl_space_result kl_space_label(int qspace, const double* y, Py_ssize_t n, Py_ssize_t c)
     kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
-                                Py_ssize_t n, double* w, double* d)
+                                const double* diff, Py_ssize_t n, double* w, double* d)
 
 ctypedef fused floating:
     float
@@ -72,6 +72,14 @@ cdef inline Py_ssize_t _load(const floating* x, Py_ssize_t sx, Py_ssize_t n, int
             buf[j] = buf[j] / s
     raw_sum[0] = s
     return bad
+
+
+cdef inline void _load_diff(const floating* a, Py_ssize_t sa, const floating* b,
+                            Py_ssize_t sb, Py_ssize_t n, double temperature,
+                            double* diff) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        diff[j] = (<double> a[j * sa] - <double> b[j * sb]) / temperature
 
 
 cdef inline void _record_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n, int space,
@@ -116,16 +124,21 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
     cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi, bad_p, bad_q
     cdef double* scratch
+    cdef double* diff
     cdef double sum_p, sum_q
     cdef kl_space_result r
     cdef int64_t* rep
+    # two logits rows at a temperature: (a - b) / T from the raw logits, exact
+    # where they nearly coincide (a / T - b / T is not)
+    cdef bint use_diff = kind == Q_KL and pspace == KL_SPACE_LOGITS \
+        and qspace == KL_SPACE_LOGITS and temperature != 1.0
     if n_rows == 0 or n == 0:
         return
     for c in prange(n_chunks, schedule="static", num_threads=n_threads):
         lo = c * n_rows // n_chunks
         hi = (c + 1) * n_rows // n_chunks
         rep = &report[c, 0]
-        scratch = <double*> malloc(4 * n * sizeof(double))
+        scratch = <double*> malloc(5 * n * sizeof(double))
         if scratch == NULL:
             for i in range(lo, hi):
                 out[i] = NAN
@@ -141,8 +154,12 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
                 if kind == Q_CE:
                     r = kl_space_ce(qspace, scratch, scratch + n, n, check == 2)
                 else:
-                    r = kl_space_kl(pspace, qspace, scratch, scratch + n, n, scratch + 2 * n,
-                                    scratch + 3 * n)
+                    diff = NULL
+                    if use_diff:
+                        diff = scratch + 4 * n
+                        _load_diff(_row_ptr(p, i), sp, _row_ptr(q, i), sq, n, temperature, diff)
+                    r = kl_space_kl(pspace, qspace, scratch, scratch + n, diff, n,
+                                    scratch + 2 * n, scratch + 3 * n)
             out[i] = <floating> _finish(kind, r.value, log_base)
             if check == 0:
                 continue

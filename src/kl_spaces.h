@@ -67,21 +67,34 @@ KL_INLINE double kl_sp_max(const double* x, ptrdiff_t n)
     return r;
 }
 
-/* sum exp(x - m) */
-KL_INLINE double kl_sp_sumexp(const double* x, ptrdiff_t n, double m)
+/* S - 1 for S = sum exp(x - m), m = max x: the elements equal to the
+ * maximum (exp(0) = 1 each) are counted apart, so that log S = log1p(S - 1)
+ * keeps the digits of a small tail -- a peaked row's entropy or
+ * cross-entropy is that tail, and log(S) would round it to eps. */
+KL_INLINE double kl_sp_sumexp_m1(const double* x, ptrdiff_t n, double m)
 {
-    double acc[8] = {0};
-    KL_SP_LANES(n, k, { acc[L_] += kl_vexp(x[k] - m); });
-    return kl_tree8(acc);
+    double acc[8] = {0}, cnt[8] = {0};
+    KL_SP_LANES(n, k, {
+        int top = x[k] == m;
+        acc[L_] += top ? 0.0 : kl_vexp(x[k] - m);
+        cnt[L_] += top ? 1.0 : 0.0;
+    });
+    return (kl_tree8(cnt) - 1.0) + kl_tree8(acc);
+}
+
+/* the sum check of a logits row: S, or 0 if the row has no finite maximum */
+KL_INLINE double kl_sp_normalizer(double m, double sm1)
+{
+    return (m > -INFINITY && m < INFINITY) ? 1.0 + sm1 : 0.0;
 }
 
 /* log of the normalizer of a logits row: max + log sum exp(x - max) */
 KL_INLINE double kl_sp_lse(const double* x, ptrdiff_t n, double* sum_out)
 {
     double m = kl_sp_max(x, n);
-    double s = (m > -INFINITY && m < INFINITY) ? kl_sp_sumexp(x, n, m) : 0.0;
-    if (sum_out) *sum_out = s;
-    return m + kl_vlog(s);
+    double sm1 = kl_sp_sumexp_m1(x, n, m);
+    if (sum_out) *sum_out = kl_sp_normalizer(m, sm1);
+    return m + kl_vlog1p(sm1);
 }
 
 /* p's weights w_k and logs lp_k (stored in w and lp) for its space */
@@ -124,16 +137,18 @@ static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n)
         return r;
     }
     /* logits: H = log S - E[x - m] with S = sum exp(x - m): both parts >= 0 */
-    double m = kl_sp_max(x, n);
+    double m = kl_sp_max(x, n), cnt[8] = {0};
     KL_SP_LANES(n, k, {
         double t = x[k] - m;
         double e = kl_vexp(t);
-        a1[L_] += e;
+        int top = x[k] == m;
+        a1[L_] += top ? 0.0 : e;
+        cnt[L_] += top ? 1.0 : 0.0;
         a2[L_] += (e == 0.0) ? 0.0 : e * t;
     });
-    double s = kl_tree8(a1);
-    r.value = kl_vlog(s) - kl_tree8(a2) / s;
-    r.check_p = (m > -INFINITY && m < INFINITY) ? s : 0.0;
+    double sm1 = (kl_tree8(cnt) - 1.0) + kl_tree8(a1);
+    r.value = kl_vlog1p(sm1) - kl_tree8(a2) / (1.0 + sm1);
+    r.check_p = kl_sp_normalizer(m, sm1);
     return r;
 }
 
@@ -157,17 +172,19 @@ static kl_space_result kl_space_ce(int qspace, const double* p, const double* y,
         return r;
     }
     /* logits: CE = (sum p) log S - sum p (y - m); both parts >= 0 */
-    double m = kl_sp_max(y, n);
+    double m = kl_sp_max(y, n), cnt[8] = {0};
     KL_SP_LANES(n, k, {
         double t = y[k] - m;
-        a1[L_] += kl_vexp(t);
+        int top = y[k] == m;
+        a1[L_] += top ? 0.0 : kl_vexp(t);
+        cnt[L_] += top ? 1.0 : 0.0;
         a2[L_] += (p[k] == 0.0) ? 0.0 : p[k] * t;
         a3[L_] += p[k];
     });
-    double s = kl_tree8(a1), sp = kl_tree8(a3);
-    r.value = sp * kl_vlog(s) - kl_tree8(a2);
+    double sm1 = (kl_tree8(cnt) - 1.0) + kl_tree8(a1), sp = kl_tree8(a3);
+    r.value = sp * kl_vlog1p(sm1) - kl_tree8(a2);
     r.check_p = sp;
-    r.check_q = (m > -INFINITY && m < INFINITY) ? s : 0.0;
+    r.check_q = kl_sp_normalizer(m, sm1);
     return r;
 }
 
@@ -182,9 +199,9 @@ static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, 
         return r;
     }
     double m = kl_sp_max(y, n);
-    double s = (m > -INFINITY && m < INFINITY) ? kl_sp_sumexp(y, n, m) : 0.0;
-    r.value = kl_vlog(s) - (y[c] - m);
-    r.check_q = s;
+    double sm1 = kl_sp_sumexp_m1(y, n, m);
+    r.value = kl_vlog1p(sm1) - (y[c] - m);
+    r.check_q = kl_sp_normalizer(m, sm1);
     return r;
 }
 
@@ -200,30 +217,38 @@ KL_INLINE double kl_sp_kl_plain(const double* w, const double* lp, const double*
 }
 
 /* q in logits: the "tilted second" form (header comment) */
-KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y, ptrdiff_t n,
-                                  double* w, double* d, kl_space_result* r)
+KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
+                                  const double* diff, ptrdiff_t n, double* w, double* d,
+                                  kl_space_result* r)
 {
     double a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
-    /* d holds log p + alpha: logits as given (alpha = their log-sum-exp), so
-     * that d - y = x - y is exact where the rows nearly coincide */
+    /* d = log p + alpha - y, with the logits as given when p is in logits
+     * (alpha = their log-sum-exp), so that d = x - y is exact where the rows
+     * nearly coincide; with a temperature, diff = (a - b) / T from the raw
+     * logits keeps that exactness. */
     double alpha = kl_sp_weights(pspace, x, n, w, d, &r->check_p);
-    if (pspace == KL_SPACE_LOGITS) KL_SP_LANES(n, k, { d[k] = x[k]; });
+    if (pspace == KL_SPACE_LOGITS && diff != NULL)
+        KL_SP_LANES(n, k, { d[k] = diff[k]; });
+    else if (pspace == KL_SPACE_LOGITS)
+        KL_SP_LANES(n, k, { d[k] = x[k] - y[k]; });
+    else
+        KL_SP_LANES(n, k, { d[k] = d[k] - y[k]; });
     double inf_terms = 0.0;
     KL_SP_LANES(n, k, {
-        double dk = d[k] - y[k];
+        double dk = d[k];
         int on = w[k] > 0.0;
         inf_terms += (on && y[k] == -INFINITY) ? 1.0 : 0.0;
         a1[L_] += on ? w[k] * dk : 0.0;
         a2[L_] += on ? w[k] : 0.0;
     });
     double my = kl_sp_max(y, n);
-    r->check_q = (my > -INFINITY && my < INFINITY) ? kl_sp_sumexp(y, n, my) : 0.0;
+    r->check_q = kl_sp_normalizer(my, kl_sp_sumexp_m1(y, n, my));
     if (inf_terms > 0.0) return INFINITY;
     double s = kl_tree8(a1) / kl_tree8(a2);
     for (int l = 0; l < 8; ++l) a1[l] = a2[l] = 0.0;
     KL_SP_LANES(n, k, {
         int on = w[k] > 0.0;
-        double c = on ? (d[k] - y[k]) - s : 0.0;
+        double c = on ? d[k] - s : 0.0;
         a1[L_] += on ? w[k] * kl_vexpm1mx(-c) : 0.0;
         a2[L_] += on ? w[k] * c : 0.0;
         a3[L_] += on ? 0.0 : kl_vexp((y[k] + s) - alpha);
@@ -262,11 +287,11 @@ KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const 
 
 KL_CLONES __attribute__((noinline))
 static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
-                                   ptrdiff_t n, double* w, double* d)
+                                   const double* diff, ptrdiff_t n, double* w, double* d)
 {
     kl_space_result r = {0.0, 0.0, 0.0};
     if (qspace == KL_SPACE_LOGITS)
-        r.value = kl_sp_kl_qlogits(pspace, x, y, n, w, d, &r);
+        r.value = kl_sp_kl_qlogits(pspace, x, y, diff, n, w, d, &r);
     else
         r.value = kl_sp_kl_direct(pspace, qspace, x, y, n, w, d, &r);
     return r;

@@ -132,7 +132,8 @@ def test_first_bad_index_in_a_long_row_is_the_same_for_any_thread_count(compiled
     p = probabilities(rng, (1, 100_000))
     p[0, [99_000, 20_500, 70_000]] = -1.0
     for n in THREAD_COUNTS:
-        with pytest.raises(ValueError, match=r"contains an invalid value, .*\(0, 20500\) \(3 invalid"):
+        with pytest.raises(ValueError,
+                           match=r"contains an invalid value, .*\(0, 20500\) \(3 invalid"):
             kl_fast.entropy(p, num_threads=n, backend=compiled_backend)
 
 

@@ -58,7 +58,8 @@ def test_invalid_value_names_argument_and_first_index(backend, name, arg, bad, b
     x[arg][1, 2] = bad
     x[arg][2, 0] = -1.0           # a second bad value, later in C order
     pattern = (rf"^{arg} contains an invalid value, .*{bad_re}.* at index "
-               r"\(1, 2\) \(2 invalid value\(s\) in the inputs\): probabilities \(or counts\) must be "
+               r"\(1, 2\) \(2 invalid value\(s\) in the inputs\): "
+               r"probabilities \(or counts\) must be "
                r"finite and >= 0.*validate=False")
     with raises(ValueError, pattern):
         call(name, x["p"], x["q"], backend=backend)
@@ -380,7 +381,8 @@ def test_unsigned_labels_beyond_int64_raise(backend):
 def test_picked_probability_outside_unit_interval_raises(backend, picked):
     q = uniform((3, 4))
     q[1, 2] = picked
-    pattern = (r"^q contains an invalid value, .* at index \(1, 2\) \(1 invalid value\(s\) in the inputs\): the probability picked by "
+    pattern = (r"^q contains an invalid value, .* at index \(1, 2\) "
+               r"\(1 invalid value\(s\) in the inputs\): the probability picked by "
                r"each label must be in \[0, 1\]")
     with raises(ValueError, pattern):
         kl_fast.cross_entropy(np.array([0, 2, 1]), q, backend=backend)
@@ -502,7 +504,8 @@ def test_gaussian_invalid_parameter_names_argument_and_index(backend, scale, arg
     x = {"mu1": np.zeros((2, 3)), "s1": np.full((2, 3), unit),
          "mu2": np.zeros((2, 3)), "s2": np.full((2, 3), unit)}
     x[arg][1, 2] = bad
-    pattern = (rf"^{arg} contains an invalid value, .* at index \(1, 2\) \(1 invalid value\(s\) in the inputs\): "
+    pattern = (rf"^{arg} contains an invalid value, .* at index \(1, 2\) "
+               r"\(1 invalid value\(s\) in the inputs\): "
                rf".*{re.escape(requirement)}")
     with raises(ValueError, pattern):
         kl_fast.gaussian_kl(x["mu1"], x["s1"], x["mu2"], x["s2"], scale=scale, backend=backend)
