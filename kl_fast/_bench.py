@@ -24,7 +24,8 @@ __all__ = ["run_comparison", "format_table", "write_json", "plot"]
 FULL_SIZES = {
     "kl": (200_000, 256), "entropy": (200_000, 256), "cross_entropy": (200_000, 256),
     "js": (200_000, 256), "cross_entropy_labels": (1_000_000, 1000),
-    "gaussian_kl_prior": (1_000_000, 64),
+    "gaussian_kl_prior": (1_000_000, 64), "kl_logits": (200_000, 256),
+    "cross_entropy_logits": (200_000, 256), "gaussian_kl": (1_000_000, 64),
 }
 SIZES = {k: (n // 4, m) for k, (n, m) in FULL_SIZES.items()}
 QUICK_SIZES = {k: (n // 40, m) for k, (n, m) in FULL_SIZES.items()}

@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["QUANTITIES", "make_data", "contenders", "FLOOR"]
 
 QUANTITIES = ("kl", "entropy", "cross_entropy", "js", "cross_entropy_labels",
-              "gaussian_kl_prior")
+              "gaussian_kl_prior", "kl_logits", "cross_entropy_logits", "gaussian_kl")
 FLOOR = "floor"
 
 
@@ -24,10 +24,18 @@ def make_data(quantity, n_rows, n_cat, dtype, seed=0):
     """Synthetic inputs for `quantity`: normalized Dirichlet rows (or labels, or Gaussians)."""
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
+    def normal(scale=1.0):
+        return (scale * rng.standard_normal((n_rows, n_cat))).astype(dtype)
+
     if quantity == "gaussian_kl_prior":
-        mu = rng.standard_normal((n_rows, n_cat)).astype(dtype)
-        logvar = (0.5 * rng.standard_normal((n_rows, n_cat))).astype(dtype)
-        return {"mu": mu, "logvar": logvar}
+        return {"mu": normal(), "logvar": normal(0.5)}
+    if quantity == "gaussian_kl":
+        return {"mu1": normal(), "logvar1": normal(0.5), "mu2": normal(), "logvar2": normal(0.5)}
+    if quantity == "kl_logits":   # teacher and student logits
+        teacher = normal(2.0)
+        return {"a": teacher, "b": (teacher + normal(0.5)).astype(dtype)}
+    if quantity == "cross_entropy_logits":
+        return {"labels": rng.integers(0, n_cat, size=n_rows), "logits": normal(2.0)}
 
     def rows():
         x = rng.gamma(1.0, size=(n_rows, n_cat)).astype(dtype)
@@ -56,6 +64,15 @@ def _kl_fast(quantity, d, backend):
         return lambda: kl_fast.js_divergence(d["p"], d["q"], backend=backend)
     if quantity == "cross_entropy_labels":
         return lambda: kl_fast.cross_entropy(d["labels"], d["q"], backend=backend)
+    if quantity == "kl_logits":
+        return lambda: kl_fast.kl_divergence(d["a"], d["b"], p_space="logits", q_space="logits",
+                                             backend=backend)
+    if quantity == "cross_entropy_logits":
+        return lambda: kl_fast.cross_entropy(d["labels"], d["logits"], q_space="logits",
+                                             backend=backend)
+    if quantity == "gaussian_kl":
+        return lambda: kl_fast.gaussian_kl(d["mu1"], d["logvar1"], d["mu2"], d["logvar2"],
+                                           scale="logvar", backend=backend)
     return lambda: kl_fast.gaussian_kl(d["mu"], d["logvar"], scale="logvar", backend=backend)
 
 
@@ -86,8 +103,25 @@ def _numpy(quantity, d):
         mu, lv = d["mu"], d["logvar"]
         return 0.5 * np.sum(mu * mu + np.exp(lv) - lv - 1.0, axis=-1)
 
+    def gauss2():
+        dm, dv = d["mu1"] - d["mu2"], d["logvar1"] - d["logvar2"]
+        return 0.5 * np.sum(np.exp(dv) - dv - 1.0 + dm * dm * np.exp(-d["logvar2"]), axis=-1)
+
+    def log_softmax(x):
+        z = x - x.max(axis=-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+    def kl_logits():
+        la, lb = log_softmax(d["a"]), log_softmax(d["b"])
+        return np.sum(np.exp(la) * (la - lb), axis=-1)
+
+    def ce_logits():
+        x = d["logits"]
+        return -log_softmax(x)[np.arange(x.shape[0]), d["labels"]]
+
     return {"kl": kl, "entropy": entropy, "cross_entropy": cross_entropy, "js": js,
-            "cross_entropy_labels": labels, "gaussian_kl_prior": gauss}[quantity]
+            "cross_entropy_labels": labels, "gaussian_kl_prior": gauss, "gaussian_kl": gauss2,
+            "kl_logits": kl_logits, "cross_entropy_logits": ce_logits}[quantity]
 
 
 def _scipy(quantity, d):
@@ -105,6 +139,17 @@ def _scipy(quantity, d):
     if quantity == "js":
         return {"scipy jensenshannon**2":
                 lambda: distance.jensenshannon(d["p"], d["q"], axis=-1) ** 2}
+    if quantity == "kl_logits":
+        def kl_logits():
+            la = special.log_softmax(d["a"], axis=-1)
+            lb = special.log_softmax(d["b"], axis=-1)
+            return special.rel_entr(np.exp(la), np.exp(lb)).sum(axis=-1)
+        return {"scipy log_softmax + rel_entr": kl_logits}
+    if quantity == "cross_entropy_logits":
+        def ce_logits():
+            x = d["logits"]
+            return -special.log_softmax(x, axis=-1)[np.arange(x.shape[0]), d["labels"]]
+        return {"scipy log_softmax": ce_logits}
     return {}
 
 
@@ -124,6 +169,20 @@ def _torch(quantity, d):
         return lambda: F.nll_loss(t["q"].log(), t["labels"], reduction="none")
     if quantity == "gaussian_kl_prior":
         return lambda: 0.5 * (t["mu"] ** 2 + t["logvar"].exp() - t["logvar"] - 1).sum(-1)
+    if quantity == "kl_logits":
+        # kl_div(input=log q, target=log p, log_target=True): the distillation idiom
+        return lambda: F.kl_div(F.log_softmax(t["b"], -1), F.log_softmax(t["a"], -1),
+                                log_target=True, reduction="none").sum(-1)
+    if quantity == "cross_entropy_logits":
+        return lambda: F.cross_entropy(t["logits"], t["labels"], reduction="none")
+    if quantity == "gaussian_kl":
+        from torch.distributions import Normal, kl_divergence
+
+        def gauss():
+            p = Normal(t["mu1"], (0.5 * t["logvar1"]).exp())
+            q = Normal(t["mu2"], (0.5 * t["logvar2"]).exp())
+            return kl_divergence(p, q).sum(-1)
+        return gauss
     return None
 
 
