@@ -1,0 +1,2 @@
+def mutual_information(*a, **k):
+    raise NotImplementedError
