@@ -111,12 +111,12 @@ def gaussian_full_kernel(mu1, cov1, mu2, cov2, out, info, prior, check, sym_tol,
         y = np.linalg.solve(l2, d)
         e = np.linalg.solve(l2, np.swapaxes(y, -1, -2))
         e = 0.5 * (e + np.swapaxes(e, -1, -2))
-        e = np.where(np.isfinite(e), e, 0.0)
-        lam = np.linalg.eigvalsh(e)
-        near = todo & (lam.min(axis=1, initial=0.0) >= -0.5)
+        finite = np.isfinite(e).all(axis=(1, 2))   # NaN/inf input (validate=False): NaN
+        lam = np.linalg.eigvalsh(np.where(finite[:, None, None], e, 0.0))
+        near = todo & finite & (lam.min(axis=1, initial=0.0) >= -0.5)
         terms = _u_minus_1_minus_log_u(lam, np.log1p(lam)).sum(axis=1)
         result[near] = terms[near] + zz[near]
-        far = todo & ~near
+        far = todo & finite & ~near
         if far.any():
             c1 = cov1[far]
             sub = np.ones(c1.shape[0], dtype=bool)
