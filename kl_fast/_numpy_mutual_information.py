@@ -34,6 +34,12 @@ def mutual_information_kernel(joint, out, sums, info, check, eps, transform, log
         a = j3.sum(axis=2)
         b = j3.sum(axis=1)
         outer = a[:, :, None] * b[:, None, :]
-        mi = special.rel_entr(j3, outer).sum(axis=(1, 2))
+        terms = special.rel_entr(j3, outer)
+        # a_i b_j can underflow to 0 where J_ij > 0 (tiny marginals): take logs apart there
+        under = (outer == 0.0) & (j3 > 0.0)
+        if under.any():
+            logs = np.log(j3) - np.log(a)[:, :, None] - np.log(b)[:, None, :]
+            terms = np.where(under, j3 * logs, terms)
+        mi = terms.sum(axis=(1, 2))
         # rel_entr gives inf for negative entries (validate=False garbage): keep NaN/inf as is
         out[:] = np.where(mi < 0.0, 0.0, mi) / log_base

@@ -98,6 +98,17 @@ def test_mpmath_near_independent(compiled_backend, rng, shape, delta):
         assert float(abs(mpf(float(got)) - exact)) <= 8 * EPS64 * float(scale)
 
 
+def test_underflowing_products(backend):
+    # a_i b_j below DBL_MIN: the "odd" terms take the exact scalar path
+    j = np.array([[0.5, 1e-200, 0.0], [1e-200, 1e-300, 0.0], [0.0, 0.0, 0.5]])
+    j[0, 0] -= j.sum() - 1.0
+    exact, scale = mp_mi(j)
+    got = kl_fast.mutual_information(j, backend=backend)
+    assert float(abs(mpf(float(got)) - exact)) <= 8 * EPS64 * float(scale)
+    if backend != "numpy":
+        assert got == kl_fast.mutual_information(j, backend=COMPILED_BACKENDS[0])
+
+
 def test_float32_within_one_ulp(backend, rng):
     for _ in range(20):
         j = (random_tables(rng, 1, 4, 5)[0] ** 2).astype(np.float32)
