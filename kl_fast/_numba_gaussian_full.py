@@ -33,6 +33,26 @@ def _impl():
     prange = numba.prange
 
     @inline
+    def dot(a, oa, sa, b, ob, sb, n):
+        """sum_p a[oa + p sa] b[ob + p sb]: the Cython _dot's 8 accumulators and tree."""
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+        p = 0
+        while p + 8 <= n:
+            s0 = s0 + a[oa + p * sa] * b[ob + p * sb]
+            s1 = s1 + a[oa + (p + 1) * sa] * b[ob + (p + 1) * sb]
+            s2 = s2 + a[oa + (p + 2) * sa] * b[ob + (p + 2) * sb]
+            s3 = s3 + a[oa + (p + 3) * sa] * b[ob + (p + 3) * sb]
+            s4 = s4 + a[oa + (p + 4) * sa] * b[ob + (p + 4) * sb]
+            s5 = s5 + a[oa + (p + 5) * sa] * b[ob + (p + 5) * sb]
+            s6 = s6 + a[oa + (p + 6) * sa] * b[ob + (p + 6) * sb]
+            s7 = s7 + a[oa + (p + 7) * sa] * b[ob + (p + 7) * sb]
+            p += 8
+        while p < n:
+            s0 = s0 + a[oa + p * sa] * b[ob + p * sb]
+            p += 1
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+    @inline
     def finite(x):
         return x - x == 0.0
 
@@ -62,17 +82,13 @@ def _impl():
     def cholesky(a, k):
         """In-place lower Cholesky of flat row-major a; -1 or the first bad pivot."""
         for j in range(k):
-            s = a[j * k + j]
-            for p in range(j):
-                s = s - a[j * k + p] * a[j * k + p]
+            s = a[j * k + j] - dot(a, j * k, 1, a, j * k, 1, j)
             if not (s > 0.0):
                 return j
             s = np.sqrt(s)
             a[j * k + j] = s
             for i in range(j + 1, k):
-                x = a[i * k + j]
-                for p in range(j):
-                    x = x - a[i * k + p] * a[j * k + p]
+                x = a[i * k + j] - dot(a, i * k, 1, a, j * k, 1, j)
                 a[i * k + j] = x / s
         return -1
 
@@ -90,9 +106,7 @@ def _impl():
             return np.nan
         for j in range(k):
             for i in range(j, k):
-                x = mm[i * k + j]
-                for p in range(j, i):
-                    x = x - l2[i * k + p] * mm[p * k + j]
+                x = mm[i * k + j] - dot(l2, i * k + j, 1, mm, j * k + j, k, i - j)
                 mm[i * k + j] = x / l2[i * k + i]
         for i in range(k):
             for j in range(i):
@@ -141,8 +155,7 @@ def _impl():
         total = 0.0
         for i in range(k):
             x = (0.0 if prior else np.float64(mu2[t, i])) - np.float64(mu1[t, i])
-            for p in range(i):
-                x = x - l2[i * k + p] * v[p]
+            x = x - dot(l2, i * k, 1, v, 0, 1, i)
             v[i] = x / l2[i * k + i]
             total = total + v[i] * v[i]
         for j in range(k):
@@ -151,30 +164,23 @@ def _impl():
                     x = np.float64(cov1[t, i, j]) - cov_at(cov2, t, i, j, prior)
                 else:
                     x = np.float64(cov1[t, j, i]) - cov_at(cov2, t, j, i, prior)
-                for p in range(i):
-                    x = x - l2[i * k + p] * y[j * k + p]
+                x = x - dot(l2, i * k, 1, y, j * k, 1, i)
                 y[j * k + i] = x / l2[i * k + i]
         for j in range(k):
             for i in range(j, k):
                 x = y[i * k + j]
-                for p in range(j):
-                    x = x - l2[i * k + p] * e[j * k + p]
-                for p in range(j, i):
-                    x = x - l2[i * k + p] * e[p * k + j]
+                x = x - dot(l2, i * k, 1, e, j * k, 1, j)
+                x = x - dot(l2, i * k + j, 1, e, j * k + j, k, i - j)
                 e[i * k + j] = x / l2[i * k + i]
         zz = total
         for j in range(k):
-            x = e[j * k + j]
-            for p in range(j):
-                x = x - e[j * k + p] * e[j * k + p]
+            x = e[j * k + j] - dot(e, j * k, 1, e, j * k, 1, j)
             if not (x >= -0.5):
                 return direct(cov1, t, k, l2, y, zz, info)
             w = np.sqrt(1.0 + x)
             total = total + m.vu_minus_1_minus_log_u(x, m.vlog1p(x))
             for i in range(j + 1, k):
-                s = e[i * k + j]
-                for p in range(j):
-                    s = s - e[i * k + p] * e[j * k + p]
+                s = e[i * k + j] - dot(e, i * k, 1, e, j * k, 1, j)
                 s = s / w
                 e[i * k + j] = s
                 total = total + s * s
