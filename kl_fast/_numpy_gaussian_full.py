@@ -88,6 +88,9 @@ def gaussian_full_kernel(mu1, cov1, mu2, cov2, out, info, prior, check, sym_tol,
     n, k = mu1.shape
     if n == 0:
         return
+    if k == 0:   # zero-dimensional Gaussians: nothing differs
+        out[:] = 0.0
+        return
     mu1 = np.asarray(mu1, dtype=np.float64)
     cov1 = np.asarray(cov1, dtype=np.float64)
     if prior:

@@ -205,15 +205,37 @@ def test_strided_inputs_and_options(backend, rng):
 
 
 def test_compiled_backends_agree_bitwise(dtype, rng):
-    k = 5
-    c1 = spd(rng, k, 1e3, (64,)).astype(dtype)
-    c2 = spd(rng, k, 1e3, (64,)).astype(dtype)
-    m1, m2 = rng.standard_normal((2, 64, k)).astype(dtype)
+    k, n = 5, 1500   # enough work for the API to use 2 threads
+    c1 = spd(rng, k, 1e3, (n,)).astype(dtype)
+    c2 = spd(rng, k, 1e3, (n,)).astype(dtype)
+    m1, m2 = rng.standard_normal((2, n, k)).astype(dtype)
     c1[:8] = c2[:8] * 1e-4   # the direct-form items too
     results = [kl_fast.gaussian_kl_full(m1, c1, m2, c2, backend=b, num_threads=t)
                for b in COMPILED_BACKENDS for t in (1, 2)]
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+
+
+def test_kernels_give_the_same_bits_for_any_thread_count(compiled_backend, rng):
+    from kl_fast._backends import get_backend
+
+    k, n = 3, 50
+    c1, c2 = spd(rng, k, 10.0, (n,)), spd(rng, k, 10.0, (n,))
+    m1, m2 = rng.standard_normal((2, n, k))
+    kernel = get_backend(compiled_backend)[1].gaussian_full_kernel
+    outs = []
+    for threads in (1, 2, 3, 7):
+        out, info = np.empty(n), np.zeros((n, 3), dtype=np.int64)
+        kernel(m1, c1, m2, c2, out, info, False, 1, 1e-14, 1.0, threads)
+        outs.append(out)
+        assert not info.any()
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+def test_empty_dimension(backend):
+    assert kl_fast.gaussian_kl_full(np.zeros((2, 0)), np.zeros((2, 0, 0)),
+                                    backend=backend).tolist() == [0.0, 0.0]
 
 
 # -- validation ------------------------------------------------------------------------------

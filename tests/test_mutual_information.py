@@ -182,13 +182,32 @@ def test_counts_and_eps(backend, rng):
 
 
 def test_compiled_backends_agree_bitwise(dtype, rng):
-    j = random_tables(rng, 300, 7, 9).astype(dtype)
+    n = 2000   # enough work for the API to use 2 threads
+    j = random_tables(rng, n, 7, 9).astype(dtype)
     j[:50] = (np.outer(np.arange(1, 8), np.arange(1, 10)) / 1260.0
               * (1 + 1e-7 * rng.standard_normal((50, 7, 9)))).astype(dtype)
     results = [kl_fast.mutual_information(j, backend=b, num_threads=t, validate=False)
                for b in COMPILED_BACKENDS for t in (1, 2)]
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+
+
+def test_kernels_give_the_same_bits_for_any_thread_count(compiled_backend, rng):
+    from kl_fast._backends import get_backend
+
+    n = 40
+    j = random_tables(rng, n, 3, 5)
+    kernel = get_backend(compiled_backend)[1].mutual_information_kernel
+    outs = []
+    for threads in (1, 2, 3, 7):
+        out, sums = np.empty(n), np.empty(n)
+        info = np.zeros((n, 3), dtype=np.int64)
+        kernel(j, out, sums, info, 1, 0.0, False, 1.0, threads)
+        outs.append(out)
+        np.testing.assert_allclose(sums, 1.0, rtol=1e-15)
+        assert not info.any()
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
 
 
 # -- validation ------------------------------------------------------------------------------
