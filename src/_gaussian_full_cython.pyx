@@ -122,7 +122,7 @@ cdef inline Py_ssize_t _cholesky(double* a, Py_ssize_t k) noexcept nogil:
     """In-place lower Cholesky of a (k x k, row-major, lower triangle read).
 
     Returns -1, or the first pivot that is <= 0 or NaN (a is then partial)."""
-    cdef Py_ssize_t i, j, p
+    cdef Py_ssize_t i, j
     cdef double s, x
     for j in range(k):
         s = a[j * k + j] - _dot(a + j * k, 1, a + j * k, 1, j)
@@ -140,7 +140,7 @@ cdef inline double _direct(const floating[:, :, :] cov1, Py_ssize_t t, Py_ssize_
                            double* l2, double* m, double total,
                            int64_t* info) noexcept nogil:
     """2 KL by M = L2^{-1} chol(cov1) (note c); `total` comes in as |z|^2."""
-    cdef Py_ssize_t i, j, p, piv
+    cdef Py_ssize_t i, j, piv
     cdef double x, d
     for i in range(k):
         for j in range(i + 1):
@@ -168,7 +168,7 @@ cdef inline double _item(const floating[:, :] mu1, const floating[:, :, :] cov1,
                          double* l2, double* y, double* e, double* v,
                          int64_t* info) noexcept nogil:
     """2 KL of item t (NaN and info set on a problem); see the design notes."""
-    cdef Py_ssize_t i, j, p, piv
+    cdef Py_ssize_t i, j, piv
     cdef double s, x, w, total, zz
     cdef int code
     cdef int64_t index = 0
