@@ -83,7 +83,11 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
     with J = 0 are 0.  The compiled kernels carry the marginals as
     double-double sums and correct the rounding of J / (a b) with FMA
     residuals, so nearly independent tables keep the contract's accuracy
-    (|error| <= 8 eps * sum |terms|); the result is never negative, and
+    (|error| <= 8 eps * sum |terms|; measured against mpmath at 50 digits:
+    <= 0.3 eps * sum |terms| for tables up to 16 x 16, generic or with
+    J = a b^T (1 + delta R), delta down to 1e-9; float32 results within one
+    float32 ULP).  The numpy reference backend is the plain formula and is
+    ~1/delta less accurate on such tables.  The result is never negative, and
     exactly 0 for a table that is exactly the outer product of its
     marginals (when those sums are exact, e.g. dyadic marginals).
 
