@@ -12,6 +12,8 @@ from ._api import cross_entropy, entropy, js_divergence, kl_divergence
 from ._backends import available_backends
 from ._config import show_config
 from ._gaussian import gaussian_kl
+from ._gaussian_full import gaussian_kl_full
+from ._mutual_information import mutual_information
 from ._threading import get_num_threads, set_num_threads, threads
 
 __version__ = "0.1.0"
@@ -22,6 +24,8 @@ __all__ = [
     "cross_entropy",
     "js_divergence",
     "gaussian_kl",
+    "gaussian_kl_full",
+    "mutual_information",
     "available_backends",
     "set_num_threads",
     "get_num_threads",

@@ -35,9 +35,21 @@ BACKENDS = {
 # name -> the family modules searched after the core module, in order.  Each
 # kernel family (one concern per module) registers its module here.
 FAMILIES = {
-    "cython": ["kl_fast._spaces_cython"],
-    "numba": ["kl_fast._numba_spaces"],
-    "numpy": ["kl_fast._numpy_spaces"],
+    "cython": [
+        "kl_fast._spaces_cython",
+        "kl_fast._gaussian_full_cython",
+        "kl_fast._mutual_information_cython",
+    ],
+    "numba": [
+        "kl_fast._numba_spaces",
+        "kl_fast._numba_gaussian_full",
+        "kl_fast._numba_mutual_information",
+    ],
+    "numpy": [
+        "kl_fast._numpy_spaces",
+        "kl_fast._numpy_gaussian_full",
+        "kl_fast._numpy_mutual_information",
+    ],
 }
 
 
