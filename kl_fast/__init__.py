@@ -12,6 +12,7 @@ from ._api import cross_entropy, entropy, js_divergence, kl_divergence
 from ._backends import available_backends
 from ._config import show_config
 from ._gaussian import gaussian_kl
+from ._pairwise import pairwise_js, pairwise_kl
 from ._threading import get_num_threads, set_num_threads, threads
 
 __version__ = "0.1.0"
@@ -22,6 +23,8 @@ __all__ = [
     "cross_entropy",
     "js_divergence",
     "gaussian_kl",
+    "pairwise_kl",
+    "pairwise_js",
     "available_backends",
     "set_num_threads",
     "get_num_threads",
