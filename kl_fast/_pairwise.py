@@ -122,8 +122,14 @@ def _broadcast_rows(fn, p_mat, q_mat, base, eps, normalize, opts):
     n, m = p_mat.shape[0], q_mat.shape[0]
     if n == 0 or m == 0:
         return np.empty((n, m), dtype=p_mat.dtype)
-    return fn(p_mat[:, None, :], q_mat[None, :, :], base=base, eps=eps, normalize=normalize,
-              backend=opts.backend, num_threads=opts.num_threads, validate=False)
+    kw = dict(base=base, eps=eps, normalize=normalize, backend=opts.backend,
+              num_threads=opts.num_threads, validate=False)
+    if n <= m:
+        # n kernel calls of m rows each
+        return fn(p_mat[:, None, :], q_mat[None, :, :], **kw)
+    # many P rows, few Q rows: m calls of n rows (the same pairs, so the same bits),
+    # not n calls of a few rows each, whose Python overhead would dominate
+    return np.ascontiguousarray(fn(p_mat[None, :, :], q_mat[:, None, :], **kw).T)
 
 
 def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False, out=None,
