@@ -5,8 +5,11 @@ their notes): the same tiles, chunks, per-row logs (``vlog``, the twin of
 ``kl_vlog``), the same term ``x (log x - log y)`` and the same summation
 order -- blocks of ``PW_BLOCK`` categories, element k to lane k % 8, lanes
 combined by the fixed tree, block sums added to the pair's total in order --
-so both backends return the same bits.  Compiled lazily (first call) for one
-signature per dtype, with a serial and a parallel variant, like
+so both backends return the same bits.  What differs is the loop nest: the
+Q logs of a tile are stored transposed and the innermost loop runs over the
+tile's Q rows (one lane of every pair at once), a plain elementwise loop
+that LLVM vectorizes without the SLP vectorizer (which Numba leaves off).
+Compiled lazily (first call) for one signature per dtype, with a serial and a parallel variant, like
 ``_numba_kernels``; the parallel variant runs under its thread-count and
 workqueue-lock wrapper.
 """
@@ -47,44 +50,6 @@ def _drivers():
     block = PW_BLOCK
 
     @inline
-    def term(x, lx, ly):
-        return x * (lx - ly) if x > 0.0 else 0.0
-
-    @inline
-    def add_pair(x, lx, ly, xo, yo, n, total):
-        """total + this chunk's blocks of x (lx - ly), in kl_pw_rows1's order."""
-        for b in range(0, n, block):
-            end = min(n, b + block)
-            full = end - (end - b) % 8
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-            for j in range(b, full, 8):
-                a0 += term(x[xo + j], lx[xo + j], ly[yo + j])
-                a1 += term(x[xo + j + 1], lx[xo + j + 1], ly[yo + j + 1])
-                a2 += term(x[xo + j + 2], lx[xo + j + 2], ly[yo + j + 2])
-                a3 += term(x[xo + j + 3], lx[xo + j + 3], ly[yo + j + 3])
-                a4 += term(x[xo + j + 4], lx[xo + j + 4], ly[yo + j + 4])
-                a5 += term(x[xo + j + 5], lx[xo + j + 5], ly[yo + j + 5])
-                a6 += term(x[xo + j + 6], lx[xo + j + 6], ly[yo + j + 6])
-                a7 += term(x[xo + j + 7], lx[xo + j + 7], ly[yo + j + 7])
-            r = end - full
-            if r > 0:
-                a0 += term(x[xo + full], lx[xo + full], ly[yo + full])
-            if r > 1:
-                a1 += term(x[xo + full + 1], lx[xo + full + 1], ly[yo + full + 1])
-            if r > 2:
-                a2 += term(x[xo + full + 2], lx[xo + full + 2], ly[yo + full + 2])
-            if r > 3:
-                a3 += term(x[xo + full + 3], lx[xo + full + 3], ly[yo + full + 3])
-            if r > 4:
-                a4 += term(x[xo + full + 4], lx[xo + full + 4], ly[yo + full + 4])
-            if r > 5:
-                a5 += term(x[xo + full + 5], lx[xo + full + 5], ly[yo + full + 5])
-            if r > 6:
-                a6 += term(x[xo + full + 6], lx[xo + full + 6], ly[yo + full + 6])
-            total += ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-        return total
-
-    @inline
     def fill(src, row, c0, n, eps, d, v, vo, lv):
         """v[vo:vo+n] = (src[row, c0:c0+n] + eps) / d as float64; lv = their logs."""
         for k in range(n):
@@ -93,15 +58,50 @@ def _drivers():
             lv[vo + k] = m.vlog(v[vo + k])
 
     @inline
+    def fill_logs_t(src, j0, nj, c0, n, eps, dQ, yv, lyt):
+        """lyt[k, j] = log((src[j0 + j, c0 + k] + eps) / dQ[j0 + j]): the Q logs of a
+        tile, transposed so that the pair loop below runs over contiguous Q rows."""
+        for j in range(nj):
+            d = dQ[j0 + j]
+            for k in range(n):
+                yv[k] = (np.float64(src[j0 + j, c0 + k]) + eps) / d
+            for k in range(n):
+                lyt[k, j] = m.vlog(yv[k])
+
+    @inline
+    def add_row(x, lx, xo, lyt, n, nj, lanes, total):
+        """total[j] += row x's KL terms against Q row j of the tile, for every j at once.
+
+        The order of kl_pairwise.h: per block, element k to lane (k - b) % 8, the
+        lanes combined by the fixed tree, added to the total.  A term with x <= 0
+        (or NaN) is 0 there; here it is skipped, which gives the same bits
+        (a lane starts at +0.0 and is never -0.0, so adding +0.0 changes nothing).
+        The loops over j are plain elementwise loops that LLVM vectorizes."""
+        for b in range(0, n, block):
+            end = min(n, b + block)
+            lanes[:, :nj] = 0.0
+            for k in range(b, end):
+                xv = x[xo + k]
+                if xv > 0.0:
+                    lv = lx[xo + k]
+                    lane = (k - b) % 8
+                    for j in range(nj):
+                        lanes[lane, j] += xv * (lv - lyt[k, j])
+            for j in range(nj):
+                total[j] += (((lanes[0, j] + lanes[1, j]) + (lanes[2, j] + lanes[3, j]))
+                             + ((lanes[4, j] + lanes[5, j]) + (lanes[6, j] + lanes[7, j])))
+
+    @inline
     def tiles(P, Q, out, dP, dQ, eps, log_base, T, KC, lo, hi):
         N, K = P.shape
         M = Q.shape[0]
         n_tj = (M + T - 1) // T
         x = np.empty(T * KC)
         lx = np.empty(T * KC)
-        yv = np.empty(T * KC)
-        ly = np.empty(T * KC)
-        acc = np.empty(T * T)
+        yv = np.empty(KC)
+        lyt = np.empty((KC, T))
+        lanes = np.empty((8, T))
+        acc = np.empty((T, T))
         one_chunk = K <= KC
         filled = -1
         for t in range(lo, hi):
@@ -110,22 +110,19 @@ def _drivers():
             ni = min(T, N - i0)
             j0 = (t % n_tj) * T
             nj = min(T, M - j0)
-            acc[:] = 0.0
+            acc[:, :] = 0.0
             for c0 in range(0, K, KC):
                 kc = min(KC, K - c0)
                 if not (one_chunk and ti == filled):
                     for i in range(ni):
                         fill(P, i0 + i, c0, kc, eps, dP[i0 + i], x, i * KC, lx)
                     filled = ti
-                for j in range(nj):
-                    fill(Q, j0 + j, c0, kc, eps, dQ[j0 + j], yv, j * KC, ly)
+                fill_logs_t(Q, j0, nj, c0, kc, eps, dQ, yv, lyt)
                 for i in range(ni):
-                    for j in range(nj):
-                        acc[i * T + j] = add_pair(x, lx, ly, i * KC, j * KC, kc,
-                                                  acc[i * T + j])
+                    add_row(x, lx, i * KC, lyt, kc, nj, lanes, acc[i])
             for i in range(ni):
                 for j in range(nj):
-                    total = acc[i * T + j]
+                    total = acc[i, j]
                     if total < 0.0:      # rounding of nearly equal rows; NaN passes
                         total = 0.0
                     out[i0 + i, j0 + j] = total / log_base
