@@ -10,8 +10,11 @@ then compute without looking at the data again:
 * ``pairwise_kl(precise=True)`` and ``pairwise_js``: the accurate row
   kernels of ``kl_divergence`` / ``js_divergence`` on broadcast views
   ``P[:, None, :]`` against ``Q[None, :, :]``, walked as N blocks of M rows
-  (no N*M*K temporary: ``_rows.make_rows`` keeps the views, zero strides and
-  all).
+  (M blocks of N rows when N > M; no N*M*K temporary: ``_rows.make_rows``
+  keeps the views, zero strides and all).
+
+Inputs must be 2-D (N, K) and (M, K): a 1-D input is refused rather than
+read as one row, so that the shape of the result is never a guess.
 """
 
 import numpy as np
