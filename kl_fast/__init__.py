@@ -14,6 +14,7 @@ from ._config import show_config
 from ._gaussian import gaussian_kl
 from ._gaussian_full import gaussian_kl_full
 from ._mutual_information import mutual_information
+from ._pairwise import pairwise_js, pairwise_kl
 from ._threading import get_num_threads, set_num_threads, threads
 
 __version__ = "0.1.0"
@@ -26,6 +27,8 @@ __all__ = [
     "gaussian_kl",
     "gaussian_kl_full",
     "mutual_information",
+    "pairwise_kl",
+    "pairwise_js",
     "available_backends",
     "set_num_threads",
     "get_num_threads",

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 import kl_fast
-from kl_fast import _api, _config, _gaussian, _gaussian_full, _mutual_information, _threading
+from kl_fast import (
+    _api,
+    _config,
+    _gaussian,
+    _gaussian_full,
+    _mutual_information,
+    _pairwise,
+    _threading,
+)
 from kl_fast import scipy as kl_scipy
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
@@ -28,7 +36,8 @@ def test_readme_python_example_runs():
 
 
 @pytest.mark.parametrize("module", [kl_fast, _api, _gaussian, kl_scipy, _threading, _config,
-                                    _gaussian_full, _mutual_information])
+                                    _gaussian_full, _mutual_information,
+                                    _pairwise])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
