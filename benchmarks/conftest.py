@@ -17,7 +17,14 @@ SHAPES = {
     "many-rows": (200_000, 256),
     "long-row": (1, 10_000_000),
 }
-HUGE = {"cross_entropy_labels": (1_000_000, 1000), "gaussian_kl_prior": (1_000_000, 64)}
+# quantities timed at one contract size each ("huge"): labels, Gaussians, logits,
+# tables and pairwise matrices (for those, n_cat is the table side, the Gaussian
+# dimension or K of the (N, K) inputs)
+HUGE = {"cross_entropy_labels": (1_000_000, 1000), "gaussian_kl_prior": (1_000_000, 64),
+        "gaussian_kl": (1_000_000, 64), "kl_logits": (200_000, 256),
+        "cross_entropy_logits": (200_000, 256), "mutual_information": (100_000, 16),
+        "gaussian_kl_full": (100_000, 8), "pairwise_kl": (2_000, 256),
+        "pairwise_js": (2_000, 256)}
 
 _cache = {}
 

@@ -13,17 +13,23 @@ import importlib.util
 
 import numpy as np
 
+from ._contenders_tables import TABLE_QUANTITIES, make_table_data, table_contenders
+
 __all__ = ["QUANTITIES", "make_data", "contenders", "FLOOR"]
 
 QUANTITIES = ("kl", "entropy", "cross_entropy", "js", "cross_entropy_labels",
-              "gaussian_kl_prior", "kl_logits", "cross_entropy_logits", "gaussian_kl")
+              "gaussian_kl_prior", "kl_logits", "cross_entropy_logits", "gaussian_kl",
+              *TABLE_QUANTITIES)
 FLOOR = "floor"
 
 
 def make_data(quantity, n_rows, n_cat, dtype, seed=0):
     """Synthetic inputs for `quantity`: normalized Dirichlet rows (or labels, or Gaussians)."""
+    if quantity in TABLE_QUANTITIES:
+        return make_table_data(quantity, n_rows, n_cat, dtype, seed)
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
+
     def normal(scale=1.0):
         return (scale * rng.standard_normal((n_rows, n_cat))).astype(dtype)
 
@@ -205,7 +211,7 @@ def _jax(quantity, d):
 
 
 def _floor(d):
-    arrays = [v for v in d.values() if v.ndim == 2]
+    arrays = [v for v in d.values() if v.ndim >= 2]
     return lambda: [a.sum(axis=-1) for a in arrays]
 
 
@@ -214,6 +220,10 @@ def contenders(quantity, data, backends=None, peers=True):
     from ._backends import available_backends
 
     found = {FLOOR: _floor(data)}
+    if quantity in TABLE_QUANTITIES:
+        found.update(table_contenders(quantity, data, backends or available_backends(), peers,
+                                      _have))
+        return found
     for backend in backends or available_backends():
         found[f"kl_fast[{backend}]"] = _kl_fast(quantity, data, backend)
     if not peers:
