@@ -88,11 +88,22 @@ def _impl():
                 lp[k] = x[k]
                 acc[k & 7] += w[k]
             return 0.0, tree8(acc)
-        alpha, s = lse(x, n)
+        # logits: e = exp(x - max) once, kept in w and divided by their sum
+        mx = rmax(x, n)
+        cnt = np.zeros(8)
         for k in range(n):
+            e = m.vexp(x[k] - mx)
+            top = 1.0 if x[k] == mx else 0.0
+            w[k] = e
+            acc[k & 7] += e - e * top
+            cnt[k & 7] += top
+        sm1 = (tree8(cnt) - 1.0) + tree8(acc)
+        s = 1.0 + sm1
+        alpha = mx + m.vlog1p(sm1)
+        for k in range(n):
+            w[k] = w[k] / s
             lp[k] = x[k] - alpha
-            w[k] = m.vexp(lp[k])
-        return alpha, s
+        return alpha, normalizer(mx, sm1)
 
     @inline
     def entropy(space, x, n):
@@ -220,20 +231,27 @@ def _impl():
         return v != v or v == inf
 
     @inline
-    def load(x, i, n, space, temperature, normalize, buf):
-        bad = 0
-        s = 0.0
+    def load(x, i, n, space, temperature, normalize, scan, buf):
+        """(bad count, raw sum) and buf filled: _spaces_cython._load / kl_space_scan."""
         for j in range(n):
-            v = np.float64(x[i, j])
-            bad += 1 if is_bad(v, space) else 0
-            s += v
-            if space == LOGITS and temperature != 1.0:
-                v = v / temperature
-            buf[j] = v
-        if space == PROB and normalize:
+            buf[j] = np.float64(x[i, j])
+        s = 0.0
+        bad = 0.0
+        if scan or (space == PROB and normalize):
+            acc = np.zeros(8)
+            nb = np.zeros(8)
+            for k in range(n):
+                acc[k & 7] += buf[k]
+                nb[k & 7] += 1.0 if is_bad(buf[k], space) else 0.0
+            s = tree8(acc)
+            bad = tree8(nb)
+        if space == LOGITS and temperature != 1.0:
+            for j in range(n):
+                buf[j] = buf[j] / temperature
+        elif space == PROB and normalize:
             for j in range(n):
                 buf[j] = buf[j] / s
-        return bad, s
+        return int(bad), s
 
     @inline
     def record_bad(x, i, n, space, arg, rep):
@@ -269,13 +287,13 @@ def _impl():
         use_diff = kind == _Q_KL and pspace == LOGITS and qspace == LOGITS \
             and temperature != 1.0
         for i in range(lo, hi):
-            bad_p, sum_p = load(p, i, n, pspace, temperature, norm_p, a)
+            bad_p, sum_p = load(p, i, n, pspace, temperature, norm_p, check > 0, a)
             bad_q = 0
             sum_q = 0.0
             if kind == _Q_H:
                 value, check_p, check_q = entropy(pspace, a, n)
             else:
-                bad_q, sum_q = load(q, i, n, qspace, temperature, norm_q, b)
+                bad_q, sum_q = load(q, i, n, qspace, temperature, norm_q, check > 0, b)
                 if kind == _Q_CE:
                     value, check_p, check_q = cross_entropy(qspace, a, b, n, check == 2)
                 else:
@@ -350,7 +368,7 @@ def _impl():
                                 rep[3] = 1
                         value = -v
                     else:
-                        bad, _ = load(q, i, n, qspace, temperature, False, buf)
+                        bad, _ = load(q, i, n, qspace, temperature, False, check > 0, buf)
                         mx = rmax(buf, n)
                         sm1 = sumexp_m1(buf, n, mx)
                         s = normalizer(mx, sm1)

@@ -26,12 +26,14 @@ cdef extern from "kl_spaces.h" nogil:
         double check_p
         double check_q
     int KL_SPACE_PROB, KL_SPACE_LOG, KL_SPACE_LOGITS
+    double kl_space_scan(int space, const double* x, Py_ssize_t n, double* n_bad)
     kl_space_result kl_space_entropy(int space, const double* x, Py_ssize_t n)
     kl_space_result kl_space_ce(int qspace, const double* p, const double* y, Py_ssize_t n,
                                 int want_check)
     kl_space_result kl_space_label(int qspace, const double* y, Py_ssize_t n, Py_ssize_t c)
     kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
-                                const double* diff, Py_ssize_t n, double* w, double* d)
+                                const double* diff, Py_ssize_t n, double* w, double* d,
+                                int want_check)
 
 ctypedef fused floating:
     float
@@ -53,25 +55,35 @@ cdef inline bint _is_bad(double x, int space) noexcept nogil:
     return x != x or x == INFINITY
 
 
-cdef inline Py_ssize_t _load(const floating* x, Py_ssize_t sx, Py_ssize_t n, int space,
-                             double temperature, bint normalize, double* buf,
-                             double* raw_sum) noexcept nogil:
-    """Copy a row into `buf` as doubles in the space the row functions take;
-    return its count of bad values and put the sum of its raw values in raw_sum."""
-    cdef Py_ssize_t j, bad = 0
-    cdef double v, s = 0.0
-    for j in range(n):
-        v = x[j * sx]
-        bad += _is_bad(v, space)
-        s += v
-        if space == KL_SPACE_LOGITS and temperature != 1.0:
-            v = v / temperature
-        buf[j] = v
-    if space == KL_SPACE_PROB and normalize:
+cdef inline const double* _load(const floating* x, Py_ssize_t sx, Py_ssize_t n, int space,
+                                double temperature, bint normalize, bint scan, double* buf,
+                                double* raw_sum, Py_ssize_t* n_bad) noexcept nogil:
+    """The row as contiguous doubles in the space the row functions take: read
+    in place when it already is (float64, unit stride, nothing to scale), else
+    converted into `buf`.  With `scan` (checks asked, or counts to normalize),
+    its raw sum and count of bad values go to raw_sum and n_bad."""
+    cdef Py_ssize_t j
+    cdef const double* row
+    cdef double bad = 0.0, s = 0.0
+    if floating is double and sx == 1:
+        row = <const double*> x
+    else:
         for j in range(n):
-            buf[j] = buf[j] / s
+            buf[j] = x[j * sx]
+        row = buf
+    if scan or (space == KL_SPACE_PROB and normalize):
+        s = kl_space_scan(space, row, n, &bad)
     raw_sum[0] = s
-    return bad
+    n_bad[0] = <Py_ssize_t> bad
+    if space == KL_SPACE_LOGITS and temperature != 1.0:
+        for j in range(n):
+            buf[j] = row[j] / temperature
+        row = buf
+    elif space == KL_SPACE_PROB and normalize:
+        for j in range(n):
+            buf[j] = row[j] / s
+        row = buf
+    return row
 
 
 cdef inline void _load_diff(const floating* a, Py_ssize_t sa, const floating* b,
@@ -124,6 +136,8 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
     cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi, bad_p, bad_q
     cdef double* scratch
+    cdef const double* a
+    cdef const double* b
     cdef double* diff
     cdef double sum_p, sum_q
     cdef kl_space_result r
@@ -144,22 +158,23 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
                 out[i] = NAN
             continue
         for i in range(lo, hi):
-            bad_p = _load(_row_ptr(p, i), sp, n, pspace, temperature, norm_p, scratch, &sum_p)
+            a = _load(_row_ptr(p, i), sp, n, pspace, temperature, norm_p, check > 0, scratch,
+                      &sum_p, &bad_p)
             bad_q = 0
             if kind == Q_H:
-                r = kl_space_entropy(pspace, scratch, n)
+                r = kl_space_entropy(pspace, a, n)
             else:
-                bad_q = _load(_row_ptr(q, i), sq, n, qspace, temperature, norm_q,
-                              scratch + n, &sum_q)
+                b = _load(_row_ptr(q, i), sq, n, qspace, temperature, norm_q, check > 0,
+                          scratch + n, &sum_q, &bad_q)
                 if kind == Q_CE:
-                    r = kl_space_ce(qspace, scratch, scratch + n, n, check == 2)
+                    r = kl_space_ce(qspace, a, b, n, check == 2)
                 else:
                     diff = NULL
                     if use_diff:
                         diff = scratch + 4 * n
                         _load_diff(_row_ptr(p, i), sp, _row_ptr(q, i), sq, n, temperature, diff)
-                    r = kl_space_kl(pspace, qspace, scratch, scratch + n, diff, n,
-                                    scratch + 2 * n, scratch + 3 * n)
+                    r = kl_space_kl(pspace, qspace, a, b, diff, n,
+                                    scratch + 2 * n, scratch + 3 * n, check == 2)
             out[i] = <floating> _finish(kind, r.value, log_base)
             if check == 0:
                 continue
@@ -222,6 +237,7 @@ def cross_entropy_label_space_rows(const int64_t[:] labels, const floating[:, :]
     cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi, bad, label
     cdef double* scratch
+    cdef const double* row
     cdef double sum_q
     cdef kl_space_result r
     cdef int64_t* rep
@@ -262,9 +278,9 @@ def cross_entropy_label_space_rows(const int64_t[:] labels, const floating[:, :]
                             rep[2] = label
                             rep[3] = 1
                 else:
-                    bad = _load(_row_ptr(q, i), sq, n, q_space, temperature, False, scratch,
-                                &sum_q)
-                    r = kl_space_label(q_space, scratch, n, label)
+                    row = _load(_row_ptr(q, i), sq, n, q_space, temperature, False, check > 0,
+                                scratch, &sum_q, &bad)
+                    r = kl_space_label(q_space, row, n, label)
                     if check and bad > 0:
                         rep[0] += bad
                         _record_bad(_row_ptr(q, i), sq, n, q_space, 1, i, rep)

@@ -46,7 +46,13 @@ typedef struct {
     double check_q;   /* the same for the q side */
 } kl_space_result;
 
-/* one pass over the row in 8 lanes: element k -> lane k % 8 */
+/* one pass over the row in 8 lanes: element k -> lane k % 8.
+ *
+ * Vectorization note: GCC (12-14) gives up on a loop ("control flow in
+ * loop") when one condition feeds two selects, so each loop below tests a
+ * condition at most once, and derives the other uses arithmetically from a
+ * 0/1 mask (only where the masked value is finite) or by writing the
+ * terms so that a zero weight zeroes them. */
 #define KL_SP_LANES(N, K, BODY)                                                    \
     do {                                                                           \
         ptrdiff_t nb_ = (N) & ~(ptrdiff_t) 7;                                      \
@@ -75,9 +81,10 @@ KL_INLINE double kl_sp_sumexp_m1(const double* x, ptrdiff_t n, double m)
 {
     double acc[8] = {0}, cnt[8] = {0};
     KL_SP_LANES(n, k, {
-        int top = x[k] == m;
-        acc[L_] += top ? 0.0 : kl_vexp(x[k] - m);
-        cnt[L_] += top ? 1.0 : 0.0;
+        double e = kl_vexp(x[k] - m);   /* in [0, 1] (NaN for a NaN row) */
+        double top = (x[k] == m) ? 1.0 : 0.0;
+        acc[L_] += e - e * top;
+        cnt[L_] += top;
     });
     return (kl_tree8(cnt) - 1.0) + kl_tree8(acc);
 }
@@ -97,6 +104,28 @@ KL_INLINE double kl_sp_lse(const double* x, ptrdiff_t n, double* sum_out)
     return m + kl_vlog1p(sm1);
 }
 
+/* The checks of a row: its sum (lanes, so that normalizing by it gives the
+ * same bits in every backend) and its count of values that mean nothing in
+ * its space (probabilities: negative, NaN, +inf; log-probabilities and
+ * logits: NaN, +inf -- -inf is probability 0). */
+KL_CLONES __attribute__((noinline))
+static double kl_space_scan(int space, const double* x, ptrdiff_t n, double* n_bad)
+{
+    double acc[8] = {0}, bad[8] = {0};
+    if (space == KL_SPACE_PROB)
+        KL_SP_LANES(n, k, {
+            acc[L_] += x[k];
+            bad[L_] += (x[k] >= 0.0 && x[k] < INFINITY) ? 0.0 : 1.0;
+        });
+    else
+        KL_SP_LANES(n, k, {
+            acc[L_] += x[k];
+            bad[L_] += (x[k] != x[k] || x[k] == INFINITY) ? 1.0 : 0.0;
+        });
+    *n_bad = kl_tree8(bad);
+    return kl_tree8(acc);
+}
+
 /* p's weights w_k and logs lp_k (stored in w and lp) for its space */
 KL_INLINE double kl_sp_weights(int space, const double* x, ptrdiff_t n, double* w,
                                double* lp, double* check)
@@ -112,10 +141,19 @@ KL_INLINE double kl_sp_weights(int space, const double* x, ptrdiff_t n, double* 
         *check = kl_tree8(acc);
         return 0.0;
     }
-    double s;
-    double alpha = kl_sp_lse(x, n, &s);
-    *check = s;
-    KL_SP_LANES(n, k, { lp[k] = x[k] - alpha; w[k] = kl_vexp(lp[k]); });
+    /* logits: e = exp(x - max) once, kept in w and divided by their sum */
+    double m = kl_sp_max(x, n), cnt[8] = {0};
+    KL_SP_LANES(n, k, {
+        double e = kl_vexp(x[k] - m);
+        double top = (x[k] == m) ? 1.0 : 0.0;
+        w[k] = e;
+        acc[L_] += e - e * top;
+        cnt[L_] += top;
+    });
+    double sm1 = (kl_tree8(cnt) - 1.0) + kl_tree8(acc);
+    double s = 1.0 + sm1, alpha = m + kl_vlog1p(sm1);
+    *check = kl_sp_normalizer(m, sm1);
+    KL_SP_LANES(n, k, { w[k] = w[k] / s; lp[k] = x[k] - alpha; });
     return alpha;
 }
 
@@ -129,7 +167,8 @@ static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n)
     if (space == KL_SPACE_LOG) {
         KL_SP_LANES(n, k, {
             double e = kl_vexp(x[k]);
-            a1[L_] += (e == 0.0) ? 0.0 : -e * x[k];
+            double t = -e * x[k];
+            a1[L_] += (x[k] == -INFINITY) ? 0.0 : t;   /* 0 log 0 = 0 */
             a2[L_] += e;
         });
         r.value = kl_tree8(a1);
@@ -141,10 +180,11 @@ static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n)
     KL_SP_LANES(n, k, {
         double t = x[k] - m;
         double e = kl_vexp(t);
-        int top = x[k] == m;
-        a1[L_] += top ? 0.0 : e;
-        cnt[L_] += top ? 1.0 : 0.0;
-        a2[L_] += (e == 0.0) ? 0.0 : e * t;
+        double et = e * t;
+        double top = (x[k] == m) ? 1.0 : 0.0;
+        a1[L_] += e - e * top;
+        cnt[L_] += top;
+        a2[L_] += (e == 0.0) ? 0.0 : et;
     });
     double sm1 = (kl_tree8(cnt) - 1.0) + kl_tree8(a1);
     r.value = kl_vlog1p(sm1) - kl_tree8(a2) / (1.0 + sm1);
@@ -175,10 +215,12 @@ static kl_space_result kl_space_ce(int qspace, const double* p, const double* y,
     double m = kl_sp_max(y, n), cnt[8] = {0};
     KL_SP_LANES(n, k, {
         double t = y[k] - m;
-        int top = y[k] == m;
-        a1[L_] += top ? 0.0 : kl_vexp(t);
-        cnt[L_] += top ? 1.0 : 0.0;
-        a2[L_] += (p[k] == 0.0) ? 0.0 : p[k] * t;
+        double e = kl_vexp(t);
+        double top = (y[k] == m) ? 1.0 : 0.0;
+        double pt = p[k] * t;
+        a1[L_] += e - e * top;
+        cnt[L_] += top;
+        a2[L_] += (p[k] == 0.0) ? 0.0 : pt;
         a3[L_] += p[k];
     });
     double sm1 = (kl_tree8(cnt) - 1.0) + kl_tree8(a1), sp = kl_tree8(a3);
@@ -212,48 +254,64 @@ KL_INLINE double kl_sp_kl_plain(const double* w, const double* lp, const double*
                                 ptrdiff_t n, double beta)
 {
     double acc[8] = {0};
-    KL_SP_LANES(n, k, { acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (lp[k] - (y[k] - beta)); });
+    KL_SP_LANES(n, k, {
+        double t = w[k] * (lp[k] - (y[k] - beta));
+        acc[L_] += (w[k] == 0.0) ? 0.0 : t;
+    });
     return kl_tree8(acc);
 }
 
-/* q in logits: the "tilted second" form (header comment) */
+/* q in logits: the centred form (header comment) */
 KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
                                   const double* diff, ptrdiff_t n, double* w, double* d,
-                                  kl_space_result* r)
+                                  int want_check, kl_space_result* r)
 {
-    double a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
+    double a1[8] = {0}, a2[8] = {0}, zeros[8] = {0}, infs[8] = {0};
+    double alpha = kl_sp_weights(pspace, x, n, w, d, &r->check_p);
     /* d = log p + alpha - y, with the logits as given when p is in logits
      * (alpha = their log-sum-exp), so that d = x - y is exact where the rows
      * nearly coincide; with a temperature, diff = (a - b) / T from the raw
-     * logits keeps that exactness. */
-    double alpha = kl_sp_weights(pspace, x, n, w, d, &r->check_p);
-    if (pspace == KL_SPACE_LOGITS && diff != NULL)
-        KL_SP_LANES(n, k, { d[k] = diff[k]; });
-    else if (pspace == KL_SPACE_LOGITS)
-        KL_SP_LANES(n, k, { d[k] = x[k] - y[k]; });
-    else
+     * logits keeps that exactness.  The same pass sums E_p[d]'s parts and
+     * counts p's zeros and the +inf terms (p > 0 where q = 0). */
+    if (pspace != KL_SPACE_LOGITS)
         KL_SP_LANES(n, k, { d[k] = d[k] - y[k]; });
-    double inf_terms = 0.0;
+    else if (diff != NULL)
+        KL_SP_LANES(n, k, { d[k] = diff[k]; });
+    else
+        KL_SP_LANES(n, k, { d[k] = x[k] - y[k]; });
+    /* (weights are >= 0: a zero weight adds nothing to the sums but must not
+     * meet an infinite d; q = 0 where p > 0 makes the sum of those w > 0) */
     KL_SP_LANES(n, k, {
-        double dk = d[k];
-        int on = w[k] > 0.0;
-        inf_terms += (on && y[k] == -INFINITY) ? 1.0 : 0.0;
-        a1[L_] += on ? w[k] * dk : 0.0;
-        a2[L_] += on ? w[k] : 0.0;
+        double wd = w[k] * d[k];
+        a1[L_] += (w[k] > 0.0) ? wd : 0.0;
+        a2[L_] += w[k];
+        zeros[L_] += (w[k] == 0.0) ? 1.0 : 0.0;
+        infs[L_] += (y[k] == -INFINITY) ? w[k] : 0.0;
     });
-    double my = kl_sp_max(y, n);
-    r->check_q = kl_sp_normalizer(my, kl_sp_sumexp_m1(y, n, my));
-    if (inf_terms > 0.0) return INFINITY;
+    if (want_check) {
+        double my = kl_sp_max(y, n);
+        r->check_q = kl_sp_normalizer(my, kl_sp_sumexp_m1(y, n, my));
+    }
+    if (kl_tree8(infs) > 0.0) return INFINITY;
     double s = kl_tree8(a1) / kl_tree8(a2);
     for (int l = 0; l < 8; ++l) a1[l] = a2[l] = 0.0;
+    /* c = d - s, 0 where the weight is 0 (its d may be infinite); a loop of its
+     * own: a select feeding the expm1mx selects stops the vectorizer */
+    KL_SP_LANES(n, k, { d[k] = (w[k] > 0.0) ? d[k] - s : 0.0; });
     KL_SP_LANES(n, k, {
-        int on = w[k] > 0.0;
-        double c = on ? d[k] - s : 0.0;
-        a1[L_] += on ? w[k] * kl_vexpm1mx(-c) : 0.0;
-        a2[L_] += on ? w[k] * c : 0.0;
-        a3[L_] += on ? 0.0 : kl_vexp((y[k] + s) - alpha);
+        a1[L_] += w[k] * kl_vexpm1mx(-d[k]);
+        a2[L_] += w[k] * d[k];
     });
-    double s1 = kl_tree8(a1), s2 = kl_tree8(a2), rest = kl_tree8(a3);
+    double s1 = kl_tree8(a1), s2 = kl_tree8(a2), rest = 0.0;
+    if (kl_tree8(zeros) > 0.0) {
+        /* q's mass where p is 0 (p's logits -inf): a pass of its own, rarely run */
+        double a3[8] = {0};
+        KL_SP_LANES(n, k, {
+            double e = kl_vexp((y[k] + s) - alpha);
+            a3[L_] += (w[k] > 0.0) ? 0.0 : e;
+        });
+        rest = kl_tree8(a3);
+    }
     double kl = s2 + kl_vlog1p(s1 - s2 + rest);
     if (!(kl - kl == 0.0) || !(s1 < 1e300) || !(rest < 1e300)) {
         /* far apart: log q = y - lse(y), no cancellation to fear */
@@ -266,20 +324,23 @@ KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
 /* q not in logits: direct terms w (log p - log q), log p = x - lse(x) for
  * logits (header comment) */
 KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const double* y,
-                                 ptrdiff_t n, double* w, double* d, kl_space_result* r)
+                                 ptrdiff_t n, double* w, double* d, int want_check,
+                                 kl_space_result* r)
 {
     double acc[8] = {0}, aq[8] = {0};
     kl_sp_weights(pspace, x, n, w, d, &r->check_p);   /* d holds log p */
     if (qspace == KL_SPACE_PROB) {
         KL_SP_LANES(n, k, {
-            acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (d[k] - kl_vlog(y[k]));
+            double t = w[k] * (d[k] - kl_vlog(y[k]));
+            acc[L_] += (w[k] == 0.0) ? 0.0 : t;
             aq[L_] += y[k];
         });
     } else {
         KL_SP_LANES(n, k, {
-            acc[L_] += (w[k] == 0.0) ? 0.0 : w[k] * (d[k] - y[k]);
-            aq[L_] += kl_vexp(y[k]);
+            double t = w[k] * (d[k] - y[k]);
+            acc[L_] += (w[k] == 0.0) ? 0.0 : t;
         });
+        if (want_check) KL_SP_LANES(n, k, { aq[L_] += kl_vexp(y[k]); });
     }
     r->check_q = kl_tree8(aq);
     return kl_tree8(acc);
@@ -287,13 +348,14 @@ KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const 
 
 KL_CLONES __attribute__((noinline))
 static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
-                                   const double* diff, ptrdiff_t n, double* w, double* d)
+                                   const double* diff, ptrdiff_t n, double* w, double* d,
+                                   int want_check)
 {
     kl_space_result r = {0.0, 0.0, 0.0};
     if (qspace == KL_SPACE_LOGITS)
-        r.value = kl_sp_kl_qlogits(pspace, x, y, diff, n, w, d, &r);
+        r.value = kl_sp_kl_qlogits(pspace, x, y, diff, n, w, d, want_check, &r);
     else
-        r.value = kl_sp_kl_direct(pspace, qspace, x, y, n, w, d, &r);
+        r.value = kl_sp_kl_direct(pspace, qspace, x, y, n, w, d, want_check, &r);
     return r;
 }
 
