@@ -10,7 +10,9 @@ ahead of time, Numba on demand) behind a thin, validating numpy API.
 
 from ._api import cross_entropy, entropy, js_divergence, kl_divergence
 from ._backends import available_backends
+from ._binary import binary_cross_entropy, binary_kl
 from ._config import show_config
+from ._estimate import kl_estimate
 from ._gaussian import gaussian_kl
 from ._threading import get_num_threads, set_num_threads, threads
 
@@ -22,6 +24,9 @@ __all__ = [
     "cross_entropy",
     "js_divergence",
     "gaussian_kl",
+    "binary_kl",
+    "binary_cross_entropy",
+    "kl_estimate",
     "available_backends",
     "set_num_threads",
     "get_num_threads",

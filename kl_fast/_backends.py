@@ -35,9 +35,9 @@ BACKENDS = {
 # name -> the family modules searched after the core module, in order.  Each
 # kernel family (one concern per module) registers its module here.
 FAMILIES = {
-    "cython": [],
-    "numba": [],
-    "numpy": [],
+    "cython": ["kl_fast._elementwise_cython"],
+    "numba": ["kl_fast._numba_elementwise"],
+    "numpy": ["kl_fast._numpy_elementwise"],
 }
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kl_fast
-from kl_fast import _api, _config, _gaussian, _threading
+from kl_fast import _api, _binary, _config, _estimate, _gaussian, _threading
 from kl_fast import scipy as kl_scipy
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
@@ -27,7 +27,8 @@ def test_readme_python_example_runs():
                                                                       namespace["q"]))
 
 
-@pytest.mark.parametrize("module", [kl_fast, _api, _gaussian, kl_scipy, _threading, _config])
+@pytest.mark.parametrize("module", [kl_fast, _api, _gaussian, kl_scipy, _threading, _config,
+                                    _binary, _estimate])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
