@@ -65,7 +65,7 @@ def _math():
         return bad_nonfinite(x) if arg == 0 else bad_logq(x)
 
     @inline
-    def bregman(d, x, y):
+    def bregman(d, x, y, lx0, ly0):
         s = d / (x + y)
         band = s >= -1.0 / 3 and s <= 1.0 / 3
         sb = s if band else 0.0
@@ -74,15 +74,17 @@ def _math():
         for k in range(16, -1, -1):
             b = b * s2 + coef[k]
         series = (d * sb) * (1.0 + (sb * (1.0 + sb)) * b)
+        zero = y == 0.0
         tiny = y * _2P1000 < x
-        ys = y * _2P900 if tiny else y
+        ys = 1.0 if zero else (y * _2P900 if tiny else y)
+        shift = -ly0 if zero else (_LOG_2P900 if tiny else 0.0)
         r = x / ys
         e = m.fma(-r, ys, x)
-        lr = m.vlog(r) + (_LOG_2P900 if tiny else 0.0)
+        lr = m.vlog(r) + shift
         far = m.fma(x, lr, e) - d
         t = series if band else far
-        t = y if x == 0.0 else t
-        return inf if (y == 0.0 and x > 0.0) else t
+        t0 = inf if (y == 0.0 and ly0 == -inf and lx0 > -inf) else y
+        return t0 if x == 0.0 else t
 
     @inline
     def sigmoid_pair(a):
@@ -94,13 +96,14 @@ def _math():
     @inline
     def bern(a, logits):
         if logits:
-            return sigmoid_pair(a)
-        return a, 1.0 - a
+            v, vc = sigmoid_pair(a)
+            return v, vc, -abs(a)
+        return a, 1.0 - a, -inf
 
     @inline
     def binary_kl(a, b, pl, ql, smooth, eps, den):
-        p, pc = bern(a, pl)
-        q, qc = bern(b, ql)
+        p, pc, lp0 = bern(a, pl)
+        q, qc, lq0 = bern(b, ql)
         d = p - q if p + q <= 1.0 else qc - pc
         if pl and ql:
             delta = a - b
@@ -112,7 +115,7 @@ def _math():
             q = (q + eps) / den
             qc = (qc + eps) / den
             d = d / den
-        t = bregman(d, p, q) + bregman(-d, pc, qc)
+        t = bregman(d, p, q, lp0, lq0) + bregman(-d, pc, qc, lp0, lq0)
         return 0.0 if t < 0.0 else t
 
     @inline
@@ -120,26 +123,27 @@ def _math():
         return 0.0 if w == 0.0 else -w * log_v
 
     @inline
+    def bce_smooth(y, small, small_is_q, eps, den):
+        yc = ((1.0 - y) + eps) / den
+        ys = (y + eps) / den
+        ss = (small + eps) / den
+        ls = m.vlog(ss)
+        lb = m.vlog1p(-ss)
+        return neg_wlog(ys, ls if small_is_q else lb) + neg_wlog(yc, lb if small_is_q else ls)
+
+    @inline
     def bce_prob(y, q, smooth, eps, den):
-        yc = 1.0 - y
         if smooth:
-            y = (y + eps) / den
-            yc = (yc + eps) / den
-            q = (q + eps) / den
-        return neg_wlog(y, m.vlog(q)) + neg_wlog(yc, m.vlog1p(-q))
+            return bce_smooth(y, q if q <= 0.5 else 1.0 - q, q <= 0.5, eps, den)
+        return neg_wlog(y, m.vlog(q)) + neg_wlog(1.0 - y, m.vlog1p(-q))
 
     @inline
     def bce_logits(y, x, smooth, eps, den):
-        yc = 1.0 - y
         if smooth:
             q, qc = sigmoid_pair(x)
-            y = (y + eps) / den
-            yc = (yc + eps) / den
-            q = (q + eps) / den
-            qc = (qc + eps) / den
-            return neg_wlog(y, m.vlog(q)) + neg_wlog(yc, m.vlog(qc))
+            return bce_smooth(y, qc if x >= 0.0 else q, not (x >= 0.0), eps, den)
         ax = abs(x)
-        w = yc if x >= 0.0 else y
+        w = 1.0 - y if x >= 0.0 else y
         lin = 0.0 if w == 0.0 else w * ax
         return lin + m.vlog1p(m.vexp(-ax))
 
@@ -166,20 +170,30 @@ def _math():
 
 
 def _driver():
+    import numpy as np
+
     numba, value, bad = _math()
     njit = numba.njit(nogil=True, error_model="numpy")
 
     @njit
     def chunk(op, a, b, out, rep, c, lo, hi, per_row, eps, den, log_base):
         n = a.shape[1]
+        # float64 staging buffers: computing straight from widened float32 loads lets
+        # LLVM narrow some double operations to float (measured: 1-ulp float32 results
+        # off); loaded from a double buffer the values are opaque doubles, as in C
+        ba = np.empty(UNIT)
+        bb = np.empty(UNIT)
         for u in range(lo, hi):
             i = u // per_row
             j0 = (u % per_row) * UNIT
             j1 = min(j0 + UNIT, n)
             nb = 0
             for j in range(j0, j1):
-                x = float(a[i, j])
-                y = float(b[i, j])
+                ba[j - j0] = a[i, j]
+                bb[j - j0] = b[i, j]
+            for j in range(j0, j1):
+                x = ba[j - j0]
+                y = bb[j - j0]
                 v = value(op, x, y, eps, den)
                 if log_base != 1.0:
                     v = v / log_base

@@ -27,33 +27,36 @@ def _horner(coef, x):
     return acc
 
 
-def _bregman(d, x, y):
-    """x log(x/y) - d with d = x - y accurate: y f(t), f(t) = (1 + t) log1p(t) - t."""
+def _bregman(d, x, y, lx0, ly0):
+    """x log(x/y) - d with d = x - y accurate: y f(t), f(t) = (1 + t) log1p(t) - t.
+    ly0 is log y where y is 0 (a sigmoid that underflowed), else -inf."""
     t = d / y
     band = np.abs(t) <= 0.5
     tb = np.where(band, t, 0.0)
     near = y * (tb * tb * _horner(_F_COEF, tb))
     r = x / y
     ok = (r > 0) & (r < np.inf)
-    lr = np.where(ok, np.log(np.where(ok, r, 1.0)), np.log(x) - np.log(y))
+    lr = np.where(ok, np.log(np.where(ok, r, 1.0)),
+                  np.log(x) - np.where(y == 0, ly0, np.log(y)))
     far = x * lr - d
     out = np.where(band, near, far)
-    out = np.where(x == 0, y, out)
-    return np.where((y == 0) & (x > 0), np.inf, out)
+    t0 = np.where((y == 0) & (ly0 == -np.inf) & (lx0 > -np.inf), np.inf, y)
+    return np.where(x == 0, t0, out)
 
 
 def _pair(a, logits):
-    """(p, 1 - p) of probabilities, or of logits by the sigmoid (exp(-|a|) never overflows)."""
+    """(p, 1 - p) of probabilities, or of logits by the sigmoid (exp(-|a|) never
+    overflows), and the log of the one that is 0 (-|a| where a sigmoid underflowed)."""
     if not logits:
-        return a, 1.0 - a
+        return a, 1.0 - a, np.full_like(a, -np.inf)
     e = np.exp(-np.abs(a))
     big, small = 1.0 / (1.0 + e), e / (1.0 + e)
-    return np.where(a >= 0, big, small), np.where(a >= 0, small, big)
+    return np.where(a >= 0, big, small), np.where(a >= 0, small, big), -np.abs(a)
 
 
 def _binary_kl(a, b, p_logits, q_logits, eps):
-    p, pc = _pair(a, p_logits)
-    q, qc = _pair(b, q_logits)
+    p, pc, lp0 = _pair(a, p_logits)
+    q, qc, lq0 = _pair(b, q_logits)
     d = np.where(p + q <= 1, p - q, qc - pc)
     if p_logits and q_logits:
         delta = a - b
@@ -62,12 +65,12 @@ def _binary_kl(a, b, p_logits, q_logits, eps):
         den = 1.0 + 2.0 * eps
         p, pc, q, qc, d = ((p + eps) / den, (pc + eps) / den, (q + eps) / den,
                            (qc + eps) / den, d / den)
-    return np.maximum(_bregman(d, p, q) + _bregman(-d, pc, qc), 0.0)
+    return np.maximum(_bregman(d, p, q, lp0, lq0) + _bregman(-d, pc, qc, lp0, lq0), 0.0)
 
 
-def _neg_wlog(w, v):
+def _neg_wlog(w, log_v):
     """-w log v with 0 log 0 = 0."""
-    return np.where(w == 0, 0.0, -w * np.log(np.where(w == 0, 1.0, v)))
+    return np.where(w == 0, 0.0, -w * log_v)
 
 
 def _bce(y, b, q_logits, eps):
@@ -76,12 +79,16 @@ def _bce(y, b, q_logits, eps):
         ax = np.abs(b)
         w = np.where(b >= 0, yc, y)
         return np.where(w == 0, 0.0, w * ax) + np.log1p(np.exp(-ax))
-    q, qc = _pair(b, q_logits)
-    if eps > 0:
-        den = 1.0 + 2.0 * eps
-        y, yc, q, qc = (y + eps) / den, (yc + eps) / den, (q + eps) / den, (qc + eps) / den
-    log_qc = np.log(qc) if q_logits else np.log1p(-q)
-    return _neg_wlog(y, q) + np.where(yc == 0, 0.0, -yc * log_qc)
+    if eps == 0:
+        return _neg_wlog(y, np.log(b)) + _neg_wlog(yc, np.log1p(-b))
+    # smoothed: both logs from the smaller of (q, 1 - q), the other being 1 - it
+    q, qc, _ = _pair(b, q_logits)
+    small_is_q = (b < 0) if q_logits else (b <= 0.5)
+    den = 1.0 + 2.0 * eps
+    small = (np.where(small_is_q, q, qc) + eps) / den
+    ls, lb = np.log(small), np.log1p(-small)
+    return (_neg_wlog((y + eps) / den, np.where(small_is_q, ls, lb))
+            + _neg_wlog((yc + eps) / den, np.where(small_is_q, lb, ls)))
 
 
 def _estimate(lp, lq, kind):

@@ -72,8 +72,11 @@ KL_INLINE int kl_bin_bad(int op, int arg, double x)
  * bits; log(x/y) = log r + e/(y r) with r = x/y rounded and e = x - r y its
  * exact residual (fma), as kl_vrel_entr does.  Where x/y would overflow,
  * y is first scaled up by 2^900 and 900 log 2 added back to log r (both
- * positive there: no cancellation).  x = 0 gives y; y = 0 < x gives +inf. */
-KL_INLINE double kl_vbregman(double d, double x, double y)
+ * positive there: no cancellation).  x = 0 gives y.  y = 0 < x gives
+ * x (log x - ly0) - d: ly0 is log y where y underflowed (-|a| for the
+ * sigmoid of a logit a beyond -745: the result is then finite, as it should
+ * be) and -inf for a true zero (+inf); lx0 likewise for x. */
+KL_INLINE double kl_vbregman(double d, double x, double y, double lx0, double ly0)
 {
     double s = d / (x + y);
     int band = s >= -1.0 / 3 && s <= 1.0 / 3;
@@ -85,15 +88,18 @@ KL_INLINE double kl_vbregman(double d, double x, double y)
     b = b * s2 + 1.0 / 11; b = b * s2 + 1.0 / 9;  b = b * s2 + 1.0 / 7;
     b = b * s2 + 1.0 / 5;  b = b * s2 + 1.0 / 3;
     double series = (d * sb) * (1.0 + (sb * (1.0 + sb)) * b);
+    int zero = y == 0.0;
     int tiny = y * 0x1p1000 < x;            /* x/y would overflow: |log(x/y)| > 693 */
-    double ys = tiny ? y * 0x1p900 : y;
+    double ys = zero ? 1.0 : (tiny ? y * 0x1p900 : y);
+    double shift = zero ? -ly0 : (tiny ? KL_LOG_2P900 : 0.0);
     double r = x / ys;
     double e = __builtin_fma(-r, ys, x);
-    double lr = kl_vlog(r) + (tiny ? KL_LOG_2P900 : 0.0);
+    double lr = kl_vlog(r) + shift;
     double far = __builtin_fma(x, lr, e) - d;
     double t = band ? series : far;
-    t = (x == 0.0) ? y : t;
-    return (y == 0.0 && x > 0.0) ? INFINITY : t;
+    /* x = 0: the term is y, unless x only underflowed and y is a true 0 */
+    double t0 = (y == 0.0 && ly0 == -INFINITY && lx0 > -INFINITY) ? INFINITY : y;
+    return (x == 0.0) ? t0 : t;
 }
 
 /* (sigmoid(a), sigmoid(-a)), each to a few ulps: exp(-|a|) never overflows,
@@ -108,14 +114,18 @@ KL_INLINE void kl_vsigmoid_pair(double a, double* v, double* vc)
     *vc = a >= 0.0 ? small : big;
 }
 
-/* (x, 1 - x) of a probability, or the sigmoid pair of a logit */
-KL_INLINE void kl_vbern(double a, int logits, double* v, double* vc)
+/* (x, 1 - x) of a probability, or the sigmoid pair of a logit; *l0 is the
+ * log of whichever of the two is 0 (-|a| where a sigmoid underflowed: log
+ * sigmoid(-|a|) = -|a| - log1p(e^-|a|) = -|a| in double there) */
+KL_INLINE void kl_vbern(double a, int logits, double* v, double* vc, double* l0)
 {
     if (logits) {
         kl_vsigmoid_pair(a, v, vc);
+        *l0 = -fabs(a);
     } else {
         *v = a;
         *vc = 1.0 - a;
+        *l0 = -INFINITY;
     }
 }
 
@@ -128,9 +138,9 @@ KL_INLINE void kl_vbern(double a, int logits, double* v, double* vc)
 KL_INLINE double kl_vbinary_kl(double a, double b, int pl, int ql, int smooth, double eps,
                                double den)
 {
-    double p, pc, q, qc, d;
-    kl_vbern(a, pl, &p, &pc);
-    kl_vbern(b, ql, &q, &qc);
+    double p, pc, q, qc, d, lp0, lq0;
+    kl_vbern(a, pl, &p, &pc, &lp0);
+    kl_vbern(b, ql, &q, &qc, &lq0);
     d = (p + q <= 1.0) ? p - q : qc - pc;
     if (pl && ql) {
         double delta = a - b;
@@ -142,19 +152,31 @@ KL_INLINE double kl_vbinary_kl(double a, double b, int pl, int ql, int smooth, d
         q = (q + eps) / den; qc = (qc + eps) / den;
         d = d / den;
     }
-    double t = kl_vbregman(d, p, q) + kl_vbregman(-d, pc, qc);
+    double t = kl_vbregman(d, p, q, lp0, lq0) + kl_vbregman(-d, pc, qc, lp0, lq0);
     return t < 0.0 ? 0.0 : t;
 }
 
 /* -w log(v) with 0 log 0 = 0: w = 0 gives 0 whatever v (but NaN) */
 KL_INLINE double kl_vneg_wlog(double w, double log_v) { return w == 0.0 ? 0.0 : -w * log_v; }
 
+/* Smoothed binary cross-entropy from the smaller of (q, 1 - q): with
+ * s' = (s + eps) / (1 + 2 eps) the other is 1 - s' in exact arithmetic, so
+ * log(s') and log1p(-s') give both logs accurately (log of the larger one,
+ * formed as a rounded number near 1, would lose digits). */
+KL_INLINE double kl_vbce_smooth(double y, double small, int small_is_q, double eps, double den)
+{
+    double yc = ((1.0 - y) + eps) / den;
+    double ys = (y + eps) / den;
+    double ss = (small + eps) / den;
+    double ls = kl_vlog(ss), lb = kl_vlog1p(-ss);
+    return kl_vneg_wlog(ys, small_is_q ? ls : lb) + kl_vneg_wlog(yc, small_is_q ? lb : ls);
+}
+
 /* -(y log q + (1 - y) log(1 - q)), q a probability; log(1 - q) = log1p(-q) */
 KL_INLINE double kl_vbce_prob(double y, double q, int smooth, double eps, double den)
 {
-    double yc = 1.0 - y;
-    if (smooth) { y = (y + eps) / den; yc = (yc + eps) / den; q = (q + eps) / den; }
-    return kl_vneg_wlog(y, kl_vlog(q)) + kl_vneg_wlog(yc, kl_vlog1p(-q));
+    if (smooth) return kl_vbce_smooth(y, q <= 0.5 ? q : 1.0 - q, q <= 0.5, eps, den);
+    return kl_vneg_wlog(y, kl_vlog(q)) + kl_vneg_wlog(1.0 - y, kl_vlog1p(-q));
 }
 
 /* The same from a logit x.  Without smoothing, the softplus form
@@ -163,16 +185,13 @@ KL_INLINE double kl_vbce_prob(double y, double q, int smooth, double eps, double
  * linear term 0 even at x = +-inf.  With smoothing, via the sigmoid pair. */
 KL_INLINE double kl_vbce_logits(double y, double x, int smooth, double eps, double den)
 {
-    double yc = 1.0 - y;
     if (smooth) {
         double q, qc;
         kl_vsigmoid_pair(x, &q, &qc);
-        y = (y + eps) / den; yc = (yc + eps) / den;
-        q = (q + eps) / den; qc = (qc + eps) / den;
-        return kl_vneg_wlog(y, kl_vlog(q)) + kl_vneg_wlog(yc, kl_vlog(qc));
+        return kl_vbce_smooth(y, x >= 0.0 ? qc : q, !(x >= 0.0), eps, den);
     }
     double ax = fabs(x);
-    double w = x >= 0.0 ? yc : y;
+    double w = x >= 0.0 ? 1.0 - y : y;
     double lin = w == 0.0 ? 0.0 : w * ax;
     return lin + kl_vlog1p(kl_vexp(-ax));
 }
