@@ -62,13 +62,13 @@ def kl_estimate(logp, logq, *, kind="k3", base=None, reduction="none", out=None,
     --------
     >>> import kl_fast
     >>> kl_fast.kl_estimate([-1.0, -2.0], [-1.0, -1.0], kind="k1")
-    array([0., -1.])
+    array([ 0., -1.])
     >>> round(float(kl_fast.kl_estimate(-2.0, -1.0, kind="k2")), 6)
     0.5
     >>> round(float(kl_fast.kl_estimate(-1.0, -2.0)), 6)   # k3 = e^-1 - 1 + 1
     0.367879
-    >>> float(kl_fast.kl_estimate([-1.0, -2.0], [-1.0, -1.0], reduction="mean"))
-    0.859140914229522...
+    >>> round(float(kl_fast.kl_estimate([-1.0, -2.0], [-1.0, -1.0], reduction="mean")), 6)
+    0.359141
     """
     if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
