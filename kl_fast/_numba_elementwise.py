@@ -9,6 +9,7 @@ use (all ops in one driver: one compile instead of fifteen).
 """
 
 import functools
+import math
 import threading
 
 __all__ = ["binary_elementwise"]
@@ -19,6 +20,9 @@ _OP_K1, _OP_K2, _OP_K3 = 12, 13, 14
 _LOG_2P900 = 623.8324625039508
 _2P900 = 2.0 ** 900
 _2P1000 = 2.0 ** 1000
+_TRUE_MIN = 5e-324
+# 1/k!, k = 2..30, the doubles nearest to them (kl_binary.h's kl_vk3)
+_K3_COEF = tuple(1.0 / float(math.factorial(k)) for k in range(2, 31))
 
 _build_lock = threading.Lock()
 _compiled = {}
@@ -65,7 +69,7 @@ def _math():
         return bad_nonfinite(x) if arg == 0 else bad_logq(x)
 
     @inline
-    def bregman(d, x, y, lx0, ly0):
+    def bregman(d, x, y, lx0, ly0, ylim):
         s = d / (x + y)
         band = s >= -1.0 / 3 and s <= 1.0 / 3
         sb = s if band else 0.0
@@ -74,7 +78,7 @@ def _math():
         for k in range(16, -1, -1):
             b = b * s2 + coef[k]
         series = (d * sb) * (1.0 + (sb * (1.0 + sb)) * b)
-        zero = y == 0.0
+        zero = y < ylim
         tiny = y * _2P1000 < x
         ys = 1.0 if zero else (y * _2P900 if tiny else y)
         shift = -ly0 if zero else (_LOG_2P900 if tiny else 0.0)
@@ -115,7 +119,8 @@ def _math():
             q = (q + eps) / den
             qc = (qc + eps) / den
             d = d / den
-        t = bregman(d, p, q, lp0, lq0) + bregman(-d, pc, qc, lp0, lq0)
+        lim = m.DBL_MIN if (ql and not smooth) else _TRUE_MIN
+        t = bregman(d, p, q, lp0, lq0, lim) + bregman(-d, pc, qc, lp0, lq0, lim)
         return 0.0 if t < 0.0 else t
 
     @inline
@@ -148,6 +153,22 @@ def _math():
         return lin + m.vlog1p(m.vexp(-ax))
 
     @inline
+    def k3(lp, lq):
+        x = lq - lp
+        bb = x - lq
+        dx = (lq - (x - bb)) + (-lp - bb)
+        dx = dx if dx - dx == 0.0 else 0.0
+        band = x >= -1.0 and x <= 3.0
+        xb = x if band else 0.0
+        c = _K3_COEF[28]
+        for k in range(27, -1, -1):
+            c = c * xb + _K3_COEF[k]
+        e = m.vexp(x)
+        far = e + (-1.0 - x) if x < 0.0 else (e - 1.0) - x
+        fix = (e - 1.0) * dx if e < inf else 0.0
+        return ((xb * xb) * c if band else far) + fix
+
+    @inline
     def value(op, x, y, eps, den):
         if op < _OP_BCE_PROB:
             return binary_kl(x, y, (op >> 1) & 1, op & 1, op >= 4, eps, den)
@@ -161,10 +182,10 @@ def _math():
             return bce_logits(x, y, True, eps, den)
         if op == _OP_K1:
             return x - y
-        lr = y - x
         if op == _OP_K2:
+            lr = y - x
             return 0.5 * lr * lr
-        return m.vexpm1mx(lr)
+        return k3(x, y)
 
     return numba, value, bad
 

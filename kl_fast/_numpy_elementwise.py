@@ -27,17 +27,18 @@ def _horner(coef, x):
     return acc
 
 
-def _bregman(d, x, y, lx0, ly0):
+def _bregman(d, x, y, lx0, ly0, ylim):
     """x log(x/y) - d with d = x - y accurate: y f(t), f(t) = (1 + t) log1p(t) - t.
-    ly0 is log y where y is 0 (a sigmoid that underflowed), else -inf."""
+    ly0 is log y where y < ylim (a sigmoid that underflowed or went subnormal), else -inf."""
     t = d / y
     band = np.abs(t) <= 0.5
     tb = np.where(band, t, 0.0)
     near = y * (tb * tb * _horner(_F_COEF, tb))
     r = x / y
-    ok = (r > 0) & (r < np.inf)
+    small = y < ylim
+    ok = (r > 0) & (r < np.inf) & ~small
     lr = np.where(ok, np.log(np.where(ok, r, 1.0)),
-                  np.log(x) - np.where(y == 0, ly0, np.log(y)))
+                  np.log(x) - np.where(small, ly0, np.log(y)))
     far = x * lr - d
     out = np.where(band, near, far)
     t0 = np.where((y == 0) & (ly0 == -np.inf) & (lx0 > -np.inf), np.inf, y)
@@ -65,7 +66,9 @@ def _binary_kl(a, b, p_logits, q_logits, eps):
         den = 1.0 + 2.0 * eps
         p, pc, q, qc, d = ((p + eps) / den, (pc + eps) / den, (q + eps) / den,
                            (qc + eps) / den, d / den)
-    return np.maximum(_bregman(d, p, q, lp0, lq0) + _bregman(-d, pc, qc, lp0, lq0), 0.0)
+    lim = np.finfo(np.float64).tiny if (q_logits and eps == 0) else 5e-324
+    return np.maximum(_bregman(d, p, q, lp0, lq0, lim) + _bregman(-d, pc, qc, lp0, lq0, lim),
+                      0.0)
 
 
 def _neg_wlog(w, log_v):

@@ -75,8 +75,12 @@ KL_INLINE int kl_bin_bad(int op, int arg, double x)
  * positive there: no cancellation).  x = 0 gives y.  y = 0 < x gives
  * x (log x - ly0) - d: ly0 is log y where y underflowed (-|a| for the
  * sigmoid of a logit a beyond -745: the result is then finite, as it should
- * be) and -inf for a true zero (+inf); lx0 likewise for x. */
-KL_INLINE double kl_vbregman(double d, double x, double y, double lx0, double ly0)
+ * be) and -inf for a true zero (+inf); lx0 likewise for x.  The same form
+ * serves every y below ylim: DBL_MIN for a sigmoid (a subnormal sigmoid has
+ * lost its digits, -|a| has not), the smallest subnormal (i.e. only 0) for
+ * a stored probability. */
+KL_INLINE double kl_vbregman(double d, double x, double y, double lx0, double ly0,
+                               double ylim)
 {
     double s = d / (x + y);
     int band = s >= -1.0 / 3 && s <= 1.0 / 3;
@@ -88,7 +92,7 @@ KL_INLINE double kl_vbregman(double d, double x, double y, double lx0, double ly
     b = b * s2 + 1.0 / 11; b = b * s2 + 1.0 / 9;  b = b * s2 + 1.0 / 7;
     b = b * s2 + 1.0 / 5;  b = b * s2 + 1.0 / 3;
     double series = (d * sb) * (1.0 + (sb * (1.0 + sb)) * b);
-    int zero = y == 0.0;
+    int zero = y < ylim;
     int tiny = y * 0x1p1000 < x;            /* x/y would overflow: |log(x/y)| > 693 */
     double ys = zero ? 1.0 : (tiny ? y * 0x1p900 : y);
     double shift = zero ? -ly0 : (tiny ? KL_LOG_2P900 : 0.0);
@@ -152,7 +156,8 @@ KL_INLINE double kl_vbinary_kl(double a, double b, int pl, int ql, int smooth, d
         q = (q + eps) / den; qc = (qc + eps) / den;
         d = d / den;
     }
-    double t = kl_vbregman(d, p, q, lp0, lq0) + kl_vbregman(-d, pc, qc, lp0, lq0);
+    double lim = (ql && !smooth) ? DBL_MIN : 0x1p-1074;
+    double t = kl_vbregman(d, p, q, lp0, lq0, lim) + kl_vbregman(-d, pc, qc, lp0, lq0, lim);
     return t < 0.0 ? 0.0 : t;
 }
 
@@ -197,11 +202,57 @@ KL_INLINE double kl_vbce_logits(double y, double x, int smooth, double eps, doub
 }
 
 /* k1, k2, k3 of log r = logq - logp (Schulman's estimators of KL(p || q)):
- * -log r, (log r)^2 / 2, and expm1(log r) - log r by kl_vexpm1mx (a Taylor
- * series on |log r| <= 1: accurate and >= 0). */
+ * -log r, (log r)^2 / 2 and expm1(log r) - log r.  For k3, x = log r:
+ * the Taylor series x^2 (1/2! + x/3! + ... + x^28/30!) on [-1, 3] (no
+ * cancellation worth a bit there; 1/k! are the doubles nearest to them),
+ * e^x + (-1 - x) below (two positive terms) and (e^x - 1) - x above (e^x
+ * dominates): accurate to a few eps and never negative. */
 KL_INLINE double kl_vk1(double lp, double lq) { return lp - lq; }
 KL_INLINE double kl_vk2(double lp, double lq) { double lr = lq - lp; return 0.5 * lr * lr; }
-KL_INLINE double kl_vk3(double lp, double lq) { return kl_vexpm1mx(lq - lp); }
+KL_INLINE double kl_vk3(double lp, double lq)
+{
+    double x = lq - lp;
+    /* x + dx == lq - lp exactly (TwoSum), and k3(x + dx) = k3(x) + (e^x - 1) dx:
+     * without it the rounding of x alone costs x eps / 2 relative for large x */
+    double bb = x - lq;
+    double dx = (lq - (x - bb)) + (-lp - bb);
+    dx = (dx - dx == 0.0) ? dx : 0.0;
+    int band = x >= -1.0 && x <= 3.0;
+    double xb = band ? x : 0.0;
+    double c = 3.7699876288159054e-33;
+    c = c * xb + 1.1309962886447718e-31;
+    c = c * xb + 3.279889237069838e-30;
+    c = c * xb + 9.183689863795546e-29;
+    c = c * xb + 2.4795962632247972e-27;
+    c = c * xb + 6.446950284384474e-26;
+    c = c * xb + 1.6117375710961184e-24;
+    c = c * xb + 3.8681701706306835e-23;
+    c = c * xb + 8.896791392450574e-22;
+    c = c * xb + 1.9572941063391263e-20;
+    c = c * xb + 4.110317623312165e-19;
+    c = c * xb + 8.22063524662433e-18;
+    c = c * xb + 1.5619206968586225e-16;
+    c = c * xb + 2.8114572543455206e-15;
+    c = c * xb + 4.779477332387385e-14;
+    c = c * xb + 7.647163731819816e-13;
+    c = c * xb + 1.1470745597729725e-11;
+    c = c * xb + 1.6059043836821613e-10;
+    c = c * xb + 2.08767569878681e-09;
+    c = c * xb + 2.505210838544172e-08;
+    c = c * xb + 2.755731922398589e-07;
+    c = c * xb + 2.7557319223985893e-06;
+    c = c * xb + 2.48015873015873e-05;
+    c = c * xb + 0.0001984126984126984;
+    c = c * xb + 0.001388888888888889;
+    c = c * xb + 0.008333333333333333;
+    c = c * xb + 0.041666666666666664;
+    c = c * xb + 0.16666666666666666;
+    c = c * xb + 0.5;
+    double e = kl_vexp(x);
+    double far = x < 0.0 ? e + (-1.0 - x) : (e - 1.0) - x;
+    double fix = (e < INFINITY) ? (e - 1.0) * dx : 0.0;   /* k3 is inf where e^x is */
+    return (band ? (xb * xb) * c : far) + fix;
+}
 
 /* ---- the loops ------------------------------------------------------------ */
 
