@@ -78,11 +78,15 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
     B(s^2)) with s = d / (p + q) and B the atanh series where |s| <= 1/3,
     and as x log(x/y) - d beyond.  For two logits a, b within 1 of each
     other, d = q (1 - p) expm1(a - b) with p = sigmoid(a), 1 - p =
-    sigmoid(-a).  Measured against mpmath: probabilities <= 2.1 eps
-    (float64), generic and nearly equal; two logits <= 5 eps nearly equal
-    and <= 8 eps generic (the sigmoids themselves round).  One logit and one
-    probability are converted to (probability, complement) pairs first, so
-    there the accuracy is that of the sigmoid.
+    sigmoid(-a); a sigmoid that is subnormal or underflowed is replaced by
+    its logarithm, -|a|, so extreme logits (+-1e4) give finite, accurate
+    results.  Measured against mpmath (float64): probabilities <= 2.1 eps,
+    generic and nearly equal; two logits <= 4.2 eps nearly equal and
+    <= 8.2 eps generic (the sigmoids themselves round, and |a - b| near 1
+    amplifies that by up to 5); float32 results within 0.5 float32 ulp.
+    One logit and one probability are converted to (probability, complement)
+    pairs first, so there the accuracy is that of the sigmoid (an absolute
+    error of a few eps min(p, 1 - p) in p).
 
     Examples
     --------
@@ -158,7 +162,8 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
         \max(x, 0) - x y + \log(1 + e^{-|x|}) = w |x| + \log(1 + e^{-|x|}),
 
     with w = 1 - y for x >= 0 and w = y for x < 0, a sum of non-negative
-    terms (<= 4 eps in float64).
+    terms.  Measured against mpmath: <= 1.1 eps (float64) from probabilities
+    and from logits; float32 results within 0.5 float32 ulp.
 
     Examples
     --------
