@@ -15,6 +15,7 @@ import threading
 __all__ = ["binary_elementwise"]
 
 UNIT = 8192
+_STAGE = 1024     # elements staged at a time (kl_blocks.h's KL_CHUNK)
 _OP_BCE_PROB, _OP_BCE_PROB_EPS, _OP_BCE_LOGITS, _OP_BCE_LOGITS_EPS = 8, 9, 10, 11
 _OP_K1, _OP_K2, _OP_K3 = 12, 13, 14
 _LOG_2P900 = 623.8324625039508
@@ -202,24 +203,26 @@ def _driver():
         # float64 staging buffers: computing straight from widened float32 loads lets
         # LLVM narrow some double operations to float (measured: 1-ulp float32 results
         # off); loaded from a double buffer the values are opaque doubles, as in C
-        ba = np.empty(UNIT)
-        bb = np.empty(UNIT)
+        ba = np.empty(_STAGE)
+        bb = np.empty(_STAGE)
         for u in range(lo, hi):
             i = u // per_row
             j0 = (u % per_row) * UNIT
             j1 = min(j0 + UNIT, n)
             nb = 0
-            for j in range(j0, j1):
-                ba[j - j0] = a[i, j]
-                bb[j - j0] = b[i, j]
-            for j in range(j0, j1):
-                x = ba[j - j0]
-                y = bb[j - j0]
-                v = value(op, x, y, eps, den)
-                if log_base != 1.0:
-                    v = v / log_base
-                out[i, j] = v
-                nb += bad(op, 0, x) + bad(op, 1, y)
+            for s0 in range(j0, j1, _STAGE):
+                s1 = min(s0 + _STAGE, j1)
+                for j in range(s0, s1):
+                    ba[j - s0] = a[i, j]
+                    bb[j - s0] = b[i, j]
+                for j in range(s0, s1):
+                    x = ba[j - s0]
+                    y = bb[j - s0]
+                    v = value(op, x, y, eps, den)
+                    if log_base != 1.0:
+                        v = v / log_base
+                    out[i, j] = v
+                    nb += bad(op, 0, x) + bad(op, 1, y)
             if nb > 0:
                 rep[c, 0] += nb
                 if rep[c, 1] < 0:

@@ -437,3 +437,26 @@ def test_prop_cython_equals_numba_bitwise(a, b, op):
     c = calls[op](x, y, "cython")
     n = calls[op](x, y, "numba")
     assert c.tobytes() == n.tobytes()
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_call_allocates_only_its_output(backend, rng):
+    import tracemalloc
+
+    p, q = rng.uniform(0, 1, (2000, 512)), rng.uniform(0, 1, 512)     # p: 8 MiB
+    calls = [lambda: kl_fast.binary_kl(p, q, backend=backend),
+             lambda: kl_fast.binary_cross_entropy(p, q, q_space="logits", backend=backend),
+             lambda: kl_fast.kl_estimate(p, q, backend=backend),
+             lambda: kl_fast.binary_kl(p.astype(np.float32)[:, ::2], np.float32(0.5),
+                                               backend=backend)]
+    for i, call in enumerate(calls):
+        made = p.astype(np.float32).nbytes if i == 3 else 0      # the cast in the lambda
+        call()
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            out = call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak <= out.nbytes + made + 256 * 1024
