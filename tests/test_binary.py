@@ -362,18 +362,18 @@ def test_cython_equals_numba_bitwise(rng, dtype):
             np.testing.assert_array_equal(c.view(np.uint8), n.view(np.uint8))
 
 
-@pytest.mark.skipif("cython" not in BACKENDS, reason="needs the Cython backend")
-def test_bit_identical_for_any_thread_count_and_layout(rng):
+def test_bit_identical_for_any_thread_count_and_layout(compiled_backend, rng):
     p = rng.uniform(0, 1, (3, 70_000))
     q = rng.uniform(0, 1, 70_000)
-    one = kl_fast.binary_kl(p, q, backend="cython", num_threads=1)
-    two = kl_fast.binary_kl(p, q, backend="cython", num_threads=2)
+    be = compiled_backend
+    one = kl_fast.binary_kl(p, q, backend=be, num_threads=1)
+    two = kl_fast.binary_kl(p, q, backend=be, num_threads=2)
     np.testing.assert_array_equal(one, two)
-    strided = kl_fast.binary_kl(np.asfortranarray(p), q[::-1][::-1], backend="cython",
-                                num_threads=2)
+    strided = kl_fast.binary_kl(np.asfortranarray(p), q[::-1][::-1], backend=be, num_threads=2)
     np.testing.assert_array_equal(one, strided)
-    np.testing.assert_array_equal(kl_fast.binary_kl(p[0], q, backend="cython", num_threads=2),
-                                  one[0])
+    np.testing.assert_array_equal(kl_fast.binary_kl(p[0], q, backend=be, num_threads=2), one[0])
+    ints = kl_fast.binary_kl(np.array([0, 1]), np.array([1, 1]), backend=be)   # int -> float64
+    np.testing.assert_array_equal(ints, [np.inf, 0.0])
 
 
 # -- hypothesis properties ----------------------------------------------------------------------
