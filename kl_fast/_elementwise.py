@@ -59,39 +59,76 @@ def elementwise(named, op, eps, log_base, opts, requirements, what):
     arrays, dtype, out_kind, _ = _prepare_inputs(named, what=what)
     names = [name for name, _ in named]
     shape = broadcast_shape(arrays, names)
-    result = np.empty(shape, dtype=dtype)
-    if result.size:
+    size = int(np.prod(shape, dtype=np.int64))
+    reduce = opts.reduction != "none"
+    # "none" fills the result; "sum"/"mean" run through a small scratch buffer (the
+    # result is a scalar: no input-sized array is ever made), summed in fixed pieces
+    result = None if reduce else np.empty(shape, dtype=dtype)
+    acc = 0.0
+    if size:
         # make_rows needs an axis: scalars run as (1, 1), the last axis is the column axis
         inputs = [a.reshape((1,) * (1 - a.ndim) + a.shape) if not shape else a for a in arrays]
         rows = make_rows(inputs, names, -1)
-        total = _run(rows, result.reshape(-1, rows.n_cat), op, eps, log_base, opts)
+        target = None if reduce else result.reshape(-1, rows.n_cat)
+        total, acc = _run(rows, target, dtype, op, eps, log_base, opts)
         if opts.validate and total[0] > 0:
             raise_for_values(total, rows, names, inputs, requirements[int(total[3])])
+    if reduce:
+        if opts.reduction == "mean":
+            acc = acc / size if size else np.nan
+        return _arrays.wrap_result(dtype.type(acc), out_kind)
     return _finish(result, opts, out_kind)
 
 
-def _run(rows, out2d, op, eps, log_base, opts):
-    """Walk the 2-D blocks of `rows` through the kernel; return the merged report."""
+# elements per piece of a reduction ("sum"/"mean"): the scratch buffer's size
+_PIECE = 1 << 17
+
+
+def _pieces(n_rows, n_cols):
+    """(r0, r1, c0, c1) pieces of at most about _PIECE elements, in C order."""
+    if n_cols >= _PIECE:
+        for r in range(n_rows):
+            for c0 in range(0, n_cols, _PIECE):
+                yield r, r + 1, c0, min(c0 + _PIECE, n_cols)
+    else:
+        step = _PIECE // n_cols
+        for r0 in range(0, n_rows, step):
+            yield r0, min(r0 + step, n_rows), 0, n_cols
+
+
+def _run(rows, out2d, dtype, op, eps, log_base, opts):
+    """Walk the 2-D blocks of `rows` through the kernel, into `out2d`, or, if it is
+    None, through a scratch buffer whose pieces are summed; return (report, sum)."""
     _, module = get_backend(opts.backend)
     kernel = getattr(module, KERNEL)
     n_threads = resolve_num_threads(opts.num_threads)
     total = np.array([0, -1, -1, -1, -1, -1], dtype=np.int64)
+    acc = 0.0
+    scratch = None if out2d is not None else np.empty(_PIECE, dtype=dtype)
     for first_row, views in rows.blocks():
         n = views[0].shape[0]
-        chunks = max(1, min(n_threads, n * rows.n_cat // MIN_ELEMENTS_PER_THREAD))
-        report = new_report(chunks)
-        kernel(views[0], views[1], out2d[first_row:first_row + n], report, op, float(eps),
-               float(log_base), chunks)
-        merge_reports(report, first_row, total)
-    return total
+        if out2d is not None:
+            pieces = [(0, n, 0, rows.n_cat)]
+        else:
+            pieces = _pieces(n, rows.n_cat)
+        for r0, r1, c0, c1 in pieces:
+            m = (r1 - r0) * (c1 - c0)
+            chunks = max(1, min(n_threads, m // MIN_ELEMENTS_PER_THREAD))
+            report = new_report(chunks)
+            if out2d is not None:
+                out = out2d[first_row:first_row + n]
+            else:
+                out = scratch[:m].reshape(r1 - r0, c1 - c0)
+            kernel(views[0][r0:r1, c0:c1], views[1][r0:r1, c0:c1], out, report, op,
+                   float(eps), float(log_base), chunks)
+            report[report[:, 1] >= 0, 2] += c0
+            merge_reports(report, first_row + r0, total)
+            if out2d is None:
+                acc += float(out.sum(dtype=np.float64))
+    return total, acc
 
 
 def _finish(result, opts, out_kind):
-    if opts.reduction != "none":
-        acc = result.sum(dtype=np.float64)
-        if opts.reduction == "mean":
-            acc = acc / result.size if result.size else np.nan
-        return _arrays.wrap_result(result.dtype.type(acc), out_kind)
     if opts.out is not None:
         if opts.out.shape != result.shape:
             raise ValueError(f"out has shape {opts.out.shape}, but the result has shape "

@@ -460,3 +460,29 @@ def test_call_allocates_only_its_output(backend, rng):
         finally:
             tracemalloc.stop()
         assert peak <= out.nbytes + made + 256 * 1024
+
+
+def test_reductions_run_in_pieces(backend, rng):
+    # "sum"/"mean" never build the elementwise result: pieces of rows, or of one long row
+    for shape in [(1000, 300), (2, 300_001)]:
+        p, q = rng.uniform(0, 1, shape), rng.uniform(0, 1, shape[-1])
+        full = kl_fast.binary_kl(p, q, backend=backend)
+        np.testing.assert_allclose(kl_fast.binary_kl(p, q, reduction="sum", backend=backend),
+                                   full.sum(), rtol=1e-12)
+        np.testing.assert_allclose(kl_fast.binary_kl(p, q, reduction="mean", backend=backend),
+                                   full.mean(), rtol=1e-12)
+    p[1, 200_003] = 7.0
+    with pytest.raises(ValueError, match=r"^p .*at index \(1, 200003\)"):
+        kl_fast.binary_kl(p, q, reduction="mean", backend=backend)
+    if backend != "numpy":
+        import tracemalloc
+
+        kl_fast.kl_estimate(p, q, reduction="mean", backend=backend)
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            kl_fast.kl_estimate(-p, -q, reduction="mean", backend=backend)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak <= 2 * p.nbytes + (1 << 17) * 8 + 256 * 1024     # -p, -q and the scratch
