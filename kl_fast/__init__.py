@@ -10,7 +10,9 @@ ahead of time, Numba on demand) behind a thin, validating numpy API.
 
 from ._api import cross_entropy, entropy, js_divergence, kl_divergence
 from ._backends import available_backends
+from ._binary import binary_cross_entropy, binary_kl
 from ._config import show_config
+from ._estimate import kl_estimate
 from ._gaussian import gaussian_kl
 from ._gaussian_full import gaussian_kl_full
 from ._mutual_information import mutual_information
@@ -29,6 +31,9 @@ __all__ = [
     "mutual_information",
     "pairwise_kl",
     "pairwise_js",
+    "binary_kl",
+    "binary_cross_entropy",
+    "kl_estimate",
     "available_backends",
     "set_num_threads",
     "get_num_threads",

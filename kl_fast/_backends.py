@@ -40,18 +40,21 @@ FAMILIES = {
         "kl_fast._gaussian_full_cython",
         "kl_fast._mutual_information_cython",
         "kl_fast._pairwise_cython",
+        "kl_fast._elementwise_cython",
     ],
     "numba": [
         "kl_fast._numba_spaces",
         "kl_fast._numba_gaussian_full",
         "kl_fast._numba_mutual_information",
         "kl_fast._numba_pairwise",
+        "kl_fast._numba_elementwise",
     ],
     "numpy": [
         "kl_fast._numpy_spaces",
         "kl_fast._numpy_gaussian_full",
         "kl_fast._numpy_mutual_information",
         "kl_fast._numpy_pairwise",
+        "kl_fast._numpy_elementwise",
     ],
 }
 

@@ -369,10 +369,21 @@ def _impl():
                         value = -v
                     else:
                         bad, _ = load(q, i, n, qspace, temperature, False, check > 0, buf)
-                        mx = rmax(buf, n)
-                        sm1 = sumexp_m1(buf, n, mx)
-                        s = normalizer(mx, sm1)
-                        value = m.vlog1p(sm1) - (buf[label] - mx)
+                        # log1p of the tail against the label's logit (kl_space_label)
+                        yc = buf[label]
+                        acc = np.zeros(8)
+                        for k in range(n):
+                            e = m.vexp(buf[k] - yc)
+                            acc[k & 7] += 0.0 if k == label else e
+                        tail = tree8(acc)
+                        if tail < 1e300:
+                            value = m.vlog1p(tail)
+                            s = 1.0 + tail
+                        else:
+                            mx = rmax(buf, n)
+                            sm1 = sumexp_m1(buf, n, mx)
+                            s = normalizer(mx, sm1)
+                            value = m.vlog1p(sm1) - (buf[label] - mx)
                         if check and bad > 0:
                             rep[0] += bad
                             record_bad(q, i, n, qspace, 1, rep)

@@ -240,6 +240,21 @@ static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, 
         r.check_q = 1.0;
         return r;
     }
+    /* -log softmax(y)[c] = log1p(sum_{k != c} exp(y_k - y_c)): one pass and no
+     * maximum, accurate when the label dominates (the sum is the tail itself).
+     * An overflowed exp (y_k - y_c > 709), an all -inf row or a -inf label
+     * take the max-shifted form, which gets those right. */
+    double yc = y[c], acc[8] = {0};
+    KL_SP_LANES(n, k, {
+        double e = kl_vexp(y[k] - yc);
+        acc[L_] += (k == c) ? 0.0 : e;
+    });
+    double tail = kl_tree8(acc);
+    if (tail < 1e300) {
+        r.value = kl_vlog1p(tail);
+        r.check_q = 1.0 + tail;
+        return r;
+    }
     double m = kl_sp_max(y, n);
     double sm1 = kl_sp_sumexp_m1(y, n, m);
     r.value = kl_vlog1p(sm1) - (y[c] - m);

@@ -10,7 +10,9 @@ import pytest
 import kl_fast
 from kl_fast import (
     _api,
+    _binary,
     _config,
+    _estimate,
     _gaussian,
     _gaussian_full,
     _mutual_information,
@@ -37,7 +39,7 @@ def test_readme_python_example_runs():
 
 @pytest.mark.parametrize("module", [kl_fast, _api, _gaussian, kl_scipy, _threading, _config,
                                     _gaussian_full, _mutual_information,
-                                    _pairwise])
+                                    _pairwise, _binary, _estimate])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
