@@ -24,7 +24,9 @@ HUGE = {"cross_entropy_labels": (1_000_000, 1000), "gaussian_kl_prior": (1_000_0
         "gaussian_kl": (1_000_000, 64), "kl_logits": (200_000, 256),
         "cross_entropy_logits": (200_000, 256), "mutual_information": (100_000, 16),
         "gaussian_kl_full": (100_000, 8), "pairwise_kl": (2_000, 256),
-        "pairwise_js": (2_000, 256)}
+        "pairwise_js": (2_000, 256), "binary_kl": (200_000, 256),
+        "binary_cross_entropy": (200_000, 256), "binary_cross_entropy_logits": (200_000, 256),
+        "kl_estimate_k3": (200_000, 256)}
 
 _cache = {}
 

@@ -28,6 +28,8 @@ FULL_SIZES = {
     "cross_entropy_logits": (200_000, 256), "gaussian_kl": (1_000_000, 64),
     "mutual_information": (100_000, 16), "gaussian_kl_full": (100_000, 8),
     "pairwise_kl": (2_000, 256), "pairwise_js": (2_000, 256),
+    "binary_kl": (200_000, 256), "binary_cross_entropy": (200_000, 256),
+    "binary_cross_entropy_logits": (200_000, 256), "kl_estimate_k3": (200_000, 256),
 }
 SIZES = {k: (n // 4, m) for k, (n, m) in FULL_SIZES.items()}
 QUICK_SIZES = {k: (n // 40, m) for k, (n, m) in FULL_SIZES.items()}

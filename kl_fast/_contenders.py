@@ -13,13 +13,18 @@ import importlib.util
 
 import numpy as np
 
+from ._contenders_elementwise import (
+    ELEMENTWISE_QUANTITIES,
+    elementwise_contenders,
+    make_elementwise_data,
+)
 from ._contenders_tables import TABLE_QUANTITIES, make_table_data, table_contenders
 
 __all__ = ["QUANTITIES", "make_data", "contenders", "FLOOR"]
 
 QUANTITIES = ("kl", "entropy", "cross_entropy", "js", "cross_entropy_labels",
               "gaussian_kl_prior", "kl_logits", "cross_entropy_logits", "gaussian_kl",
-              *TABLE_QUANTITIES)
+              *TABLE_QUANTITIES, *ELEMENTWISE_QUANTITIES)
 FLOOR = "floor"
 
 
@@ -27,6 +32,8 @@ def make_data(quantity, n_rows, n_cat, dtype, seed=0):
     """Synthetic inputs for `quantity`: normalized Dirichlet rows (or labels, or Gaussians)."""
     if quantity in TABLE_QUANTITIES:
         return make_table_data(quantity, n_rows, n_cat, dtype, seed)
+    if quantity in ELEMENTWISE_QUANTITIES:
+        return make_elementwise_data(quantity, n_rows, n_cat, dtype, seed)
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
 
@@ -223,6 +230,10 @@ def contenders(quantity, data, backends=None, peers=True):
     if quantity in TABLE_QUANTITIES:
         found.update(table_contenders(quantity, data, backends or available_backends(), peers,
                                       _have))
+        return found
+    if quantity in ELEMENTWISE_QUANTITIES:
+        found.update(elementwise_contenders(quantity, data, backends or available_backends(),
+                                            peers, _have))
         return found
     for backend in backends or available_backends():
         found[f"kl_fast[{backend}]"] = _kl_fast(quantity, data, backend)
