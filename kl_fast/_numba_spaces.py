@@ -180,7 +180,7 @@ def _impl():
             a1[k & 7] += w[k] * dk if on else 0.0
             a2[k & 7] += w[k] if on else 0.0
         my = rmax(y, n)
-        check_q = normalizer(my, sumexp_m1(y, n, my))
+        check_q = 1.0 if (my > -inf and my < inf) else 0.0
         if inf_terms > 0.0:
             return inf, check_p, check_q
         s = tree8(a1) / tree8(a2)

@@ -288,24 +288,29 @@ KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
      * nearly coincide; with a temperature, diff = (a - b) / T from the raw
      * logits keeps that exactness.  The same pass sums E_p[d]'s parts and
      * counts p's zeros and the +inf terms (p > 0 where q = 0). */
-    if (pspace != KL_SPACE_LOGITS)
-        KL_SP_LANES(n, k, { d[k] = d[k] - y[k]; });
-    else if (diff != NULL)
-        KL_SP_LANES(n, k, { d[k] = diff[k]; });
-    else
-        KL_SP_LANES(n, k, { d[k] = x[k] - y[k]; });
     /* (weights are >= 0: a zero weight adds nothing to the sums but must not
      * meet an infinite d; q = 0 where p > 0 makes the sum of those w > 0) */
-    KL_SP_LANES(n, k, {
-        double wd = w[k] * d[k];
-        a1[L_] += (w[k] > 0.0) ? wd : 0.0;
-        a2[L_] += w[k];
-        zeros[L_] += (w[k] == 0.0) ? 1.0 : 0.0;
-        infs[L_] += (y[k] == -INFINITY) ? w[k] : 0.0;
-    });
+#define KL_SP_D_AND_SUMS(DK)                                                         \
+    KL_SP_LANES(n, k, {                                                              \
+        double dk = (DK);                                                            \
+        double wd = w[k] * dk;                                                       \
+        d[k] = dk;                                                                   \
+        a1[L_] += (w[k] > 0.0) ? wd : 0.0;                                           \
+        a2[L_] += w[k];                                                              \
+        zeros[L_] += (w[k] == 0.0) ? 1.0 : 0.0;                                      \
+        infs[L_] += (y[k] == -INFINITY) ? w[k] : 0.0;                                \
+    })
+    if (pspace != KL_SPACE_LOGITS)
+        KL_SP_D_AND_SUMS(d[k] - y[k]);
+    else if (diff != NULL)
+        KL_SP_D_AND_SUMS(diff[k]);
+    else
+        KL_SP_D_AND_SUMS(x[k] - y[k]);
+#undef KL_SP_D_AND_SUMS
     if (want_check) {
+        /* a logits row is a distribution iff its maximum is finite */
         double my = kl_sp_max(y, n);
-        r->check_q = kl_sp_normalizer(my, kl_sp_sumexp_m1(y, n, my));
+        r->check_q = (my > -INFINITY && my < INFINITY) ? 1.0 : 0.0;
     }
     if (kl_tree8(infs) > 0.0) return INFINITY;
     double s = kl_tree8(a1) / kl_tree8(a2);
