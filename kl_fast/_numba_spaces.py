@@ -52,14 +52,29 @@ def _impl():
         return r
 
     @inline
+    def lo_of(x, mx, t):
+        """The rounding error of t = x - mx, 0 where not finite (kl_sp_lo)."""
+        bv = t - x
+        lo = (x - (t - bv)) + (-mx - bv)
+        return lo if lo - lo == 0.0 else 0.0
+
+    @inline
+    def exp_diff(x, mx):
+        """exp(x - mx) with the subtraction's rounding corrected."""
+        t = x - mx
+        e0 = m.vexp(t)
+        return m.fma(e0, lo_of(x, mx, t), e0)
+
+    @inline
     def sumexp_m1(x, n, mx):
         """S - 1, the maximum's exact ones counted apart (kl_sp_sumexp_m1)."""
         acc = np.zeros(8)
         cnt = np.zeros(8)
         for k in range(n):
-            top = x[k] == mx
-            acc[k & 7] += 0.0 if top else m.vexp(x[k] - mx)
-            cnt[k & 7] += 1.0 if top else 0.0
+            e = exp_diff(x[k], mx)
+            top = 1.0 if x[k] == mx else 0.0
+            acc[k & 7] += e - e * top
+            cnt[k & 7] += top
         return (tree8(cnt) - 1.0) + tree8(acc)
 
     @inline
@@ -92,7 +107,7 @@ def _impl():
         mx = rmax(x, n)
         cnt = np.zeros(8)
         for k in range(n):
-            e = m.vexp(x[k] - mx)
+            e = exp_diff(x[k], mx)
             top = 1.0 if x[k] == mx else 0.0
             w[k] = e
             acc[k & 7] += e - e * top
@@ -119,11 +134,14 @@ def _impl():
         cnt = np.zeros(8)
         for k in range(n):
             t = x[k] - mx
-            e = m.vexp(t)
-            top = x[k] == mx
-            a1[k & 7] += 0.0 if top else e
-            cnt[k & 7] += 1.0 if top else 0.0
-            a2[k & 7] += 0.0 if e == 0.0 else e * t
+            lo = lo_of(x[k], mx, t)
+            e0 = m.vexp(t)
+            e = m.fma(e0, lo, e0)
+            et = m.fma(e, t, e0 * lo)
+            top = 1.0 if x[k] == mx else 0.0
+            a1[k & 7] += e - e * top
+            cnt[k & 7] += top
+            a2[k & 7] += 0.0 if e == 0.0 else et
         sm1 = (tree8(cnt) - 1.0) + tree8(a1)
         value = m.vlog1p(sm1) - tree8(a2) / (1.0 + sm1)
         return value, normalizer(mx, sm1), 0.0
@@ -145,10 +163,14 @@ def _impl():
         cnt = np.zeros(8)
         for k in range(n):
             t = y[k] - mx
-            top = y[k] == mx
-            a1[k & 7] += 0.0 if top else m.vexp(t)
-            cnt[k & 7] += 1.0 if top else 0.0
-            a2[k & 7] += 0.0 if p[k] == 0.0 else p[k] * t
+            lo = lo_of(y[k], mx, t)
+            e0 = m.vexp(t)
+            e = m.fma(e0, lo, e0)
+            top = 1.0 if y[k] == mx else 0.0
+            pt = m.fma(p[k], t, p[k] * lo)
+            a1[k & 7] += e - e * top
+            cnt[k & 7] += top
+            a2[k & 7] += 0.0 if p[k] == 0.0 else pt
             a3[k & 7] += p[k]
         sm1 = (tree8(cnt) - 1.0) + tree8(a1)
         sp = tree8(a3)
@@ -373,7 +395,7 @@ def _impl():
                         yc = buf[label]
                         acc = np.zeros(8)
                         for k in range(n):
-                            e = m.vexp(buf[k] - yc)
+                            e = exp_diff(buf[k], yc)
                             acc[k & 7] += 0.0 if k == label else e
                         tail = tree8(acc)
                         if tail < 1e300:

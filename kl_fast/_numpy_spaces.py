@@ -70,6 +70,27 @@ def _report_checks(report, check, checks):
         report[0, 4:6] = best
 
 
+def _exp_shifted(x, shift):
+    """(t, e): t = x - shift and e = exp(x - shift), the subtraction's rounding
+    lo (TwoSum) put back as t + lo and exp(t) (1 + lo) (src/kl_spaces.h)."""
+    t = x - shift
+    bv = t - x
+    lo = (x - (t - bv)) + (-shift - bv)
+    lo = np.where(np.isfinite(lo), lo, 0.0)
+    return t + lo, np.exp(t) * (1.0 + lo)
+
+
+def _log_sum_tail(x):
+    """(max, log S, S) per row, S = sum exp(x - max), log S = log1p(S - 1) with the
+    maximum's exact ones counted apart (peaked rows keep their tails' digits)."""
+    mx = x.max(axis=1)
+    safe = np.where(np.isfinite(mx), mx, 0.0)
+    t, e = _exp_shifted(x, safe[:, None])
+    top = x == mx[:, None]
+    sm1 = (top.sum(axis=1) - 1.0) + np.where(top, 0.0, e).sum(axis=1)
+    return mx, t, e, np.log1p(sm1), 1.0 + sm1
+
+
 def _log_weights(x, space):
     """(weights p, log p) of rows in `space`."""
     if space == PROB:
@@ -147,8 +168,13 @@ def cross_entropy_space_rows(p, q, out, report, check, tol_p, tol_q, q_space, te
     y, raw_q = _load(q, q_space, temperature, False)
     _report_checks(report, check, [(0, PROB, x, np.asarray(p, np.float64), raw_p, tol_p),
                                    (1, q_space, y, np.asarray(q, np.float64), raw_q, tol_q)])
-    lq = special.log_softmax(y, axis=1) if q_space == LOGITS else y
-    _finish(out, np.where(x == 0, 0.0, -x * lq).sum(axis=1), log_base, False)
+    if q_space == LOGITS:
+        # CE = (sum p) log S - sum p (y - max): two non-negative parts
+        _, t, _, log_s, _ = _log_sum_tail(y)
+        value = x.sum(axis=1) * log_s - np.where(x == 0, 0.0, x * t).sum(axis=1)
+    else:
+        value = np.where(x == 0, 0.0, -x * y).sum(axis=1)
+    _finish(out, value, log_base, False)
 
 
 @_quiet
@@ -158,8 +184,14 @@ def entropy_space_rows(p, out, report, check, tol_p, space, temperature, log_bas
         return
     x, raw = _load(p, space, temperature, False)
     _report_checks(report, check, [(0, space, x, np.asarray(p, np.float64), raw, tol_p)])
-    w, lp = _log_weights(x, space)
-    _finish(out, np.where(w == 0, 0.0, -w * lp).sum(axis=1), log_base, False)
+    if space == LOGITS:
+        # H = log S - E[x - max]: two non-negative parts, no cancellation
+        _, t, e, log_s, s = _log_sum_tail(x)
+        value = log_s - np.where(e == 0, 0.0, e * t).sum(axis=1) / s
+    else:
+        w, lp = _log_weights(x, space)
+        value = np.where(w == 0, 0.0, -w * lp).sum(axis=1)
+    _finish(out, value, log_base, False)
 
 
 @_quiet
@@ -179,10 +211,16 @@ def cross_entropy_label_space_rows(labels, q, out, report, check, q_space, tempe
     picked = np.where(ignored | outside, 0, labels)
     rows = np.arange(n_rows)
     if q_space == LOGITS:
-        lq = special.log_softmax(y, axis=1)[rows, picked]
+        # -log softmax(y)[c] = log1p(sum_{k != c} exp(y_k - y_c)): the tail itself
+        yc = y[rows, picked]
+        _, e = _exp_shifted(y, yc[:, None])
+        e[rows, picked] = 0.0
+        tail = e.sum(axis=1)
+        lsm = -special.log_softmax(y, axis=1)[rows, picked]
+        minus_lq = np.where(tail < 1e300, np.log1p(tail), lsm)
     else:
-        lq = y[rows, picked]
-    value = np.where(ignored | outside, np.nan, -lq)
+        minus_lq = -y[rows, picked]
+    value = np.where(ignored | outside, np.nan, minus_lq)
     if check and not outside.any():
         if q_space == LOGITS:
             bad = _bad(np.asarray(q, np.float64), LOGITS) & ~(ignored)[:, None]

@@ -73,6 +73,17 @@ KL_INLINE double kl_sp_max(const double* x, ptrdiff_t n)
     return r;
 }
 
+/* The rounding error of t = x - m (TwoSum: x - m == t + lo exactly), 0 where
+ * x or m is not finite.  exp(x - m) = exp(t) (1 + lo) to first order: a
+ * logit 30 below the maximum would otherwise carry up to 15 eps of rounding
+ * into its exp, and a peaked row's entropy or cross-entropy is those tails. */
+KL_INLINE double kl_sp_lo(double x, double m, double t)
+{
+    double bv = t - x;
+    double lo = (x - (t - bv)) + (-m - bv);
+    return (lo - lo == 0.0) ? lo : 0.0;
+}
+
 /* S - 1 for S = sum exp(x - m), m = max x: the elements equal to the
  * maximum (exp(0) = 1 each) are counted apart, so that log S = log1p(S - 1)
  * keeps the digits of a small tail -- a peaked row's entropy or
@@ -81,7 +92,9 @@ KL_INLINE double kl_sp_sumexp_m1(const double* x, ptrdiff_t n, double m)
 {
     double acc[8] = {0}, cnt[8] = {0};
     KL_SP_LANES(n, k, {
-        double e = kl_vexp(x[k] - m);   /* in [0, 1] (NaN for a NaN row) */
+        double t = x[k] - m;
+        double e0 = kl_vexp(t);
+        double e = __builtin_fma(e0, kl_sp_lo(x[k], m, t), e0);   /* in [0, 1] */
         double top = (x[k] == m) ? 1.0 : 0.0;
         acc[L_] += e - e * top;
         cnt[L_] += top;
@@ -144,7 +157,9 @@ KL_INLINE double kl_sp_weights(int space, const double* x, ptrdiff_t n, double* 
     /* logits: e = exp(x - max) once, kept in w and divided by their sum */
     double m = kl_sp_max(x, n), cnt[8] = {0};
     KL_SP_LANES(n, k, {
-        double e = kl_vexp(x[k] - m);
+        double t = x[k] - m;
+        double e0 = kl_vexp(t);
+        double e = __builtin_fma(e0, kl_sp_lo(x[k], m, t), e0);
         double top = (x[k] == m) ? 1.0 : 0.0;
         w[k] = e;
         acc[L_] += e - e * top;
@@ -179,8 +194,10 @@ static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n)
     double m = kl_sp_max(x, n), cnt[8] = {0};
     KL_SP_LANES(n, k, {
         double t = x[k] - m;
-        double e = kl_vexp(t);
-        double et = e * t;
+        double lo = kl_sp_lo(x[k], m, t);
+        double e0 = kl_vexp(t);
+        double e = __builtin_fma(e0, lo, e0);
+        double et = __builtin_fma(e, t, e0 * lo);   /* exp(x - m) (x - m) */
         double top = (x[k] == m) ? 1.0 : 0.0;
         a1[L_] += e - e * top;
         cnt[L_] += top;
@@ -215,9 +232,11 @@ static kl_space_result kl_space_ce(int qspace, const double* p, const double* y,
     double m = kl_sp_max(y, n), cnt[8] = {0};
     KL_SP_LANES(n, k, {
         double t = y[k] - m;
-        double e = kl_vexp(t);
+        double lo = kl_sp_lo(y[k], m, t);
+        double e0 = kl_vexp(t);
+        double e = __builtin_fma(e0, lo, e0);
         double top = (y[k] == m) ? 1.0 : 0.0;
-        double pt = p[k] * t;
+        double pt = __builtin_fma(p[k], t, p[k] * lo);   /* p (y - m) */
         a1[L_] += e - e * top;
         cnt[L_] += top;
         a2[L_] += (p[k] == 0.0) ? 0.0 : pt;
@@ -246,7 +265,9 @@ static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, 
      * take the max-shifted form, which gets those right. */
     double yc = y[c], acc[8] = {0};
     KL_SP_LANES(n, k, {
-        double e = kl_vexp(y[k] - yc);
+        double t = y[k] - yc;
+        double e0 = kl_vexp(t);
+        double e = __builtin_fma(e0, kl_sp_lo(y[k], yc, t), e0);
         acc[L_] += (k == c) ? 0.0 : e;
     });
     double tail = kl_tree8(acc);
