@@ -13,7 +13,8 @@ vectorizes as GCC does kl_bin_acc.
 
 import functools
 import math
-import threading
+
+from ._numba_kernels import compile_once
 
 __all__ = ["binary_elementwise"]
 
@@ -28,8 +29,6 @@ _TRUE_MIN = 5e-324
 # 1/k!, k = 2..30, the doubles nearest to them (kl_binary.h's kl_vk3)
 _K3_COEF = tuple(1.0 / float(math.factorial(k)) for k in range(2, 31))
 
-_build_lock = threading.Lock()
-_compiled = {}
 
 
 @functools.cache
@@ -295,20 +294,16 @@ def _driver():
 
 def _kernel(dtype):
     """The compiled driver for `dtype` ("float32"/"float64"), compiled on first request."""
-    fn = _compiled.get(dtype)
-    if fn is None:
-        with _build_lock:
-            fn = _compiled.get(dtype)
-            if fn is None:
-                numba, parallel = _driver()
-                t = numba.types
-                fl = t.float64 if dtype == "float64" else t.float32
-                x = t.Array(fl, 2, "A", readonly=True)
-                sig = t.void(x, x, t.Array(fl, 2, "C"), t.Array(t.int64, 2, "C"), t.int64,
-                             t.float64, t.float64)
-                fn = numba.njit(sig, parallel=True, nogil=True, error_model="numpy")(parallel)
-                _compiled[dtype] = fn
-    return fn
+    def build():
+        numba, parallel = _driver()
+        t = numba.types
+        fl = t.float64 if dtype == "float64" else t.float32
+        x = t.Array(fl, 2, "A", readonly=True)
+        sig = t.void(x, x, t.Array(fl, 2, "C"), t.Array(t.int64, 2, "C"), t.int64,
+                     t.float64, t.float64)
+        return numba.njit(sig, parallel=True, nogil=True, error_model="numpy")(parallel)
+
+    return compile_once((__name__, dtype), build)
 
 
 def binary_elementwise(a, b, out, report, op, eps, log_base, n_threads):

@@ -8,9 +8,10 @@ same bits.  Compiled lazily on first use, for one signature per dtype
 """
 
 import functools
-import threading
 
 import numpy as np
+
+from ._numba_kernels import compile_once
 
 __all__ = ["gaussian_full_kernel"]
 
@@ -18,8 +19,6 @@ __all__ = ["gaussian_full_kernel"]
 OK, NOT_PD, NOT_SYMMETRIC, NOT_FINITE = 0, 1, 2, 3
 A_MU1, A_COV1, A_MU2, A_COV2 = 0, 1, 2, 3
 
-_build_lock = threading.Lock()
-_compiled = {}
 
 
 @functools.cache
@@ -212,23 +211,18 @@ def _impl():
 
 
 def _kernel(variant, dtype):
-    key = (variant, dtype)
-    fn = _compiled.get(key)
-    if fn is None:
-        with _build_lock:
-            fn = _compiled.get(key)
-            if fn is None:
-                numba, drivers = _impl()
-                t = numba.types
-                fl = t.float64 if dtype == "float64" else t.float32
-                mu = t.Array(fl, 2, "A", readonly=True)
-                cov = t.Array(fl, 3, "A", readonly=True)
-                sig = t.void(mu, cov, mu, cov, t.Array(fl, 1, "C"), t.Array(t.int64, 2, "C"),
-                             t.boolean, t.int64, t.float64, t.float64, t.int64)
-                fn = numba.njit(sig, parallel=variant == "parallel", nogil=True,
-                                error_model="numpy")(drivers[variant])
-                _compiled[key] = fn
-    return fn
+    def build():
+        numba, drivers = _impl()
+        t = numba.types
+        fl = t.float64 if dtype == "float64" else t.float32
+        mu = t.Array(fl, 2, "A", readonly=True)
+        cov = t.Array(fl, 3, "A", readonly=True)
+        sig = t.void(mu, cov, mu, cov, t.Array(fl, 1, "C"), t.Array(t.int64, 2, "C"),
+                     t.boolean, t.int64, t.float64, t.float64, t.int64)
+        return numba.njit(sig, parallel=variant == "parallel", nogil=True,
+                          error_model="numpy")(drivers[variant])
+
+    return compile_once((__name__, variant, dtype), build)
 
 
 def gaussian_full_kernel(mu1, cov1, mu2, cov2, out, info, prior, check, sym_tol, log_base,

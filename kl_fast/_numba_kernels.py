@@ -624,19 +624,31 @@ def _signature(numba, family, dtype):
     return t.void(x, x, out, rep, i8, f8, f8, b1, f8)
 
 
-def _kernel(family, variant, dtype):
-    """The compiled driver for (family, variant, dtype), compiled on first request."""
-    key = (family, variant, dtype)
+def compile_once(key, build):
+    """The compiled function cached under `key`, built by `build()` on first request.
+
+    Every Numba kernel family compiles through here: one cache and one lock
+    (two threads asking at once compile once; the lock is taken only on a miss).
+    `key` starts with the family's module name so families never collide.
+    """
     fn = _compiled.get(key)
     if fn is None:
         with _build_lock:
             fn = _compiled.get(key)
             if fn is None:
-                numba, drivers = _impl()
-                fn = numba.njit(_signature(numba, family, dtype), parallel=variant != "serial",
-                                nogil=True, error_model="numpy")(drivers(family)[variant])
+                fn = build()
                 _compiled[key] = fn
     return fn
+
+
+def _kernel(family, variant, dtype):
+    """The compiled driver for (family, variant, dtype), compiled on first request."""
+    def build():
+        numba, drivers = _impl()
+        return numba.njit(_signature(numba, family, dtype), parallel=variant != "serial",
+                          nogil=True, error_model="numpy")(drivers(family)[variant])
+
+    return compile_once((__name__, family, variant, dtype), build)
 
 
 # dtype -> name, by a dict look-up: dtype.name is Python code, ~2 us a call

@@ -9,15 +9,14 @@ both backends return the same bits.  Compiled lazily on first use, one signature
 """
 
 import functools
-import threading
 
 import numpy as np
+
+from ._numba_kernels import compile_once
 
 __all__ = ["mutual_information_kernel"]
 
 _DBL_MIN = 2.2250738585072014e-308
-_build_lock = threading.Lock()
-_compiled = {}
 
 
 @functools.cache
@@ -152,22 +151,17 @@ def _impl():
 
 
 def _kernel(variant, dtype):
-    key = (variant, dtype)
-    fn = _compiled.get(key)
-    if fn is None:
-        with _build_lock:
-            fn = _compiled.get(key)
-            if fn is None:
-                numba, drivers = _impl()
-                t = numba.types
-                fl = t.float64 if dtype == "float64" else t.float32
-                sig = t.void(t.Array(fl, 3, "A", readonly=True), t.Array(fl, 1, "C"),
-                             t.Array(t.float64, 1, "C"), t.Array(t.int64, 2, "C"), t.int64,
-                             t.float64, t.boolean, t.float64, t.int64)
-                fn = numba.njit(sig, parallel=variant == "parallel", nogil=True,
-                                error_model="numpy")(drivers[variant])
-                _compiled[key] = fn
-    return fn
+    def build():
+        numba, drivers = _impl()
+        t = numba.types
+        fl = t.float64 if dtype == "float64" else t.float32
+        sig = t.void(t.Array(fl, 3, "A", readonly=True), t.Array(fl, 1, "C"),
+                     t.Array(t.float64, 1, "C"), t.Array(t.int64, 2, "C"), t.int64,
+                     t.float64, t.boolean, t.float64, t.int64)
+        return numba.njit(sig, parallel=variant == "parallel", nogil=True,
+                          error_model="numpy")(drivers[variant])
+
+    return compile_once((__name__, variant, dtype), build)
 
 
 def mutual_information_kernel(joint, out, sums, info, check, eps, transform, log_base,

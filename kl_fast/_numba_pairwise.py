@@ -15,11 +15,10 @@ workqueue-lock wrapper.
 """
 
 import functools
-import threading
 
 import numpy as np
 
-from ._numba_kernels import _call_parallel, _dtype_name
+from ._numba_kernels import _call_parallel, _dtype_name, compile_once
 
 __all__ = ["pairwise_kl_matrix", "tile_shape"]
 
@@ -28,8 +27,6 @@ _MAX_CHUNK = 4096
 _TILE_BUDGET = 16384
 _MIN_TILE, _MAX_TILE = 16, 64
 
-_build_lock = threading.Lock()
-_compiled = {}
 
 
 def tile_shape(n_cat):
@@ -139,23 +136,18 @@ def _drivers():
 
 
 def _kernel(variant, dtype):
-    key = (variant, dtype)
-    fn = _compiled.get(key)
-    if fn is None:
-        with _build_lock:
-            fn = _compiled.get(key)
-            if fn is None:
-                numba, drivers = _drivers()
-                t = numba.types
-                fl = t.float64 if dtype == "float64" else t.float32
-                x = t.Array(fl, 2, "A", readonly=True)
-                d = t.Array(t.float64, 1, "C", readonly=True)
-                sig = t.void(x, x, t.Array(fl, 2, "C"), d, d, t.float64, t.float64, t.intp,
-                             t.intp, t.intp, t.intp)
-                fn = numba.njit(sig, parallel=variant == "parallel", nogil=True,
-                                error_model="numpy")(drivers[variant])
-                _compiled[key] = fn
-    return fn
+    def build():
+        numba, drivers = _drivers()
+        t = numba.types
+        fl = t.float64 if dtype == "float64" else t.float32
+        x = t.Array(fl, 2, "A", readonly=True)
+        d = t.Array(t.float64, 1, "C", readonly=True)
+        sig = t.void(x, x, t.Array(fl, 2, "C"), d, d, t.float64, t.float64, t.intp,
+                     t.intp, t.intp, t.intp)
+        return numba.njit(sig, parallel=variant == "parallel", nogil=True,
+                          error_model="numpy")(drivers[variant])
+
+    return compile_once((__name__, variant, dtype), build)
 
 
 def _readonly(a):

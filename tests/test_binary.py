@@ -12,6 +12,7 @@ from scipy import special
 import kl_fast
 from tests import binary_reference as ref
 from tests.conftest import BACKENDS, COMPILED_BACKENDS
+from tests.test_memory import peak_bytes
 
 TINY = 5e-324
 ONE_MINUS = 1.0 - 2.0 ** -53          # the largest double below 1
@@ -441,8 +442,6 @@ def test_prop_cython_equals_numba_bitwise(a, b, op):
 
 @pytest.mark.parametrize("backend", COMPILED_BACKENDS)
 def test_call_allocates_only_its_output(backend, rng):
-    import tracemalloc
-
     p, q = rng.uniform(0, 1, (2000, 512)), rng.uniform(0, 1, 512)     # p: 8 MiB
     calls = [lambda: kl_fast.binary_kl(p, q, backend=backend),
              lambda: kl_fast.binary_cross_entropy(p, q, q_space="logits", backend=backend),
@@ -451,15 +450,7 @@ def test_call_allocates_only_its_output(backend, rng):
                                                backend=backend)]
     for i, call in enumerate(calls):
         made = p.astype(np.float32).nbytes if i == 3 else 0      # the cast in the lambda
-        call()
-        tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            out = call()
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert peak <= out.nbytes + made + 256 * 1024
+        assert peak_bytes(call) <= call().nbytes + made + 256 * 1024
 
 
 def test_reductions_run_in_pieces(backend, rng):
@@ -475,14 +466,5 @@ def test_reductions_run_in_pieces(backend, rng):
     with pytest.raises(ValueError, match=r"^p .*at index \(1, 200003\)"):
         kl_fast.binary_kl(p, q, reduction="mean", backend=backend)
     if backend != "numpy":
-        import tracemalloc
-
-        kl_fast.kl_estimate(p, q, reduction="mean", backend=backend)
-        tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            kl_fast.kl_estimate(-p, -q, reduction="mean", backend=backend)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        peak = peak_bytes(lambda: kl_fast.kl_estimate(-p, -q, reduction="mean", backend=backend))
         assert peak <= 2 * p.nbytes + (1 << 17) * 8 + 256 * 1024     # -p, -q and the scratch

@@ -3,7 +3,6 @@ naive double loop, mpmath at 50 digits), the exact identities (zero diagonal, bi
 symmetry, thread-count and backend invariance), edges, validation, memory, properties.
 """
 
-import tracemalloc
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
@@ -19,6 +18,7 @@ from kl_fast import _pairwise
 
 from . import mp_reference as mpr
 from .conftest import BACKENDS, COMPILED_BACKENDS
+from .test_memory import peak_bytes
 
 EPS64 = float(np.finfo(np.float64).eps)
 LN2 = float(np.log(2.0))
@@ -334,24 +334,13 @@ def test_validate_false_never_crashes(backend):
 
 
 # -- memory ------------------------------------------------------------------------------------
-def _peak_bytes(fn):
-    fn()  # warm up: compile (numba), caches
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("backend", ["cython"])
 def test_memory_is_o_of_n_m_not_n_m_k(backend, rng):
     """2000 x 2000 x 256: the output (32 MB) and O(N + M) extras, not N*M*K (8 GB)."""
     n, m, k = 2000, 2000, 256
     P = np.asfortranarray(dirichlet(rng, (n, k)))    # a strided layout: still no copy
     Q = dirichlet(rng, (m, k))
-    peak = _peak_bytes(lambda: kl_fast.pairwise_kl(P, Q, eps=1e-9, backend=backend))
+    peak = peak_bytes(lambda: kl_fast.pairwise_kl(P, Q, eps=1e-9, backend=backend))
     assert peak <= n * m * 8 + 4 * (n + m) * 8 + 64 * 1024
 
 
@@ -361,7 +350,7 @@ def test_memory_of_the_row_kernel_paths(compiled_backend, what, rng):
     P, Q = dirichlet(rng, (n, k)), dirichlet(rng, (m, k))
     call = {"precise": lambda: kl_fast.pairwise_kl(P, Q, precise=True, backend=compiled_backend),
             "js": lambda: kl_fast.pairwise_js(P, Q, backend=compiled_backend)}[what]
-    assert _peak_bytes(call) <= n * m * 8 + 4 * (n + m) * 8 + 64 * 1024
+    assert peak_bytes(call) <= n * m * 8 + 4 * (n + m) * 8 + 64 * 1024
 
 
 # -- properties ---------------------------------------------------------------------------------
