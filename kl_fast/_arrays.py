@@ -33,6 +33,12 @@ def input_kind(x, name):
             f"between devices silently: pass cupy.asnumpy({name})"
         )
     if mod in ("jax", "jaxlib"):
+        if _is_jax_tracer(x):
+            raise TypeError(
+                f"{name} is a traced JAX value (inside jax.jit, grad or vmap); kl_fast runs "
+                "compiled CPU kernels on concrete arrays: call it outside the transformation, "
+                "or wrap the call in jax.pure_callback"
+            )
         devices = getattr(x, "devices", None)
         platforms = {d.platform for d in devices()} if callable(devices) else {"cpu"}
         if platforms != {"cpu"}:
@@ -42,6 +48,13 @@ def input_kind(x, name):
             )
         return "jax"
     return "numpy"
+
+
+def _is_jax_tracer(x):
+    """True for an abstract value inside a JAX transformation (it has no data to read)."""
+    import jax.core
+
+    return isinstance(x, jax.core.Tracer)
 
 
 def to_numpy(x, kind):

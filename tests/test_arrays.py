@@ -1,5 +1,8 @@
-"""Array types in and out: array-likes give numpy, CPU torch gives torch, GPU arrays raise."""
+"""Array types in and out: array-likes give numpy, CPU torch gives torch, JAX CPU gives JAX,
+GPU (and traced) arrays raise."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -8,6 +11,7 @@ import kl_fast
 
 from . import reference as ref
 from .layouts import make_layout
+from .public_calls import CALLS
 
 SCALES = ("var", "std", "logvar", "logstd")
 PAIR_FUNCS = {
@@ -264,3 +268,70 @@ def test_cupy_array_raises_for_labels_and_gaussians(backend):
         kl_fast.cross_entropy(_FakeCupyArray(), [[0.5, 0.5]], backend=backend)
     with pytest.raises(TypeError, match="CuPy array on the GPU"):
         kl_fast.gaussian_kl([0.0, 1.0, 2.0], _FakeCupyArray(), backend=backend)
+
+
+# -- every public function: torch and JAX in -> their own type out -----------------------------
+
+def _numpy_result(call, inputs):
+    return np.asarray(call(*inputs))
+
+
+def _every_function_inputs(name, seed=7):
+    make_inputs, call = CALLS[name]
+    return make_inputs(np.random.default_rng(seed)), call
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_torch_in_gives_torch_out_for_every_function(name):
+    inputs, call = _every_function_inputs(name)
+    result = call(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs))
+    assert isinstance(result, torch.Tensor) and result.device.type == "cpu"
+    expected = _numpy_result(call, inputs)
+    assert result.dtype == torch.float64 and tuple(result.shape) == expected.shape
+    np.testing.assert_array_equal(result.numpy(), expected)
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_torch_off_the_cpu_raises_for_every_function(name):
+    inputs, call = _every_function_inputs(name)
+    on_meta = [torch.from_numpy(np.ascontiguousarray(x)) for x in inputs]
+    on_meta[-1] = on_meta[-1].to("meta")
+    with pytest.raises(TypeError, match=r"is a torch tensor on meta; .* pass \w+\.cpu\(\)"):
+        call(*on_meta)
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_jax_in_gives_jax_out_for_every_function(name):
+    inputs, call = _every_function_inputs(name)
+    # JAX keeps float64 only with x64 enabled; without it its arrays are float32
+    with jax.enable_x64(True):
+        result = call(*(jnp.asarray(x) for x in inputs))
+        assert isinstance(result, jax.Array)
+        assert {d.platform for d in result.devices()} == {"cpu"}
+        expected = _numpy_result(call, inputs)
+        assert result.dtype == jnp.float64 and result.shape == expected.shape
+        np.testing.assert_array_equal(np.asarray(result), expected)
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_jax_float32_stays_float32_for_every_function(name):
+    inputs, call = _every_function_inputs(name)
+    as_f32 = [x if x.dtype.kind == "i" else x.astype(np.float32) for x in inputs]
+    result = call(*(jnp.asarray(x) for x in as_f32))
+    assert isinstance(result, jax.Array) and result.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(result), _numpy_result(call, as_f32))
+
+
+def test_jax_mixed_with_numpy_gives_jax(rng):
+    p, q = probabilities(rng, (3, 4)).astype(np.float32), probabilities(rng, (3, 4))
+    result = kl_fast.kl_divergence(p, jnp.asarray(q.astype(np.float32)))
+    assert isinstance(result, jax.Array)
+    assert_close(np.asarray(result), ref.kl(p, q.astype(np.float32)), np.float32)
+
+
+def test_jax_traced_value_raises_type_error_naming_the_way_out(rng):
+    p = jnp.asarray(probabilities(rng, (3, 4)).astype(np.float32))
+    with pytest.raises(TypeError, match=r"^p is a traced JAX value .*jax\.pure_callback"):
+        jax.jit(lambda a: kl_fast.entropy(a))(p)
+    with pytest.raises(TypeError, match=r"^q is a traced JAX value"):
+        jax.jit(lambda b: kl_fast.kl_divergence(p, b))(p)
