@@ -284,7 +284,7 @@ def _chunk_rows(inputs, n, chunk_rows):
 def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=None,
                 normalize=None, p_space=None, q_space=None, temperature=None,
                 ignore_index=None, reduction="none", chunk_rows=None, num_threads=None,
-                backend="auto", progress=None):
+                backend="auto", validate=True, progress=None):
     """Score the arrays in files `p` (and `q`) chunk by chunk and write a .npy.
 
     What ``kl-fast score`` runs.  The result equals ``kl_fast.<metric>`` on
@@ -317,6 +317,8 @@ def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=No
         input per chunk.
     num_threads : int, optional
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
+    validate : bool, default True
+        As for the metric's function (labels out of range are always errors).
     progress : callable, optional
         ``progress(total_rows)`` returns an object with ``update(n)`` and
         ``close()`` (a tqdm bar, say).
@@ -371,6 +373,7 @@ def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=No
     given = {"axis": axis, "normalize": normalize or None, "p_space": p_space,
              "q_space": q_space, "temperature": temperature, "ignore_index": ignore_index}
     kw = _keywords(metric, given, eps, base, backend, num_threads)
+    kw["validate"] = bool(validate)
     sources = []
     try:
         for path in paths:
@@ -409,8 +412,8 @@ def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
                     if len(bounds) == 1:
                         raise ScoreInputError(f"{names}: {exc}") from None
                     raise ScoreInputError(
-                        f"rows {first:,}-{stop - 1:,} ({names}): {exc} [indices count from "
-                        f"row {first:,}]") from None
+                        f"rows {first:,}-{stop - 1:,} ({names}): {exc} [the index is "
+                        f"relative to the chunk starting at row {first:,}]") from None
                 if reduction == "none":
                     if not writer.is_open:
                         writer.open(out_shape, result.dtype)

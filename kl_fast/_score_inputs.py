@@ -177,9 +177,12 @@ class _FileSource(_Source):
     def _map_window(self, offset, length, shape):
         """A read-only mapping of just these bytes; unmapped when the array is dropped."""
         aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        window = mmap.mmap(self._fd, length + (offset - aligned), flags=flags,
+        # no MAP_POPULATE: pre-faulting the window measured ~20% slower than
+        # letting the kernel's fault-around map the pages as the kernel reads them
+        window = mmap.mmap(self._fd, length + (offset - aligned), flags=mmap.MAP_SHARED,
                            prot=mmap.PROT_READ, offset=aligned)
+        if hasattr(window, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+            window.madvise(mmap.MADV_SEQUENTIAL)     # read ahead; it is read once, in order
         arr = np.frombuffer(window, dtype=self.dtype, count=length // self.dtype.itemsize,
                             offset=offset - aligned)
         return arr.reshape(shape)
