@@ -103,15 +103,23 @@ class AtomicNpyWriter:
         self._expected = 0
         self._written = 0
 
+    def _failed(self, exc):
+        return ScoreInputError(f"output {self.path!r}: writing failed ({exc.strerror or exc}); "
+                               "nothing was written (check the directory's permissions and "
+                               "free space)")
+
     def open(self, shape, dtype):
         directory = os.path.dirname(os.path.abspath(self.path))
-        fd, self.tmp = tempfile.mkstemp(dir=directory, suffix=".tmp",
-                                        prefix=f".{os.path.basename(self.path)}.")
-        self._fp = os.fdopen(fd, "wb")
-        dtype = np.dtype(dtype)
-        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                  "shape": tuple(shape)}
-        np.lib.format.write_array_header_1_0(self._fp, header)
+        try:
+            fd, self.tmp = tempfile.mkstemp(dir=directory, suffix=".tmp",
+                                            prefix=f".{os.path.basename(self.path)}.")
+            self._fp = os.fdopen(fd, "wb")
+            dtype = np.dtype(dtype)
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                      "shape": tuple(shape)}
+            np.lib.format.write_array_header_1_0(self._fp, header)
+        except OSError as exc:
+            raise self._failed(exc) from None
         self._expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
     @property
@@ -120,21 +128,27 @@ class AtomicNpyWriter:
 
     def write(self, values):
         data = np.ascontiguousarray(values)
-        self._fp.write(memoryview(data).cast("B"))
+        try:
+            self._fp.write(memoryview(data).cast("B"))
+        except OSError as exc:
+            raise self._failed(exc) from None
         self._written += data.nbytes
 
     def commit(self):
         if self._written != self._expected:
             raise RuntimeError(f"wrote {self._written} bytes of {self._expected}")
-        self._fp.flush()
-        os.fsync(self._fp.fileno())
-        self._fp.close()
-        self._fp = None
-        # mkstemp makes the file 0600; give it the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)
-        os.replace(self.tmp, self.path)
+        try:
+            self._fp.flush()
+            os.fsync(self._fp.fileno())
+            self._fp.close()
+            self._fp = None
+            # mkstemp makes the file 0600; give it the permissions a plain open() would
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise self._failed(exc) from None
         self.tmp = None
 
     def abort(self):

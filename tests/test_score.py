@@ -306,11 +306,17 @@ def _bad_case(name, tmp_path, rng):
         broken[start + 60:start + info.compress_size] = b"\0" * (info.compress_size - 60)
         path.write_bytes(bytes(broken))
         return [path, good], [str(path), "damaged"]
+    if name == "npz-compressed-axis0":
+        path = tmp_path / "t.npz"
+        np.savez_compressed(path, a=np.ascontiguousarray(dirichlet(rng, 20, 4).T))
+        return [path, path, "--axis", 0], [str(path), "uncompressed"]
     if name == "nan-late-chunk":
         p = dirichlet(rng, 20, 4)
         p[17, 2] = np.nan
         np.save(path, p)
         return [path, good], [str(path), "rows 15-19", "invalid value"]
+    if name == "out-dir-missing":
+        return [good, good, "-o", tmp_path / "nowhere" / "o.npy"], ["nowhere", "does not exist"]
     if name == "wrong-suffix":
         return [good, good, "-o", tmp_path / "out.csv"], ["out.csv", ".npy"]
     if name == "out-is-input":
@@ -320,7 +326,8 @@ def _bad_case(name, tmp_path, rng):
 
 BAD = ["missing", "not-npy", "truncated", "object", "complex", "bool",
        "ints-without-normalize", "mismatched", "npz-needs-key", "npz-truncated",
-       "npz-compressed-damaged", "nan-late-chunk", "wrong-suffix", "out-is-input"]
+       "npz-compressed-damaged", "npz-compressed-axis0", "nan-late-chunk", "out-dir-missing",
+       "wrong-suffix", "out-is-input"]
 
 
 @pytest.mark.parametrize("name", BAD)
@@ -412,6 +419,38 @@ def test_keyboard_interrupt_leaves_no_partial_file(tmp_path, rng, capsys, monkey
     assert len(calls) == 3
     err = capsys.readouterr().err.strip()
     assert err == "kl-fast score: interrupted; no output written"
+    assert out.read_bytes() == old
+    assert leftovers(tmp_path) == []
+
+
+def test_disk_full_mid_run_leaves_no_partial_file(tmp_path, rng, capsys, monkeypatch):
+    p = dirichlet(rng, 50, 4)
+    np.save(tmp_path / "p.npy", p)
+    out = tmp_path / "out.npy"
+    np.save(out, np.ones(3))
+    old = out.read_bytes()
+    real_fdopen = os.fdopen
+    writes = []
+
+    class FullDisk:
+        """The temporary file, whose third write (the second chunk) hits a full disk."""
+
+        def __init__(self, fp):
+            self._fp = fp
+
+        def write(self, data):
+            writes.append(len(data))
+            if len(writes) == 3:
+                raise OSError(28, "No space left on device")
+            return self._fp.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self._fp, name)
+
+    monkeypatch.setattr(_score.os, "fdopen", lambda *a, **k: FullDisk(real_fdopen(*a, **k)))
+    assert score(tmp_path / "p.npy", "--metric", "entropy", "-o", out, "--chunk-rows", 10) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and "No space left on device" in line and str(out) in line
     assert out.read_bytes() == old
     assert leftovers(tmp_path) == []
 
