@@ -76,11 +76,11 @@ class ScoreSummary:
 
     def line(self):
         """One line: rows, categories, bytes, time, throughput, output path."""
-        what = (f"{self.rows:,} elements" if not self.n_cat
-                else f"{self.rows:,} rows x {self.n_cat:,}")
+        unit = "rows" if self.n_cat else "elements"
+        what = f"{self.rows:,} {unit}" + (f" x {self.n_cat:,}" if self.n_cat else "")
         secs = max(self.seconds, 1e-9)
         text = (f"kl-fast score: {what} ({self.bytes_read / 1e9:.2f} GB) in {self.seconds:.2f} s:"
-                f" {self.rows / secs:,.0f} rows/s, {self.bytes_read / secs / 1e9:.2f} GB/s"
+                f" {self.rows / secs:,.0f} {unit}/s, {self.bytes_read / secs / 1e9:.2f} GB/s"
                 f" -> {self.out}")
         if self.value is not None:
             text += f" ({self.reduction} = {float(self.value)!r})"
@@ -231,13 +231,16 @@ class _Input:
         self.frame_shape = frame_shape     # shape as it broadcasts (labels get a 1 axis)
         self._own_axis_of = own_axis_of    # frame axis -> the source's own axis
         self.chunk_axis = None             # the source's own axis that is sliced
+        self.whole = None                  # the whole array, when it is not sliced
 
     def place(self, frame_ndim, chunk_axis, n):
-        """Slice this input along the chunk axis iff it has the full length there."""
-        axis = chunk_axis - (frame_ndim - len(self.frame_shape))
-        if axis >= 0 and self.frame_shape[axis] == n:
+        """Slice this input along the frame's `chunk_axis` (length `n`) iff it has the
+        full length there; otherwise it broadcasts and is read whole, once."""
+        axis = None if chunk_axis is None else chunk_axis - (frame_ndim - len(self.frame_shape))
+        if axis is not None and axis >= 0 and self.frame_shape[axis] == n:
             self.chunk_axis = self._own_axis_of(axis)
-        self.whole = None if self.chunk_axis is not None else self.source.read_all()
+        else:
+            self.whole = self.source.read_all()
 
     def chunk(self, start, stop):
         if self.chunk_axis is None:
@@ -245,8 +248,17 @@ class _Input:
         return self.source.read_slab(self.chunk_axis, start, stop)
 
 
+def _check_axis(axis, shape, what):
+    """`axis` as a non-negative index into `shape` (the CLI's --axis)."""
+    if not shape:
+        raise ScoreInputError(f"{what} is 0-d; it needs an axis of categories")
+    if not -len(shape) <= axis < len(shape):
+        raise ScoreInputError(f"--axis {axis} is out of range for {what} of shape {shape}")
+    return axis % len(shape)
+
+
 def _frame(metric, sources, kw):
-    """Inputs in the broadcast frame; (inputs, frame shape, category axis, labels?)."""
+    """Inputs in the broadcast frame; (inputs, frame shape, category axis or None, labels?)."""
     p = sources[0]
     q = sources[1] if len(sources) > 1 else None
     labels = (metric.name == "cross-entropy" and p.dtype.kind in "iu"
@@ -255,34 +267,25 @@ def _frame(metric, sources, kw):
     p.check_dtype(allow_int=labels or normalize)
     if q is not None:
         q.check_dtype(allow_int=normalize)
-    ref = q if labels else p
-    if metric.elementwise:
-        cat_axis = None
-    else:
-        if not ref.shape:
-            raise ScoreInputError(f"{ref.label} is 0-d; it needs an axis of categories")
-        cat_axis = kw["axis"]
-    inputs = []
     if labels:
-        ax = cat_axis % len(q.shape)
+        # as the API does: labels get a length-1 category axis and broadcast against q
+        ax = _check_axis(kw["axis"], q.shape, q.label)
         frame = p.shape[:ax] + (1,) + p.shape[ax:]
-        inputs.append(_Input(p, frame, lambda a, ax=ax: a if a < ax else a - 1))
-        inputs.append(_Input(q, q.shape, lambda a: a))
+        inputs = [_Input(p, frame, lambda a: a if a < ax else a - 1),
+                  _Input(q, q.shape, lambda a: a)]
     else:
-        inputs.extend(_Input(s, s.shape, lambda a: a) for s in sources)
+        inputs = [_Input(s, s.shape, lambda a: a) for s in sources]
     try:
         shape = np.broadcast_shapes(*(i.frame_shape for i in inputs))
     except ValueError:
         described = " and ".join(f"{i.source.label} of shape {i.source.shape}" for i in inputs)
         raise ScoreInputError(f"the shapes do not broadcast: {described}") from None
-    if cat_axis is not None:
-        # the axis counts in q's dimensions for labels, else in the broadcast shape's
-        ndim = len(q.shape) if labels else len(shape)
-        if not -ndim <= cat_axis < ndim:
-            raise ScoreInputError(f"--axis {cat_axis} is out of range for "
-                                  f"{ref.label if labels else 'the inputs'} of shape "
-                                  f"{q.shape if labels else shape}")
-        cat_axis = cat_axis % ndim + len(shape) - ndim
+    if metric.elementwise:
+        cat_axis = None
+    elif labels:
+        cat_axis = ax       # labels have q.ndim - 1 dimensions, so the frame is q's
+    else:
+        cat_axis = _check_axis(kw["axis"], shape, " and ".join(s.label for s in sources))
     return inputs, shape, cat_axis, labels
 
 
@@ -398,23 +401,46 @@ def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=No
             source.close()
 
 
+class _Merge:
+    """Sum and count of the per-row results over chunks, for "sum" and "mean".
+
+    Each chunk's values are summed in float64 (numpy's pairwise sum, as the
+    API does for one array); the chunk sums are added exactly with
+    ``math.fsum``, so chunking changes the result by ~1 rounding at most.
+    """
+
+    def __init__(self):
+        self.partials = []
+        self.count = 0
+        self.dtype = None
+
+    def add(self, result, keep=None):
+        values = result if keep is None else result[keep]
+        self.partials.append(float(values.sum(dtype=np.float64)))
+        self.count += values.size
+        self.dtype = result.dtype
+
+    def value(self, reduction):
+        total = math.fsum(self.partials)
+        if reduction == "mean":
+            total = total / self.count if self.count else math.nan
+        return self.dtype.type(total)
+
+
 def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
     inputs, shape, cat_axis, labels = _frame(metric, sources, kw)
     batch_axes = [a for a in range(len(shape)) if a != cat_axis]
     chunk_axis = batch_axes[0] if batch_axes else None
     n = shape[chunk_axis] if chunk_axis is not None else 1
     for item in inputs:
-        if chunk_axis is not None:
-            item.place(len(shape), chunk_axis, n)
-        else:
-            item.whole = item.source.read_all()
+        item.place(len(shape), chunk_axis, n)
     out_shape = tuple(s for a, s in enumerate(shape) if a != cat_axis)
     step = _chunk_rows(inputs, n, chunk_rows) if chunk_axis is not None else max(n, 1)
     bounds = [(a, min(a + step, n)) for a in range(0, n, step)] or [(0, 0)]
     names = ", ".join(f"{arg} = {i.source.label}"
                       for arg, i in zip(("p", "q"), inputs, strict=False))
     bar = progress(n) if progress is not None else None
-    partials, counted = [], 0
+    merge = _Merge()
     ignore = kw.get("ignore_index")
     try:
         with AtomicNpyWriter(out) as writer:
@@ -433,24 +459,18 @@ def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
                         writer.open(out_shape, result.dtype)
                     writer.write(result)
                 else:
-                    values = result
-                    if labels and ignore is not None:
-                        keep = np.broadcast_to(arrays[0] != ignore, result.shape)
-                        values = result[keep]
-                    partials.append(float(values.sum(dtype=np.float64)))
-                    counted += values.size
-                    dtype = result.dtype
+                    # rows with an ignored label do not count, as in the API
+                    keep = (np.broadcast_to(arrays[0] != ignore, result.shape)
+                            if labels and ignore is not None else None)
+                    merge.add(result, keep)
                 del arrays, result
                 if bar is not None:
                     bar.update(stop - first)
             value = None
             if reduction != "none":
-                total = math.fsum(partials)
-                if reduction == "mean":
-                    total = total / counted if counted else math.nan
-                value = dtype.type(total)
-                writer.open((), dtype)
-                writer.write(np.asarray(value, dtype=dtype))
+                value = merge.value(reduction)
+                writer.open((), value.dtype)
+                writer.write(np.asarray(value))
             writer.commit()
     finally:
         if bar is not None:

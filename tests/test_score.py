@@ -109,6 +109,18 @@ def test_chunk_sizes_and_broadcast_q(tmp_path, rng, chunk):
     np.testing.assert_allclose(got, ref.kl(p, q), rtol=1e-13)
 
 
+@pytest.mark.parametrize("backend", kl_fast.available_backends())
+def test_every_backend(tmp_path, rng, backend):
+    p, q = dirichlet(rng, 45, 6), dirichlet(rng, 45, 6)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "q.npy", q)
+    assert score(tmp_path / "p.npy", tmp_path / "q.npy", "--metric", "kl", "--backend", backend,
+                 "-o", tmp_path / "o.npy", "--chunk-rows", 8, "--quiet") == 0
+    got = np.load(tmp_path / "o.npy")
+    np.testing.assert_array_equal(got, kl_fast.kl_divergence(p, q, backend=backend))
+    np.testing.assert_allclose(got, ref.kl(p, q), rtol=1e-13)
+
+
 def test_three_dimensional_batch_and_broadcast_p(tmp_path, rng):
     """(A, B, K) against (B, K): Q has no chunked axis and is passed whole."""
     p, q = dirichlet(rng, 24, 4).reshape(6, 4, 4), dirichlet(rng, 4, 4)
@@ -479,6 +491,20 @@ def test_summary_line_and_no_bar_without_a_terminal(tmp_path, rng, capsys):
     value = float(kl_fast.kl_divergence(p, p[::-1], reduction="sum"))
     assert line.endswith(f"-> {out} (sum = {float(np.load(out))!r})")
     assert math.isclose(float(np.load(out)), value, rel_tol=1e-15)
+
+
+def test_no_bar_without_tqdm(monkeypatch):
+    """tqdm is an optional extra: missing, there is no bar and no error."""
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert cli._progress_factory(quiet=False) is not None
+    assert cli._progress_factory(quiet=True) is None
+    monkeypatch.setitem(sys.modules, "tqdm", None)      # import tqdm now fails
+    assert cli._progress_factory(quiet=False) is None
 
 
 def _stderr_on_a_pty(argv):
