@@ -18,6 +18,7 @@ Every problem with a file is a :class:`ScoreInputError` naming the file, the
 problem and the fix; the CLI prints it as one line.
 """
 
+import math
 import mmap
 import os
 import struct
@@ -63,7 +64,8 @@ class _Layout:
         self.shape = tuple(int(n) for n in shape)
         self.dtype = np.dtype(dtype)
         self.fortran = bool(fortran) and len(self.shape) > 1
-        self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        # Python ints: a damaged header's huge shape must not wrap around in int64
+        self.nbytes = math.prod(self.shape) * self.dtype.itemsize
         # storage shape: a Fortran array of shape S is the C array of shape reversed(S)
         self.storage = self.shape[::-1] if self.fortran else self.shape
 
@@ -91,6 +93,9 @@ def _read_npy_header(fp, label):
     except (ValueError, OSError, SyntaxError, TypeError) as exc:
         raise ScoreInputError(f"{label}: not a readable .npy array ({exc}); "
                               "write it with numpy.save") from None
+    if any(n < 0 for n in shape):
+        raise ScoreInputError(f"{label}: the .npy header has a negative dimension {shape}; "
+                              "the file is damaged, write it again")
     return _Layout(shape, dtype, fortran), fp.tell() - start
 
 

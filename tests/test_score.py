@@ -282,6 +282,12 @@ def _bad_case(name, tmp_path, rng):
         data = path.read_bytes()
         path.write_bytes(data[:-40])
         return [path, good], [str(path), "truncated"]
+    if name == "header-lies":
+        with open(path, "wb") as fp:          # promises 2 TB, holds 64 bytes
+            np.lib.format.write_array_header_1_0(
+                fp, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 256)})
+            fp.write(bytes(64))
+        return [path, good], [str(path), "truncated", "(1000000000000, 256)"]
     if name == "object":
         np.save(path, np.array([[0.5, 0.5]] * 20, dtype=object), allow_pickle=True)
         return [path, good], [str(path), "objects"]
@@ -336,7 +342,7 @@ def _bad_case(name, tmp_path, rng):
     raise AssertionError(name)
 
 
-BAD = ["missing", "not-npy", "truncated", "object", "complex", "bool",
+BAD = ["missing", "not-npy", "truncated", "header-lies", "object", "complex", "bool",
        "ints-without-normalize", "mismatched", "npz-needs-key", "npz-truncated",
        "npz-compressed-damaged", "npz-compressed-axis0", "nan-late-chunk", "out-dir-missing",
        "wrong-suffix", "out-is-input"]
