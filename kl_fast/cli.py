@@ -1,4 +1,4 @@
-"""The ``kl-fast`` command: ``bench`` (the comparison) and ``info``."""
+"""The ``kl-fast`` command: ``bench`` (the comparison), ``score`` (files) and ``info``."""
 
 import argparse
 import os
@@ -55,6 +55,91 @@ def _cmd_bench(args):
     return 0
 
 
+def _progress_factory(quiet):
+    """A tqdm bar maker when stderr is a terminal and not --quiet; None otherwise.
+
+    tqdm is an optional extra ("progress"): without it there is simply no bar.
+    """
+    if quiet or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+
+    def make(total):
+        return tqdm(total=total, unit="row", unit_scale=True, file=sys.stderr,
+                    desc="kl-fast score", leave=False)
+    return make
+
+
+def _cmd_score(args):
+    from ._score import score_files
+
+    def fail(message):
+        print(f"kl-fast score: error: {' '.join(str(message).split())}", file=sys.stderr)
+        return 2
+
+    try:
+        summary = score_files(
+            args.P, args.Q, metric=args.metric, out=args.output, key=args.key, axis=args.axis,
+            eps=args.eps, base=args.base, normalize=args.normalize or None,
+            p_space=args.p_space, q_space=args.q_space, temperature=args.temperature,
+            ignore_index=args.ignore_index, reduction=args.reduction,
+            chunk_rows=args.chunk_rows, num_threads=args.threads, backend=args.backend,
+            validate=not args.no_validate, progress=_progress_factory(args.quiet))
+    except KeyboardInterrupt:
+        print("kl-fast score: interrupted; no output written", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError) as exc:
+        return fail(exc)
+    if not args.quiet:
+        print(summary.line(), flush=True)
+    return 0
+
+
+def _add_score(sub):
+    from ._score import METRICS
+
+    score = sub.add_parser(
+        "score", help="score .npy/.npz files of any size in chunks (bounded memory)",
+        description="Score P (and Q) chunk by chunk with bounded memory and write OUT "
+                    "(.npy) atomically. Inputs broadcast; .npz needs --key when it holds "
+                    "several arrays.")
+    score.add_argument("P", help="the first input (.npy or .npz); labels for cross-entropy")
+    score.add_argument("Q", nargs="?", default=None,
+                       help="the second input (not for entropy)")
+    score.add_argument("--metric", required=True, choices=list(METRICS))
+    score.add_argument("-o", "--output", required=True, metavar="OUT",
+                       help="result file (.npy); replaced only when complete")
+    score.add_argument("--key", default=None, help="array name inside .npz inputs")
+    score.add_argument("--axis", type=int, default=None,
+                       help="the category axis (default -1)")
+    score.add_argument("--eps", type=float, default=0.0, help="smoothing (default 0)")
+    score.add_argument("--base", type=float, default=None,
+                       help="logarithm base (default e; 2 gives bits)")
+    score.add_argument("--normalize", action="store_true",
+                       help="divide each row by its sum first (counts)")
+    score.add_argument("--p-space", choices=["prob", "log", "logits"], default=None,
+                       help="what P holds (entropy: its space)")
+    score.add_argument("--q-space", choices=["prob", "log", "logits"], default=None,
+                       help="what Q holds")
+    score.add_argument("--temperature", type=float, default=None,
+                       help="divides logits before the softmax")
+    score.add_argument("--ignore-index", type=int, default=None,
+                       help="cross-entropy labels: rows with this label are skipped")
+    score.add_argument("--reduction", choices=["none", "sum", "mean"], default="none")
+    score.add_argument("--chunk-rows", type=int, default=None, metavar="N",
+                       help="rows per chunk (default: about 32 MiB of input)")
+    score.add_argument("--threads", type=int, default=None, help="threads for kl_fast")
+    score.add_argument("--backend", choices=["auto", "cython", "numba", "numpy"],
+                       default="auto")
+    score.add_argument("--no-validate", action="store_true",
+                       help="skip the value and row-sum checks (validate=False)")
+    score.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    score.set_defaults(func=_cmd_score)
+
+
 def build_parser():
     from ._contenders import QUANTITIES
 
@@ -84,6 +169,7 @@ def build_parser():
     bench.add_argument("-o", "--output-dir", default="bench-results",
                        help="where bench.json and bench.png go (default: bench-results)")
     bench.set_defaults(func=_cmd_bench)
+    _add_score(sub)
     return parser
 
 

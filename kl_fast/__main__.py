@@ -1,0 +1,8 @@
+"""``python -m kl_fast``: the ``kl-fast`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
