@@ -17,6 +17,7 @@ from kl_fast import (
     _gaussian_full,
     _mutual_information,
     _pairwise,
+    _score,
     _threading,
 )
 from kl_fast import scipy as kl_scipy
@@ -39,7 +40,7 @@ def test_readme_python_example_runs():
 
 @pytest.mark.parametrize("module", [kl_fast, _api, _gaussian, kl_scipy, _threading, _config,
                                     _gaussian_full, _mutual_information,
-                                    _pairwise, _binary, _estimate])
+                                    _pairwise, _binary, _estimate, _score])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
