@@ -1,0 +1,104 @@
+"""dask arrays in, lazy dask arrays out: detection, wrapping and the shared helpers.
+
+Every public function starts with ``if has_dask(...): return <dask twin>(...)``.
+Detection looks only at the type's module, so importing kl_fast never imports
+dask; dask is imported the first time a dask array actually comes in.
+
+The dask twins (``_dask_rows``, ``_dask_split``, ``_dask_other``) build a graph
+whose blocks call the ordinary numpy API: the compiled kernels, the checks and
+the error messages are the same, they only run at compute time.
+"""
+
+import numpy as np
+
+__all__ = ["has_dask", "as_dask_inputs", "reject_out", "float_dtype", "reduce_lazy",
+           "expand_keepdims", "call_in_block"]
+
+
+def _is_dask(x):
+    return type(x).__module__.startswith("dask") and hasattr(x, "__dask_graph__")
+
+
+def has_dask(*xs):
+    """True if any argument is a dask collection (cheap: no dask import)."""
+    return any(_is_dask(x) for x in xs)
+
+
+def reject_out(out):
+    if out is not None:
+        raise TypeError("out= cannot take the result of a dask computation: with dask inputs "
+                        "the result is a lazy dask array; call .compute() on it, or write it "
+                        "with dask.array.store(result, target)")
+
+
+def as_dask_inputs(named):
+    """dask arrays for the named inputs (None stays None): numpy arrays and lists are
+    wrapped with ``da.asarray``; torch/JAX/CuPy arrays mixed with dask raise TypeError."""
+    import dask.array as da
+
+    out = []
+    for name, x in named:
+        if x is None:
+            out.append(None)
+            continue
+        top = type(x).__module__.split(".", 1)[0]
+        if top in ("torch", "jax", "jaxlib", "cupy"):
+            raise TypeError(f"{name} is a {top} array mixed with dask arrays; pass numpy "
+                            f"or dask arrays (e.g. da.from_array({name}.numpy()))")
+        arr = x if _is_dask(x) else da.asarray(np.asarray(x))
+        if not isinstance(arr, da.Array):
+            raise TypeError(f"{name} is a {type(x).__name__}; kl_fast takes dask arrays "
+                            "(dask.array.Array), not other dask collections")
+        if any(np.isnan(c) for c in arr.shape):
+            raise ValueError(f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes()"
+                             " first")
+        out.append(arr)
+    return out
+
+
+def float_dtype(arrays, what="probabilities", names=None):
+    """The numpy call's result dtype (float32 if every input is float32/float16,
+    else float64); TypeError for complex, bool or object data."""
+    from ._validation import as_float_array, result_dtype
+
+    names = names or [f"argument {i}" for i in range(len(arrays))]
+    probes = [as_float_array(np.empty(0, a.dtype), n, what)
+              for a, n in zip(arrays, names, strict=True)]
+    return result_dtype(probes)
+
+
+def call_in_block(fn, *args, **kwargs):
+    """Run one block; a ValueError says that its indices count within the block."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as err:
+        raise ValueError(f"{err} [in a dask block: indices count from the block's start]") \
+            from err
+
+
+def expand_keepdims(result, axis, ndim):
+    """Put the reduced axis back (length one) at position `axis` of an `ndim` result."""
+    import dask.array as da
+
+    return da.expand_dims(result, axis % ndim)
+
+
+def reduce_lazy(values, reduction, keepdims, ndim, dtype, keep=None):
+    """The lazy "sum"/"mean" of per-row `values`, accumulated in float64 then cast:
+    a 0-d dask array (shape (1,) * ndim with keepdims). `keep` masks rows out."""
+    import dask.array as da
+
+    v = values.astype(np.float64)
+    if keep is not None:
+        v = da.where(keep, v, 0.0)
+        count = keep.sum()
+    else:
+        count = v.size
+    total = v.sum()
+    if reduction == "mean":
+        total = da.where(count > 0, total / da.maximum(count, 1), np.nan) \
+            if keep is not None else (total / count if count else da.full((), np.nan))
+    result = total.astype(dtype)
+    if keepdims:
+        result = result.reshape((1,) * ndim)
+    return result

@@ -1,0 +1,347 @@
+"""Category axis split across dask chunks: exact merges of per-chunk row states.
+
+Two lazy stages.  ``chunk`` maps every block (rows x a slice of categories) to a
+small float64 state per row; ``aggregate`` receives, for one block of rows, the
+list of states of all its category chunks, merges them in chunk order (the
+result does not depend on scheduling) and finishes the row value.  Only the
+states (rows x a few numbers) meet in one task, never whole rows.
+
+States, by input kind (K = categories, T = temperature):
+
+* probabilities (KL, JS, entropy, cross-entropy): the partial row sums of the
+  per-category terms, and the raw row sums (validation).  JS, entropy and
+  cross-entropy reuse the compiled kernels on each chunk (their terms are >= 0,
+  so a kernel's per-row clamp cannot cut a partial sum); KL terms p log(p / q)
+  may be negative on a slice, so they are summed here in numpy with the kernel's
+  log1p form where p ~ q.  eps / normalize: a lazy pre-pass computes the row sums
+  S, then each chunk uses (x + eps) / (S + K eps) as the numpy call does.
+* log-probabilities and logits: with l = log p (raw: z / T for logits, x for
+  log-probabilities, log x for probabilities) and weights w = exp(l - m) about
+  the chunk's row maximum m, the state of p is (m, s = sum w, a = sum w d) with
+  d = s1 l_p - s2 l_q, and of q (m_q, s_q).  Two states merge with the
+  log-sum-exp rule m = max(m1, m2), s = s1 e^(m1 - m) + s2 e^(m2 - m) (a alike).
+  Then with c = m + log s the log-normalizer of a normalized input (0 otherwise)
+  KL = a / s + c_q - c_p, cross-entropy = -sum p l_q + c_q, H = -sum p l_p + c_p.
+* labels: the picked value from the chunk that holds the label, plus the row
+  sum (probabilities, for eps / normalize) or the log-sum-exp state (logits).
+
+Accuracy: probability inputs agree with the one-chunk (contract) path to a
+relative ~1e-15 (a different summation order).  The log-space and logits merges
+subtract log-normalizers, so they are accurate in absolute terms, about
+eps * sum_k p_k |l_k| (not relatively for nearly equal logits rows, where the
+one-chunk path keeps its digits); rechunk the category axis to one chunk
+(``x.rechunk({axis: -1})``) for the contract accuracy.
+"""
+
+import math
+
+import numpy as np
+
+from . import _dask_dispatch as dd
+from ._spaces import LOG, LOGITS, PROB
+from ._validation import check_base, sum_tolerance
+
+__all__ = ["rows", "label_rows"]
+
+# signs (s1, s2) of l_p and l_q in d = s1 l_p - s2 l_q
+_SIGNS = {"kl": (1.0, 1.0), "h": (-1.0, 0.0), "ce": (0.0, 1.0)}
+
+
+def _letters(n):
+    return "abcdefghij"[:n]
+
+
+def _two_stage(chunk_fn, agg_fn, arrays, n_state, dtype, extra=()):
+    """Stage 1: blockwise chunk_fn(offsets_block, *blocks) -> (rows.., n_state) per chunk;
+    stage 2: agg_fn(list of states) per block of rows.  `arrays` have the categories last;
+    `extra` are (array, has_category_axis) inputs of batch shape (no category axis)."""
+    import dask.array as da
+
+    batch_ndim = arrays[0].ndim - 1
+    b = _letters(batch_ndim)
+    k = arrays[0].shape[-1]
+    cat_chunks = da.core.unify_chunks(*sum(([a, b + "k"] for a in arrays), []))[0]["k"]
+    offsets = da.arange(k, chunks=(cat_chunks,))
+    pairs = [offsets, "k"]
+    for a in arrays:
+        pairs += [a, b + "k"]
+    for a in extra:
+        pairs += [a, b]
+    states = da.blockwise(chunk_fn, b + "k", *pairs, adjust_chunks={"k": n_state},
+                          dtype=np.float64, meta=np.empty((0,) * (batch_ndim + 1)))
+    return da.blockwise(agg_fn, b, states, b + "k", concatenate=False, dtype=dtype,
+                        meta=np.empty((0,) * batch_ndim, dtype=dtype))
+
+
+def _bad_values(x, code):
+    if code == PROB:
+        return ~((x >= 0) & (x < np.inf))
+    return np.isnan(x) | (x == np.inf)
+
+
+_REQUIREMENT = {
+    PROB: "probabilities (or counts) must be finite and >= 0",
+    LOG: "log-probabilities must not be NaN or +inf (-inf is probability 0)",
+    LOGITS: "logits must not be NaN or +inf (-inf is probability 0)",
+}
+
+
+def _raise_values(name, x, code, offset):
+    bad = _bad_values(x, code)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        index = tuple(int(i) for i in where[:-1]) + (int(where[-1]) + offset,)
+        raise ValueError(
+            f"{name}: {_REQUIREMENT[code]}, but it holds {int(bad.sum())} bad value(s) in a "
+            f"dask chunk; the first is {x[tuple(where)]!r} at (row within the block, category)"
+            f" {index}")
+
+
+def _raise_sums(name, sums, tol, what):
+    """tol >= 0: |sum - 1| <= tol; tol < 0: sum > 0 and finite."""
+    bad = ~((sums > 0) & (sums < np.inf)) if tol < 0 else ~(np.abs(sums - 1.0) <= tol)
+    if bad.any():
+        row = tuple(int(i) for i in np.argwhere(bad)[0])
+        total = float(sums[row])
+        if tol < 0:
+            raise ValueError(f"{name}: the row at index {row} of its dask block has {what} "
+                             f"{total!r}, so it is no distribution; give it positive finite "
+                             "mass (a finite logit)")
+        raise ValueError(f"{name} must sum to 1 along the category axis, but the row at index "
+                         f"{row} of its dask block has {what} {total!r} (tolerance {tol:.3g});"
+                         " pass normalize=True to normalize it")
+
+
+def _kl_terms(p, q):
+    """p log(p / q) per category in float64, with log1p((p - q) / q) where p ~ q
+    (p - q is then exact), 0 where p = 0, +inf where p > 0 = q."""
+    with np.errstate(all="ignore"):
+        r = p / q
+        near = (r >= 0.5) & (r <= 2.0)
+        t = p * np.where(near, np.log1p((p - q) / q), np.log(r))
+        return np.where(p == 0, 0.0, np.where(q == 0, np.inf, t))
+
+
+def rows(kind, xs, codes, temperature, eps, normalize, args, dtype, tol_dtype):
+    """Per-row values (lazy, `dtype`) of a row reduction whose category axis is split."""
+    log_base = check_base(args["base"])
+    validate = bool(args["validate"])
+    k = xs[0].shape[-1]
+    tol = sum_tolerance(tol_dtype, k)
+    names = ["p"] if kind == "h" else ["p", "q"]
+    if kind == "js" or not any(codes) and temperature == 1.0:
+        return _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, dtype)
+    return _space_rows(kind, xs, names, codes, temperature, normalize, validate, tol, log_base,
+                       dtype)
+
+
+def _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, dtype):
+    import dask.array as da
+
+    import kl_fast
+
+    k = xs[0].shape[-1]
+    n_in = len(xs)
+    transform = normalize or eps > 0
+    # the pre-pass: row normalizers S + K eps (a lazy reduction), handed to every chunk
+    norms = [x.sum(axis=-1, dtype=np.float64) + k * eps for x in xs] if transform else []
+    kernel = {"js": kl_fast.js_divergence, "h": kl_fast.entropy,
+              "ce": kl_fast.cross_entropy}.get(kind)
+    opts = {"backend": args["backend"], "num_threads": args["num_threads"]}
+
+    def chunk(offsets, *blocks):
+        offset = int(offsets[0]) if offsets.size else 0
+        raw = [np.asarray(b, dtype=np.float64) for b in blocks[:n_in]]
+        if validate:
+            for name, x in zip(names, raw, strict=True):
+                _raise_values(name, x, PROB, offset)
+        vals = raw
+        if transform:
+            vals = [(x + eps) / s[..., None] for x, s in zip(raw, blocks[n_in:], strict=True)]
+        if kind == "kl":
+            part = _kl_terms(*vals).sum(axis=-1)
+        else:
+            part = np.asarray(kernel(*vals, axis=-1, validate=False, **opts), dtype=np.float64)
+        sums = [x.sum(axis=-1) for x in raw]
+        return np.stack([part] + sums, axis=-1)
+
+    def aggregate(states):
+        total = states[0].copy()
+        for s in states[1:]:
+            total += s
+        if validate and not (normalize and eps > 0):
+            for i, name in enumerate(names):
+                _raise_sums(name, total[..., 1 + i], -1.0 if normalize else tol, "sum")
+        value = total[..., 0]
+        if kind == "kl":
+            value = np.maximum(value, 0.0)
+        elif kind == "js":
+            value = np.clip(value, 0.0, math.log(2.0))
+        return (value / log_base).astype(dtype)
+
+    return _two_stage(chunk, aggregate, xs, 1 + n_in, dtype, extra=norms)
+
+
+def _lse_merge(m1, s1, m2, s2, *more):
+    """Merge two (m, s, more...) log-sum-exp states; more scale like s."""
+    m = np.maximum(m1, m2)
+    with np.errstate(invalid="ignore"):
+        f1 = np.where(m1 == -np.inf, 0.0, np.exp(m1 - m))
+        f2 = np.where(m2 == -np.inf, 0.0, np.exp(m2 - m))
+    n = len(more) // 2
+    return (m, s1 * f1 + s2 * f2) + tuple(more[i] * f1 + more[n + i] * f2 for i in range(n))
+
+
+def _log_weights(x, code, temperature, normalized):
+    """(l, m, w) of a chunk: raw log-probabilities l, the row shift m and weights
+    w = exp(l - m) (probabilities: l = log x, m = 0, w = x)."""
+    with np.errstate(all="ignore"):
+        if code == PROB:
+            return np.log(x), np.zeros(x.shape[:-1]), x
+        l = x / temperature if code == LOGITS else x
+        if code == LOG and not normalized:
+            return l, np.zeros(x.shape[:-1]), np.exp(l)
+        m = l.max(axis=-1) if l.shape[-1] else np.full(l.shape[:-1], -np.inf)
+        shift = np.where(m == -np.inf, 0.0, m)
+        return l, m, np.exp(l - shift[..., None])
+
+
+def _space_rows(kind, xs, names, codes, temperature, normalize, validate, tol, log_base, dtype):
+    s1, s2 = _SIGNS[kind]
+    # normalize turns log-probabilities into logits (log-sum-exp normalized), as in numpy
+    codes = [LOGITS if (c == LOG and normalize) else c for c in codes]
+    normed = [c == LOGITS or (c == PROB and normalize) for c in codes]
+    temps = [temperature if c == LOGITS else 1.0 for c in codes]
+
+    def chunk(offsets, *blocks):
+        offset = int(offsets[0]) if offsets.size else 0
+        raw = [np.asarray(b, dtype=np.float64) for b in blocks]
+        if validate:
+            for name, x, c in zip(names, raw, codes, strict=True):
+                _raise_values(name, x, c, offset)
+        parts = [_log_weights(x, c, t, n) for x, c, t, n in zip(raw, codes, temps, normed,
+                                                                 strict=True)]
+        lp, mp, wp = parts[0]
+        with np.errstate(all="ignore"):
+            d = s1 * lp if s1 else 0.0
+            if s2:
+                d = d - s2 * parts[1][0]
+            a = np.where(wp == 0, 0.0, wp * d).sum(axis=-1)
+        out = [mp, wp.sum(axis=-1), a]
+        if len(parts) > 1:
+            out += [parts[1][1], parts[1][2].sum(axis=-1)]
+        return np.stack(out, axis=-1)
+
+    def aggregate(states):
+        st = [states[0][..., i] for i in range(states[0].shape[-1])]
+        for s in states[1:]:
+            nxt = [s[..., i] for i in range(s.shape[-1])]
+            mp, sp, a = _lse_merge(st[0], st[1], nxt[0], nxt[1], st[2], nxt[2])
+            st[:3] = [mp, sp, a]
+            if len(st) > 3:
+                st[3:] = list(_lse_merge(st[3], st[4], nxt[3], nxt[4]))
+        with np.errstate(all="ignore"):
+            if validate:
+                for i, (name, c, n) in enumerate(zip(names, codes, normed, strict=True)):
+                    total = st[1] if i == 0 else st[4]
+                    what = "probability mass" if c != PROB else "sum"
+                    _raise_sums(name, total, -1.0 if n else tol, what)
+            mp, sp, a = st[:3]
+            if normed[0]:
+                mass, value, cp = 1.0, a / sp, mp + np.log(sp)
+            else:
+                mass, value, cp = sp, a, 0.0
+            cq = st[3] + np.log(st[4]) if len(st) > 3 and normed[1] else 0.0
+            value = value + (s2 * cq - s1 * cp) * mass
+            if kind in ("kl", "h"):
+                value = np.maximum(value, 0.0)
+        return (value / log_base).astype(dtype)
+
+    return _two_stage(chunk, aggregate, xs, 3 + 2 * (len(xs) - 1), dtype)
+
+
+def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype):
+    """-log q[label] per row (lazy) with q's category axis split across chunks."""
+    log_base = check_base(args["base"])
+    validate = bool(args["validate"])
+    k = q.shape[-1]
+    transform = code == PROB and (normalize or eps > 0)
+    has_ignore = ignore is not None
+    ignore = int(ignore) if has_ignore else 0
+    t = temperature if code == LOGITS else 1.0
+
+    def chunk(offsets, q_blk, lab):
+        offset = int(offsets[0]) if offsets.size else 0
+        x = np.asarray(q_blk, dtype=np.float64)
+        lab = np.asarray(lab, dtype=np.int64)
+        skip = (lab == ignore) if has_ignore else np.zeros(lab.shape, bool)
+        out_of_range = ~skip & ((lab < 0) | (lab >= k))
+        if out_of_range.any():
+            where = tuple(int(i) for i in np.argwhere(out_of_range)[0])
+            raise ValueError(
+                f"p holds {int(out_of_range.sum())} label(s) outside [0, {k}) for q's {k} "
+                f"categories in a dask block; the first is {int(lab[where])} at index {where} "
+                "of the block. Labels must index the category axis of q (use ignore_index to "
+                "skip rows)")
+        local = lab - offset
+        inside = ~skip & (local >= 0) & (local < x.shape[-1])
+        picked = np.take_along_axis(x, np.where(inside, local, 0)[..., None], -1)[..., 0] \
+            if x.shape[-1] else np.zeros(lab.shape)
+        picked = np.where(inside, picked, 0.0)
+        if validate and (code == LOGITS or transform):
+            _raise_values("q", x, code, offset)
+        if validate and not transform and inside.any():
+            ok = ((picked >= 0) & (picked <= 1)) if code == PROB else \
+                ~(np.isnan(picked) | (picked == np.inf))
+            bad = inside & ~ok
+            if bad.any():
+                row = tuple(int(i) for i in np.argwhere(bad)[0])
+                requirement = ("the probability picked by each label must be in [0, 1]"
+                               if code == PROB else "the log-probability picked by each "
+                               "label must not be NaN or +inf")
+                raise ValueError(f"q: {requirement}, but the row at index {row} of its dask "
+                                 f"block picks {picked[row]!r}")
+        if code == LOGITS:
+            l, m, w = _log_weights(x, LOGITS, t, True)
+            picked = np.where(inside, picked / t, 0.0)
+            s = w.sum(axis=-1)
+        else:
+            m, s = np.zeros(lab.shape), x.sum(axis=-1)
+        return np.stack([m, s, picked], axis=-1)
+
+    def aggregate(states):
+        m, s, picked = (states[0][..., i] for i in range(3))
+        for st in states[1:]:
+            if code == LOGITS:
+                m, s = _lse_merge(m, s, st[..., 0], st[..., 1])
+            else:
+                s = s + st[..., 1]
+            picked = picked + st[..., 2]
+        with np.errstate(all="ignore"):
+            if code == LOGITS:
+                if validate:
+                    _raise_sums("q", s, -1.0, "probability mass")
+                value = (m + np.log(s)) - picked
+            elif code == LOG:
+                value = -picked
+            elif transform:
+                if validate and not eps > 0:
+                    _raise_sums("q", s, -1.0, "sum")
+                value = -np.log((picked + eps) / (s + k * eps))
+            else:
+                value = -np.log(picked)
+        value = value / log_base
+        if has_ignore:
+            value = np.where(labels_block_skip(states), np.nan, value)
+        return value.astype(dtype)
+
+    # the ignored rows: carried as a 4th state column (1 where ignored)
+    def labels_block_skip(states):
+        return states[0][..., 3] > 0
+
+    def chunk_with_skip(offsets, q_blk, lab):
+        state = chunk(offsets, q_blk, lab)
+        skip = (np.asarray(lab) == ignore) if has_ignore else np.zeros(state.shape[:-1])
+        return np.concatenate([state, skip[..., None].astype(np.float64)], axis=-1)
+
+    return _two_stage(chunk_with_skip, aggregate, [q], 4, dtype, extra=[labels])
