@@ -1,5 +1,6 @@
 """Elementwise Bernoulli divergences: binary KL and binary cross-entropy."""
 
+from . import _dask_dispatch, _dask_other
 from ._elementwise import (
     LOGIT_REQUIREMENT,
     OPS,
@@ -100,6 +101,8 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
     >>> round(float(kl_fast.binary_kl(0.0, 0.0, p_space="logits", q_space="logits")), 6)
     0.0
     """
+    if _dask_dispatch.has_dask(p, q):
+        return _dask_other.dispatch("binary_kl", locals())
     p_logits = check_space(p_space, "p_space")
     q_logits = check_space(q_space, "q_space")
     log_base = check_base(base)
@@ -175,6 +178,8 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
     >>> round(float(kl_fast.binary_cross_entropy(1.0, 0.0, q_space="logits")), 6)
     0.693147
     """
+    if _dask_dispatch.has_dask(y, q):
+        return _dask_other.dispatch("binary_cross_entropy", locals())
     q_logits = check_space(q_space, "q_space")
     log_base = check_base(base)
     eps = check_eps(eps)

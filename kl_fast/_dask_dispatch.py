@@ -102,3 +102,19 @@ def reduce_lazy(values, reduction, keepdims, ndim, dtype, keep=None):
     if keepdims:
         result = result.reshape((1,) * ndim)
     return result
+
+
+def align(xs, core_dims):
+    """Broadcast the loop (batch) axes of `xs` to one shape and give them common chunks
+    (``apply_gufunc`` does not unify loop chunks itself).  `core_dims` names the core
+    axes of each input, as in a gufunc signature, e.g. [("k",), ("k", "j")]."""
+    import dask.array as da
+
+    cores = [len(c) for c in core_dims]
+    loop = np.broadcast_shapes(*(x.shape[:x.ndim - n] for x, n in zip(xs, cores, strict=True)))
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:len(loop)]
+    pairs = []
+    for x, names in zip(xs, core_dims, strict=True):
+        x = da.broadcast_to(x, loop + x.shape[x.ndim - len(names):])
+        pairs += [x, letters + "".join(names)]
+    return list(da.core.unify_chunks(*pairs)[1])

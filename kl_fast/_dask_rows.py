@@ -63,7 +63,8 @@ def dispatch(name, args):
     if len(shape) == 0:
         raise ValueError(f"{' and '.join(names)} are 0-d; they need an axis of categories")
     ax = normalize_axis(args["axis"], len(shape), " and ".join(names))
-    rows = [_rows_view(x, shape, ax) for x in xs]
+    # common chunks first: equal inputs then give equal partial sums in any path
+    rows = dd.align([_rows_view(x, shape, ax) for x in xs], [("k",)] * len(xs))
     kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
                                "validate") if k in args}
     kw.update({k: args[k] for k in ("p_space", "q_space", "space", "temperature")
@@ -72,7 +73,7 @@ def dispatch(name, args):
 
     if all(len(r.chunks[-1]) == 1 for r in rows):
         fn = getattr(kl_fast, name)
-        values = _gufunc(fn, rows, dtype, kw, "," .join(["(k)"] * len(rows)) + "->()")
+        values = _gufunc(fn, rows, dtype, kw, ",".join(["(k)"] * len(rows)) + "->()")
     else:
         from . import _dask_split
 
@@ -87,10 +88,10 @@ def _rows_view(x, shape, ax):
 
     x = x.reshape((1,) * (len(shape) - x.ndim) + x.shape) if x.ndim < len(shape) else x
     x = da.moveaxis(x, ax, -1)
-    k = shape[ax]
-    if x.shape[-1] != k:   # a length-1 category axis broadcasts, as in numpy
-        x = da.broadcast_to(x, x.shape[:-1] + (k,), chunks=x.chunks[:-1] + ((k,),))
-    return x
+    moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
+    if x.shape[-1] != moved[-1]:   # a length-1 category axis broadcasts, as in numpy
+        x = x.rechunk({x.ndim - 1: 1})
+    return da.broadcast_to(x, moved)
 
 
 def _block(fn, dtype, kw):
@@ -141,7 +142,8 @@ def _labels(labels, q, args, q_code, temperature, eps, normalize, ignore):
     kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
                                "validate", "q_space", "temperature", "ignore_index")}
     if len(q_rows.chunks[-1]) == 1:
-        values = _gufunc(kl_fast.cross_entropy, [labels, q_rows], dtype, kw, "(),(k)->()")
+        aligned = dd.align([labels, q_rows], [(), ("k",)])
+        values = _gufunc(kl_fast.cross_entropy, aligned, dtype, kw, "(),(k)->()")
     else:
         from . import _dask_split
 

@@ -37,7 +37,6 @@ import math
 
 import numpy as np
 
-from . import _dask_dispatch as dd
 from ._spaces import LOG, LOGITS, PROB
 from ._validation import check_base, sum_tolerance
 
@@ -136,7 +135,6 @@ def rows(kind, xs, codes, temperature, eps, normalize, args, dtype, tol_dtype):
 
 
 def _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, dtype):
-    import dask.array as da
 
     import kl_fast
 
@@ -198,12 +196,12 @@ def _log_weights(x, code, temperature, normalized):
     with np.errstate(all="ignore"):
         if code == PROB:
             return np.log(x), np.zeros(x.shape[:-1]), x
-        l = x / temperature if code == LOGITS else x
+        lg = x / temperature if code == LOGITS else x
         if code == LOG and not normalized:
-            return l, np.zeros(x.shape[:-1]), np.exp(l)
-        m = l.max(axis=-1) if l.shape[-1] else np.full(l.shape[:-1], -np.inf)
+            return lg, np.zeros(x.shape[:-1]), np.exp(lg)
+        m = lg.max(axis=-1) if lg.shape[-1] else np.full(lg.shape[:-1], -np.inf)
         shift = np.where(m == -np.inf, 0.0, m)
-        return l, m, np.exp(l - shift[..., None])
+        return lg, m, np.exp(lg - shift[..., None])
 
 
 def _space_rows(kind, xs, names, codes, temperature, normalize, validate, tol, log_base, dtype):
@@ -302,7 +300,7 @@ def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype
                 raise ValueError(f"q: {requirement}, but the row at index {row} of its dask "
                                  f"block picks {picked[row]!r}")
         if code == LOGITS:
-            l, m, w = _log_weights(x, LOGITS, t, True)
+            _, m, w = _log_weights(x, LOGITS, t, True)
             picked = np.where(inside, picked / t, 0.0)
             s = w.sum(axis=-1)
         else:

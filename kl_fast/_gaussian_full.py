@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import _dask_dispatch, _dask_other
 from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._batch_views import batch_blocks
@@ -117,6 +118,8 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
     >>> kl_fast.gaussian_kl_full(np.zeros((3, 2)), cov, np.zeros(2), np.eye(2)).shape
     (3,)
     """
+    if _dask_dispatch.has_dask(mu1, cov1, mu2, cov2):
+        return _dask_other.dispatch("gaussian_kl_full", locals())
     opts = Options.check(reduction=reduction, keepdims=False, out=out, backend=backend,
                          num_threads=num_threads, validate=validate)
     log_base = check_base(base)

@@ -10,7 +10,7 @@ input (scipy's can, on nearly equal inputs: scipy/scipy#20083).
 import numpy as np
 from scipy import special as _special
 
-from . import _api, _backends
+from . import _api, _backends, _dask_dispatch, _dask_other
 from ._threading import get_num_threads
 
 __all__ = ["rel_entr", "entropy", "jensenshannon"]
@@ -29,6 +29,8 @@ def rel_entr(x, y, out=None):
     >>> rel_entr([0.5, 0.0, 0.5], [0.25, 0.5, 0.0])
     array([0.34657359, 0.        ,        inf])
     """
+    if _dask_dispatch.has_dask(x, y):
+        return _dask_dispatch.reject_out(out) or _dask_other.rel_entr(x, y)
     x = np.asarray(x)
     y = np.asarray(y)
     cython = _backends._load("cython")
