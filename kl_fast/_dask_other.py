@@ -13,6 +13,7 @@ category axis of pairwise_*) are rechunked to one chunk by dask where needed.
 import numpy as np
 
 from . import _dask_dispatch as dd
+from ._backends import get_backend
 from ._engine import Options
 
 __all__ = ["dispatch"]
@@ -41,9 +42,8 @@ def dispatch(name, args):
     names = [n for n in _INPUTS[name] if args[n] is not None]
     xs = dd.as_dask_inputs([(n, args[n]) for n in names])
     kw = {k: v for k, v in args.items() if k not in _INPUTS[name]}
-    dtype = dd.float_dtype(xs, "values", names)
     fn = getattr(kl_fast, name)
-    _probe(fn, xs, kw)
+    dtype = _probe(fn, xs, kw)
     if name == "gaussian_kl" and args["axis"] is not None:
         return _gaussian_axis(fn, xs, names, kw, dtype)
     if name == "gaussian_kl_full":
@@ -57,15 +57,14 @@ def dispatch(name, args):
 
 
 def _probe(fn, xs, kw):
-    """Check the keywords now (not at compute time): one call on tiny valid-shaped data
-    would need valid values, so only the keyword checks of the numpy call are run, via a
-    call on empty inputs where the function accepts them."""
-    # the keyword checks the functions share; others raise at compute time
-    from ._validation import check_base, check_eps
-
-    check_base(kw.get("base"))
-    if "eps" in kw:
-        check_eps(kw["eps"])
+    """The numpy call's dtype, and its keyword errors raised now, not at compute time:
+    one call on tiny stand-ins (every axis of length 1, values 0.5, validate=False,
+    the numpy backend) with the inputs' ndim and dtypes."""
+    get_backend(kw["backend"])   # an unknown or unavailable backend fails here too
+    probes = [np.full((1,) * x.ndim, 0.5).astype(x.dtype) for x in xs]
+    probe_kw = dict(kw, validate=False, backend="numpy", num_threads=1)
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(*probes, **probe_kw)).dtype
 
 
 def _run(fn, dtype, kw):
@@ -206,6 +205,5 @@ def rel_entr(x, y):
     from . import scipy as kl_scipy
 
     x, y = dd.as_dask_inputs([("x", x), ("y", y)])
-    small = all(np.can_cast(a.dtype, np.float32) for a in (x, y))
-    dtype = np.dtype(np.float32 if small else np.float64)
+    dtype = kl_scipy.rel_entr(*(np.full(1, 0.5).astype(a.dtype) for a in (x, y))).dtype
     return elementwise(lambda a, b: kl_scipy.rel_entr(a, b), [x, y], {}, dtype)

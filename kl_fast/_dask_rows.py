@@ -15,6 +15,7 @@ result dtype, like the numpy call's.
 """
 
 from . import _dask_dispatch as dd
+from ._backends import get_backend
 from ._engine import Options
 from ._rows import broadcast_shape, normalize_axis
 from ._spaces import LOGITS, check_space, check_temperature
@@ -32,6 +33,7 @@ def dispatch(name, args):
     Options.check(reduction=args["reduction"], keepdims=args["keepdims"], out=None,
                   backend=args["backend"], num_threads=args["num_threads"],
                   validate=args["validate"])
+    get_backend(args["backend"])   # an unknown or unavailable backend fails at call time
     kind = _KIND[name]
     if kind == "kl":
         codes = (check_space(args["p_space"], "p_space"), check_space(args["q_space"], "q_space"))

@@ -180,14 +180,26 @@ def _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, d
     return _two_stage(chunk, aggregate, xs, 1 + n_in, dtype, extra=norms)
 
 
-def _lse_merge(m1, s1, m2, s2, *more):
-    """Merge two (m, s, more...) log-sum-exp states; more scale like s."""
+def _excess(w, m):
+    """s - 1 for weights w = exp(l - m) of one chunk's rows, summed without the exact 1
+    of the maximum (log1p(s - 1) then keeps the digits of a peaked row); -1 (s = 0)
+    for a row that is all -inf."""
+    if w.shape[-1] == 0:
+        return np.full(w.shape[:-1], -1.0)
+    rest = w.copy()
+    np.put_along_axis(rest, np.argmax(w, axis=-1)[..., None], 0.0, axis=-1)
+    return np.where(m == -np.inf, -1.0, rest.sum(axis=-1))
+
+
+def _excess_merge(m1, e1, m2, e2):
+    """Merge (m, e = s - 1) states: the part with the larger maximum keeps its exact 1."""
     m = np.maximum(m1, m2)
     with np.errstate(invalid="ignore"):
         f1 = np.where(m1 == -np.inf, 0.0, np.exp(m1 - m))
         f2 = np.where(m2 == -np.inf, 0.0, np.exp(m2 - m))
-    n = len(more) // 2
-    return (m, s1 * f1 + s2 * f2) + tuple(more[i] * f1 + more[n + i] * f2 for i in range(n))
+    lead1 = m1 >= m2
+    e = np.where(lead1, e1 + f2 * (1.0 + e2), e2 + f1 * (1.0 + e1))
+    return m, np.where(m == -np.inf, -1.0, e)
 
 
 def _log_weights(x, code, temperature, normalized):
@@ -209,7 +221,13 @@ def _space_rows(kind, xs, names, codes, temperature, normalize, validate, tol, l
     # normalize turns log-probabilities into logits (log-sum-exp normalized), as in numpy
     codes = [LOGITS if (c == LOG and normalize) else c for c in codes]
     normed = [c == LOGITS or (c == PROB and normalize) for c in codes]
+    # logits states hold e = s - 1 (see _excess) instead of s
+    lse = [c == LOGITS for c in codes]
     temps = [temperature if c == LOGITS else 1.0 for c in codes]
+    two = len(xs) > 1
+
+    def mass(state_s, i):
+        return 1.0 + state_s if lse[i] else state_s
 
     def chunk(offsets, *blocks):
         offset = int(offsets[0]) if offsets.size else 0
@@ -219,43 +237,70 @@ def _space_rows(kind, xs, names, codes, temperature, normalize, validate, tol, l
                 _raise_values(name, x, c, offset)
         parts = [_log_weights(x, c, t, n) for x, c, t, n in zip(raw, codes, temps, normed,
                                                                  strict=True)]
-        lp, mp, wp = parts[0]
         with np.errstate(all="ignore"):
-            d = s1 * lp if s1 else 0.0
-            if s2:
-                d = d - s2 * parts[1][0]
+            # d = s1 (l_p - m_p) - s2 (l_q - m_q): shifted by the chunk's row maxima
+            # (0 for a row whose chunk is all -inf), so every part keeps its sign
+            d = 0.0
+            for sign, (lg, m, _) in zip((s1, -s2), parts, strict=False):
+                if sign:
+                    d = d + sign * (lg - np.where(m == -np.inf, 0.0, m)[..., None])
+            wp = parts[0][2]
             a = np.where(wp == 0, 0.0, wp * d).sum(axis=-1)
-        out = [mp, wp.sum(axis=-1), a]
-        if len(parts) > 1:
-            out += [parts[1][1], parts[1][2].sum(axis=-1)]
+        out = []
+        for i, (_, m, w) in enumerate(parts):
+            out += [m, _excess(w, m) if lse[i] else w.sum(axis=-1)]
+            if i == 0:
+                out.append(a)
         return np.stack(out, axis=-1)
+
+    def merge_one(i, x, y):
+        if lse[i]:
+            return _excess_merge(x[0], x[1], y[0], y[1])
+        return x[0], x[1] + y[1]     # m = 0: plain sums
+
+    def merge(x, y):
+        """Two states of the same rows -> one; the shifts move to the larger maxima."""
+        mp, sp = merge_one(0, x[:2], y[:2])
+        merged = [mp, sp, None]
+        if two:
+            merged += list(merge_one(1, x[3:], y[3:]))
+        with np.errstate(all="ignore"):
+            a = 0.0
+            for st in (x, y):
+                f = np.where(st[0] == -np.inf, 0.0, np.exp(st[0] - mp))
+                corr = np.where(st[0] == -np.inf, 0.0, s1 * (st[0] - mp))
+                if two and s2:
+                    corr = corr - np.where((st[3] == -np.inf) | (merged[3] == -np.inf), 0.0,
+                                           s2 * (st[3] - merged[3]))
+                full = mass(st[1], 0)
+                a = a + f * (st[2] + np.where(full == 0, 0.0, corr * full))
+        merged[2] = a
+        return merged
 
     def aggregate(states):
         st = [states[0][..., i] for i in range(states[0].shape[-1])]
         for s in states[1:]:
-            nxt = [s[..., i] for i in range(s.shape[-1])]
-            mp, sp, a = _lse_merge(st[0], st[1], nxt[0], nxt[1], st[2], nxt[2])
-            st[:3] = [mp, sp, a]
-            if len(st) > 3:
-                st[3:] = list(_lse_merge(st[3], st[4], nxt[3], nxt[4]))
+            st = merge(st, [s[..., i] for i in range(s.shape[-1])])
+        if validate:
+            for i, (name, c, n) in enumerate(zip(names, codes, normed, strict=True)):
+                what = "probability mass" if c != PROB else "sum"
+                total = mass(st[1], 0) if i == 0 else mass(st[4], 1)
+                _raise_sums(name, total, -1.0 if n else tol, what)
         with np.errstate(all="ignore"):
-            if validate:
-                for i, (name, c, n) in enumerate(zip(names, codes, normed, strict=True)):
-                    total = st[1] if i == 0 else st[4]
-                    what = "probability mass" if c != PROB else "sum"
-                    _raise_sums(name, total, -1.0 if n else tol, what)
-            mp, sp, a = st[:3]
-            if normed[0]:
-                mass, value, cp = 1.0, a / sp, mp + np.log(sp)
-            else:
-                mass, value, cp = sp, a, 0.0
-            cq = st[3] + np.log(st[4]) if len(st) > 3 and normed[1] else 0.0
-            value = value + (s2 * cq - s1 * cp) * mass
+            logs = []
+            for i in range(len(xs)):
+                s_i = st[1] if i == 0 else st[4]
+                logs.append(np.log1p(s_i) if lse[i] else np.log(s_i) if normed[i] else 0.0)
+            cq = logs[1] if two else 0.0
+            sp = mass(st[1], 0)
+            a = st[2]
+            total_p = 1.0 if normed[0] else sp
+            value = (a / sp if normed[0] else a) + (s2 * cq - s1 * logs[0]) * total_p
             if kind in ("kl", "h"):
                 value = np.maximum(value, 0.0)
         return (value / log_base).astype(dtype)
 
-    return _two_stage(chunk, aggregate, xs, 3 + 2 * (len(xs) - 1), dtype)
+    return _two_stage(chunk, aggregate, xs, 3 + 2 * two, dtype)
 
 
 def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype):
@@ -302,7 +347,7 @@ def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype
         if code == LOGITS:
             _, m, w = _log_weights(x, LOGITS, t, True)
             picked = np.where(inside, picked / t, 0.0)
-            s = w.sum(axis=-1)
+            s = _excess(w, m)     # s - 1: log1p keeps confident rows' digits
         else:
             m, s = np.zeros(lab.shape), x.sum(axis=-1)
         return np.stack([m, s, picked], axis=-1)
@@ -311,15 +356,15 @@ def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype
         m, s, picked = (states[0][..., i] for i in range(3))
         for st in states[1:]:
             if code == LOGITS:
-                m, s = _lse_merge(m, s, st[..., 0], st[..., 1])
+                m, s = _excess_merge(m, s, st[..., 0], st[..., 1])
             else:
                 s = s + st[..., 1]
             picked = picked + st[..., 2]
         with np.errstate(all="ignore"):
             if code == LOGITS:
                 if validate:
-                    _raise_sums("q", s, -1.0, "probability mass")
-                value = (m + np.log(s)) - picked
+                    _raise_sums("q", 1.0 + s, -1.0, "probability mass")
+                value = (m - picked) + np.log1p(s)   # two parts >= 0
             elif code == LOG:
                 value = -picked
             elif transform:
