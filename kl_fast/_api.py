@@ -190,6 +190,12 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     the rounding of log p, so their error is about eps * sum_k p_k |log p_k|
     in absolute terms.
 
+    dask arrays (any input) give a lazy dask array.  With the category axis
+    in one chunk each block runs the kernels (the values of the numpy call, bit
+    for bit); split across chunks, exact per-chunk partial sums (log-sum-exp
+    states for logits) are merged, see ``kl_fast/_dask_split.py`` for the
+    accuracy of that path.
+
     Examples
     --------
     The coin example: a fair-ish model of a biased coin, in bits.
@@ -264,6 +270,8 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     valid input: the rounding of p + q is corrected exactly (TwoSum), which
     keeps nearly equal distributions accurate.
 
+    dask arrays give a lazy dask array, as in :func:`kl_divergence`.
+
     Examples
     --------
     >>> import kl_fast
@@ -324,6 +332,8 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
     .. math:: H(p) = -\sum_k p_k \log p_k, \qquad H(p, q) = H(p) + D_{KL}(p \| q)
 
     Terms with p = 0 are 0.
+
+    dask arrays give a lazy dask array, as in :func:`kl_divergence`.
 
     Examples
     --------
@@ -403,6 +413,9 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
     .. math:: H(p, q) = -\sum_k p_k \log q_k = H(p) + D_{KL}(p \| q)
 
     Terms with p = 0 are 0 even where q = 0; p > 0 with q = 0 gives +inf.
+
+    dask arrays give a lazy dask array, as in :func:`kl_divergence`; with
+    labels and a split category axis the label's value comes from its chunk.
 
     Examples
     --------

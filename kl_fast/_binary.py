@@ -89,6 +89,8 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
     pairs first, so there the accuracy is that of the sigmoid (an absolute
     error of a few eps min(p, 1 - p) in p).
 
+    dask arrays give a lazy dask array, computed block by block.
+
     Examples
     --------
     >>> import kl_fast
@@ -167,6 +169,8 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
     with w = 1 - y for x >= 0 and w = y for x < 0, a sum of non-negative
     terms.  Measured against mpmath: <= 1.1 eps (float64) from probabilities
     and from logits; float32 results within 0.5 float32 ulp.
+
+    dask arrays give a lazy dask array, computed block by block.
 
     Examples
     --------

@@ -75,6 +75,9 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
     accurate (and >= 0) when the two Gaussians nearly coincide, where the
     textbook formula loses every digit.
 
+    dask arrays give a lazy dask array; an `axis` split across chunks is
+    summed over its chunks in float64.
+
     Examples
     --------
     >>> import kl_fast

@@ -92,6 +92,9 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
     exactly 0 for a table that is exactly the outer product of its
     marginals (when those sums are exact, e.g. dyadic marginals).
 
+    dask arrays give a lazy dask array; the two table axes are rechunked to
+    one chunk (the batch axes stay chunked).
+
     Examples
     --------
     >>> import numpy as np

@@ -216,6 +216,10 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
     input, |error| <= 8 eps * sum |terms| for nearly equal rows, 1 float32
     ULP for float32).
 
+    dask arrays give a lazy (N, M) dask array, one block per pair of row
+    chunks of `P` and `Q`; a category axis split across chunks is joined per
+    block.
+
     Examples
     --------
     >>> import numpy as np
@@ -285,6 +289,8 @@ def pairwise_js(P, Q=None, *, base=None, eps=0.0, normalize=False, out=None, bac
     symmetric bit for bit (``pairwise_js(P, Q) == pairwise_js(Q, P).T``),
     exactly 0 for equal rows, never negative and never NaN for valid
     input; it does not depend on the thread count.
+
+    dask arrays give a lazy (N, M) dask array, as in :func:`pairwise_kl`.
 
     Examples
     --------

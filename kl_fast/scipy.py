@@ -23,6 +23,8 @@ def rel_entr(x, y, out=None):
     negative; accurate where x ~ y.  float32 (and float16) inputs give
     float32, others float64; `out` as for a ufunc.
 
+    dask arrays give a lazy dask array (with ``out=None``).
+
     Examples
     --------
     >>> from kl_fast.scipy import rel_entr
@@ -68,6 +70,8 @@ def entropy(pk, qk=None, base=None, axis=0):
     ``entropy([.5, .5], [.3, .3]) == 0``.  Values are not validated (as in
     scipy: negative entries give inf or NaN).
 
+    dask arrays give a lazy dask array (see :func:`kl_fast.kl_divergence`).
+
     Examples
     --------
     >>> from kl_fast.scipy import entropy
@@ -87,6 +91,8 @@ def jensenshannon(p, q, base=None, *, axis=0, keepdims=False):
     Both inputs are normalized along `axis` (default 0).  Never NaN for
     non-negative input with positive sums: the divergence is clamped at 0
     before the square root.
+
+    dask arrays give a lazy dask array (see :func:`kl_fast.kl_divergence`).
 
     Examples
     --------
