@@ -59,6 +59,8 @@ ROW_CASES = [
      dict(p_space="log", q_space="log"), True),
     ("kl_log_normalize", kl_fast.kl_divergence, ["zp", "logq"],
      dict(p_space="log", q_space="log", normalize=True), True),
+    ("kl_counts_no_validate", kl_fast.kl_divergence, ["counts", "q"], dict(validate=False),
+     False),
     ("js", kl_fast.js_divergence, ["p", "q"], {}, False),
     ("js_normalize_sum", kl_fast.js_divergence, ["counts", "q"],
      dict(normalize=True, reduction="sum"), False),
@@ -364,3 +366,69 @@ def test_local_cluster_results_match_numpy(client):
             np.testing.assert_array_equal(value, exp)
         else:
             np.testing.assert_allclose(value, exp, rtol=1e-13, atol=1e-12)
+
+
+def test_other_functions_check_keywords_at_call_time():
+    x = da.from_array(D["p"], chunks=(5, K))
+    with pytest.raises(ValueError, match="kind"):
+        kl_fast.kl_estimate(x, x, kind="k9")
+    with pytest.raises(ValueError, match="scale"):
+        kl_fast.gaussian_kl(x, x, scale="variance")
+    with pytest.raises(ValueError, match="p_space"):
+        kl_fast.binary_kl(x, x, p_space="odds")
+    with pytest.raises(ValueError, match="backend"):
+        kl_fast.pairwise_kl(x, backend="fortran")
+    with pytest.raises(ValueError, match="backend"):
+        kl_fast.kl_divergence(x, x, backend="fortran")
+    with pytest.raises(ValueError, match="axes"):
+        kl_fast.mutual_information(x, axes=(0, 0))
+    with pytest.raises(ValueError, match="2-D"):
+        kl_fast.pairwise_js(x[0])
+
+
+# -- accuracy of the split path against mpmath (50 digits) -------------------------------
+def _mp_log_softmax(z, temperature=1.0):
+    import mpmath
+
+    z = [mpmath.mpf(float(v)) / mpmath.mpf(temperature) for v in z]
+    top = max(z)
+    lse = top + mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in z))
+    return [v - lse for v in z]
+
+
+def test_split_path_accuracy_against_mpmath():
+    import mpmath
+
+    from tests import mp_reference as mr
+
+    mpmath.mp.dps = 50
+    rng = np.random.default_rng(7)
+    n, k, cats = 12, 24, (5, 8, 11)
+    p, q = rng.dirichlet(np.full(k, 0.5), n), rng.dirichlet(np.full(k, 0.5), n)
+    za, zb = rng.normal(scale=3, size=(n, k)), rng.normal(scale=3, size=(n, k))
+
+    def split(a):
+        return da.from_array(a, chunks=(4, cats))
+
+    got = kl_fast.kl_divergence(split(p), split(q)).compute()
+    assert max(mr.rel_error_eps(g, r) for g, r in zip(got, mr.rows(mr.kl, p, q), strict=True)) <= 4
+    got = kl_fast.js_divergence(split(p), split(q)).compute()
+    assert max(mr.rel_error_eps(g, r) for g, r in zip(got, mr.rows(mr.js, p, q), strict=True)) <= 4
+    # logits against logits: absolute, in units of eps * sum_k p_k (|log p_k| + |log q_k|)
+    got = kl_fast.kl_divergence(split(za), split(zb), p_space="logits", q_space="logits",
+                                temperature=2.0).compute()
+    for g, a, b in zip(got, za, zb, strict=True):
+        la, lb = _mp_log_softmax(a, 2.0), _mp_log_softmax(b, 2.0)
+        ref = mpmath.fsum(mpmath.exp(x) * (x - y) for x, y in zip(la, lb, strict=True))
+        scale = mpmath.fsum(mpmath.exp(x) * (abs(x) + abs(y)) for x, y in zip(la, lb, strict=True))
+        assert mr.scaled_error_eps(g, ref, scale) <= 8
+    # peaked rows (T = 0.3): entropy and confident labels keep their relative digits
+    got = kl_fast.entropy(split(za), space="logits", temperature=0.3).compute()
+    for g, a in zip(got, za, strict=True):
+        la = _mp_log_softmax(a, 0.3)
+        assert mr.rel_error_eps(g, -mpmath.fsum(mpmath.exp(x) * x for x in la)) <= 32
+    labels = np.argmax(za, axis=1)
+    got = kl_fast.cross_entropy(da.from_array(labels, chunks=4), split(za), q_space="logits",
+                                temperature=0.3).compute()
+    for g, a, lab in zip(got, za, labels, strict=True):
+        assert mr.rel_error_eps(g, -_mp_log_softmax(a, 0.3)[lab]) <= 32
