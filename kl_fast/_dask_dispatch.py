@@ -117,16 +117,20 @@ def reduce_lazy(values, reduction, keepdims, ndim, dtype, keep=None):
 
 
 def align(xs, core_dims):
-    """Broadcast the loop (batch) axes of `xs` to one shape and give them common chunks
-    (``apply_gufunc`` does not unify loop chunks itself).  `core_dims` names the core
-    axes of each input, as in a gufunc signature, e.g. [("k",), ("k", "j")]."""
+    """Give the loop (batch) axes of `xs` common chunks (``apply_gufunc`` does not
+    unify loop chunks itself).  Missing leading axes become length-1 axes, which
+    dask broadcasts block by block (no broadcast copy is ever made or shipped).
+    `core_dims` names the core axes of each input, as in a gufunc signature,
+    e.g. [("k",), ("k", "j")]."""
     import dask.array as da
 
     cores = [len(c) for c in core_dims]
-    loop = np.broadcast_shapes(*(x.shape[:x.ndim - n] for x, n in zip(xs, cores, strict=True)))
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:len(loop)]
+    n_loop = max(x.ndim - n for x, n in zip(xs, cores, strict=True))
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:n_loop]
     pairs = []
     for x, names in zip(xs, core_dims, strict=True):
-        x = da.broadcast_to(x, loop + x.shape[x.ndim - len(names):])
+        missing = n_loop - (x.ndim - len(names))
+        if missing:
+            x = x.reshape((1,) * missing + x.shape)
         pairs += [x, letters + "".join(names)]
-    return list(da.core.unify_chunks(*pairs)[1])
+    return list(da.core.unify_chunks(*pairs, warn=False)[1])

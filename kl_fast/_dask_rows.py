@@ -85,15 +85,15 @@ def dispatch(name, args):
 
 
 def _rows_view(x, shape, ax):
-    """`x` with the broadcast ndim, the category axis last and its full length."""
+    """`x` with the broadcast ndim, the category axis last and its full length (the
+    batch axes may stay of length one: dask and the blocks broadcast them)."""
     import dask.array as da
 
     x = x.reshape((1,) * (len(shape) - x.ndim) + x.shape) if x.ndim < len(shape) else x
     x = da.moveaxis(x, ax, -1)
-    moved = shape[:ax] + shape[ax + 1:] + (shape[ax],)
-    if x.shape[-1] != moved[-1]:   # a length-1 category axis broadcasts, as in numpy
-        x = x.rechunk({x.ndim - 1: 1})
-    return da.broadcast_to(x, moved)
+    if x.shape[-1] != shape[ax]:   # a length-1 category axis broadcasts, as in numpy
+        x = da.broadcast_to(x, x.shape[:-1] + (shape[ax],))
+    return x
 
 
 def _block(fn, dtype, kw):
@@ -139,8 +139,10 @@ def _labels(labels, q, args, q_code, temperature, eps, normalize, ignore):
     ax = normalize_axis(args["axis"], q.ndim, "q")
     q_rows = da.moveaxis(q, ax, -1)
     batch = np.broadcast_shapes(labels.shape, q_rows.shape[:-1])
-    labels = da.broadcast_to(labels, batch)
-    q_rows = da.broadcast_to(q_rows, batch + q_rows.shape[-1:])
+    if labels.shape != batch:
+        labels = da.broadcast_to(labels, batch)
+    if q_rows.shape[:-1] != batch:
+        q_rows = da.broadcast_to(q_rows, batch + q_rows.shape[-1:])
     kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
                                "validate", "q_space", "temperature", "ignore_index")}
     if len(q_rows.chunks[-1]) == 1:

@@ -157,7 +157,8 @@ def _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, d
 
     def chunk(offsets, *blocks):
         offset = int(offsets[0]) if offsets.size else 0
-        raw = [np.asarray(b, dtype=np.float64) for b in blocks[:n_in]]
+        # length-1 batch axes (a broadcast input) meet the full ones here, as views
+        raw = np.broadcast_arrays(*(np.asarray(b, dtype=np.float64) for b in blocks[:n_in]))
         if validate:
             for name, x in zip(names, raw, strict=True):
                 _raise_values(name, x, PROB, offset)
@@ -239,7 +240,7 @@ def _space_rows(kind, xs, names, codes, temperature, normalize, validate, tol, l
 
     def chunk(offsets, *blocks):
         offset = int(offsets[0]) if offsets.size else 0
-        raw = [np.asarray(b, dtype=np.float64) for b in blocks]
+        raw = np.broadcast_arrays(*(np.asarray(b, dtype=np.float64) for b in blocks))
         if validate:
             for name, x, c in zip(names, raw, codes, strict=True):
                 _raise_values(name, x, c, offset)

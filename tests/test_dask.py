@@ -47,6 +47,9 @@ D = _data()
 ROW_CASES = [
     ("kl", kl_fast.kl_divergence, ["p", "q"], {}, False),
     ("kl_bcast_q", kl_fast.kl_divergence, ["p", "q0"], {}, False),
+    ("kl_bcast_q_row_eps", kl_fast.kl_divergence, ["p", "q1"], dict(eps=1e-4), False),
+    ("kl_logits_bcast_q_row", kl_fast.kl_divergence, ["zp", "q1"],
+     dict(p_space="logits", normalize=True), True),
     ("kl_base2_sum", kl_fast.kl_divergence, ["p", "q"], dict(base=2, reduction="sum"), False),
     ("kl_eps_mean", kl_fast.kl_divergence, ["p", "q"], dict(eps=1e-3, reduction="mean"), False),
     ("kl_normalize", kl_fast.kl_divergence, ["counts", "q"], dict(normalize=True), False),
@@ -86,6 +89,8 @@ def _inputs(names):
     for name in names:
         if name == "q0":
             out.append(D["q"][0])
+        elif name == "q1":
+            out.append(D["q"][3:4])
         elif name == "labels0":
             out.append(np.abs(D["labels"]) % K)
         elif name.endswith("32"):
@@ -101,6 +106,8 @@ def _to_dask(a, chunks):
         return da.from_array(a, chunks=rows)
     if a.ndim == 1:                                # one broadcast distribution
         return da.from_array(a, chunks=(cats,))
+    if a.shape[0] == 1:                            # one row, broadcast
+        return da.from_array(a, chunks=(1, cats))
     return da.from_array(a, chunks=(rows, cats))
 
 
