@@ -4,8 +4,9 @@ entropy and cross_entropy (probabilities, log-probabilities, logits, labels).
 The keyword checks run at call time, exactly as in the numpy call.  Then:
 
 * every input holds the category axis in one chunk -> each block is one call
-  of the numpy API (``da.apply_gufunc`` with signature ``(k),(k)->()``; the
-  batch axes broadcast and their chunks are unified by dask).  This is the
+  of the numpy API (``da.blockwise``, like a gufunc ``(k),(k)->()``: the batch
+  axes broadcast and their chunks are unified by dask; an error names the
+  block's position).  This is the
   contract path: per-row results are bitwise those of the numpy call.
 * the category axis is split across chunks -> ``_dask_split`` merges exact
   per-chunk partial states (sums, or log-sum-exp states for logits).
@@ -75,7 +76,7 @@ def dispatch(name, args):
 
     if all(len(r.chunks[-1]) == 1 for r in rows):
         fn = getattr(kl_fast, name)
-        values = _gufunc(fn, rows, dtype, kw, ",".join(["(k)"] * len(rows)) + "->()")
+        values = _per_block(fn, rows, [1] * len(rows), dtype, kw)
     else:
         from . import _dask_split
 
@@ -96,23 +97,35 @@ def _rows_view(x, shape, ax):
     return x
 
 
-def _block(fn, dtype, kw):
-    import numpy as np
-
-    def run(*blocks):
-        result = dd.call_in_block(fn, *blocks, axis=-1, reduction="none", **kw)
-        return np.asarray(result).astype(dtype, copy=False)
-
-    return run
-
-
-def _gufunc(fn, rows, dtype, kw, signature):
+def _per_block(fn, rows, cores, dtype, kw):
+    """One call of the numpy function `fn` per block of the aligned `rows` (`cores`:
+    1 for an input with the category axis last, 0 for labels).  Each block also gets
+    its position (an arange block per batch axis), so that an error names it."""
     import dask.array as da
     import numpy as np
 
-    batch_ndim = max(r.ndim for r in rows) - 1
-    return da.apply_gufunc(_block(fn, dtype, kw), signature, *rows,
-                           meta=np.empty((0,) * batch_ndim, dtype=dtype))
+    n_in = len(rows)
+    batch_ndim = max(r.ndim - c for r, c in zip(rows, cores, strict=True))
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:batch_ndim]
+    pairs = []
+    for r, c in zip(rows, cores, strict=True):
+        pairs += [r, letters[batch_ndim - (r.ndim - c):] + "k" * c]
+    chunks = da.core.unify_chunks(*pairs, warn=False)[0]
+    for letter in letters:
+        pairs += [da.arange(sum(chunks[letter]), chunks=(chunks[letter],)), letter]
+
+    def run(*blocks):
+        origin = tuple(int(o[0]) if o.size else 0 for o in blocks[n_in:])
+        try:
+            result = fn(*blocks[:n_in], axis=-1, reduction="none", **kw)
+        except ValueError as err:
+            where = f" whose first row is at batch index {origin}" if origin else ""
+            raise ValueError(f"{err} [in the dask block{where}; the index above counts "
+                             "from the block's first row]") from err
+        return np.asarray(result).astype(dtype, copy=False)
+
+    return da.blockwise(run, letters, *pairs, dtype=dtype, concatenate=True,
+                        meta=np.empty((0,) * batch_ndim, dtype=dtype))
 
 
 def _shape(values, args, ax, ndim, dtype, keep=None):
@@ -146,8 +159,7 @@ def _labels(labels, q, args, q_code, temperature, eps, normalize, ignore):
     kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
                                "validate", "q_space", "temperature", "ignore_index")}
     if len(q_rows.chunks[-1]) == 1:
-        aligned = dd.align([labels, q_rows], [(), ("k",)])
-        values = _gufunc(kl_fast.cross_entropy, aligned, dtype, kw, "(),(k)->()")
+        values = _per_block(kl_fast.cross_entropy, [labels, q_rows], [0, 1], dtype, kw)
     else:
         from . import _dask_split
 
