@@ -101,15 +101,15 @@ def reduce_lazy(values, reduction, keepdims, ndim, dtype, keep=None):
     import dask.array as da
 
     v = values.astype(np.float64)
-    if keep is not None:
-        v = da.where(keep, v, 0.0)
-        count = keep.sum()
+    if keep is None:
+        total = v.sum()
+        if reduction == "mean":
+            total = total / v.size if v.size else da.full((), np.nan)
     else:
-        count = v.size
-    total = v.sum()
-    if reduction == "mean":
-        total = da.where(count > 0, total / da.maximum(count, 1), np.nan) \
-            if keep is not None else (total / count if count else da.full((), np.nan))
+        total = da.where(keep, v, 0.0).sum()
+        if reduction == "mean":
+            count = keep.sum()
+            total = da.where(count > 0, total / da.maximum(count, 1), np.nan)
     result = total.astype(dtype)
     if keepdims:
         result = result.reshape((1,) * ndim)

@@ -200,10 +200,11 @@ def _pairwise(fn, xs, kw, dtype):
                         meta=np.empty((0, 0), dtype=dtype))
 
 
-def rel_entr(x, y):
+def rel_entr(x, y, out=None):
     """kl_fast.scipy.rel_entr for dask inputs: elementwise per block, lazily."""
     from . import scipy as kl_scipy
 
+    dd.reject_out(out)
     x, y = dd.as_dask_inputs([("x", x), ("y", y)])
     dtype = kl_scipy.rel_entr(*(np.full(1, 0.5).astype(a.dtype) for a in (x, y))).dtype
     return elementwise(lambda a, b: kl_scipy.rel_entr(a, b), [x, y], {}, dtype)

@@ -32,7 +32,7 @@ def rel_entr(x, y, out=None):
     array([0.34657359, 0.        ,        inf])
     """
     if _dask_dispatch.has_dask(x, y):
-        return _dask_dispatch.reject_out(out) or _dask_other.rel_entr(x, y)
+        return _dask_other.rel_entr(x, y, out)
     x = np.asarray(x)
     y = np.asarray(y)
     cython = _backends._load("cython")
