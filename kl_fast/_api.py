@@ -213,7 +213,7 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     ...                                   q_space="logits", temperature=2.0)), 6)
     0.015241
     """
-    if _dask_dispatch.has_dask(p, q):
+    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
         return _dask_rows.dispatch("kl_divergence", locals())
     codes = (check_space(p_space, "p_space"), check_space(q_space, "q_space"))
     if codes != (0, 0) or temperature != 1.0:
@@ -280,7 +280,7 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     >>> float(kl_fast.js_divergence([0.3, 0.7], [0.3, 0.7]))
     0.0
     """
-    if _dask_dispatch.has_dask(p, q):
+    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
         return _dask_rows.dispatch("js_divergence", locals())
     if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
                  validate):
@@ -345,7 +345,7 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
     >>> float(kl_fast.entropy([0.0, 0.0, -float("inf")], space="logits", base=2))
     1.0
     """
-    if _dask_dispatch.has_dask(p):
+    if type(p) is not np.ndarray and _dask_dispatch.has_dask(p):
         return _dask_rows.dispatch("entropy", locals())
     code = check_space(space, "space")
     if code != 0 or temperature != 1.0:
@@ -428,7 +428,7 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
     >>> kl_fast.cross_entropy([0, 1], logits, q_space="logits").round(6)
     array([0.241311, 1.098612])
     """
-    if _dask_dispatch.has_dask(p, q):
+    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
         return _dask_rows.dispatch("cross_entropy", locals())
     q_code = check_space(q_space, "q_space")
     if q_code != 0 or temperature != 1.0:

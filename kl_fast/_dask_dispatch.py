@@ -31,9 +31,17 @@ def _is_dask(x):
     return type(x).__module__.startswith("dask") and hasattr(x, "__dask_graph__")
 
 
+_NDARRAY = np.ndarray
+
+
 def has_dask(*xs):
-    """True if any argument is a dask collection (cheap: no dask import)."""
-    return any(_is_dask(x) for x in xs)
+    """True if any argument is a dask collection; no dask import.  About 0.1 us for
+    numpy arrays (ndarrays are ruled out first: this runs before the one-vector fast
+    path).  xarray objects also have ``__dask_graph__`` but are not dask's."""
+    for x in xs:
+        if type(x) is not _NDARRAY and hasattr(x, "__dask_graph__") and _is_dask(x):
+            return True
+    return False
 
 
 def reject_out(out):
