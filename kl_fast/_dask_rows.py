@@ -124,6 +124,7 @@ def _per_block(fn, rows, cores, dtype, kw):
                              "from the block's first row]") from err
         return np.asarray(result).astype(dtype, copy=False)
 
+    run.__name__ = fn.__name__     # the task names (dashboard) say what runs
     return da.blockwise(run, letters, *pairs, dtype=dtype, concatenate=True,
                         meta=np.empty((0,) * batch_ndim, dtype=dtype))
 

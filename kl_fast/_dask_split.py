@@ -64,6 +64,7 @@ def _two_stage(chunk_fn, agg_fn, arrays, n_state, dtype, extra=()):
     `extra` are (array, has_category_axis) inputs of batch shape (no category axis)."""
     import dask.array as da
 
+    chunk_fn.__name__, agg_fn.__name__ = "kl_fast_chunk_states", "kl_fast_merge_states"
     batch_ndim = arrays[0].ndim - 1
     b = _letters(batch_ndim)
     k = arrays[0].shape[-1]
