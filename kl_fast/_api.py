@@ -7,7 +7,7 @@ checks and reports, and ``_report.py`` turns its report into errors.
 
 import numpy as np
 
-from . import _arrays
+from . import _arrays, _dask_dispatch, _dask_rows
 from ._engine import Options, finish, run_kernel
 from ._report import raise_for_sums, raise_for_values
 from ._rows import make_rows, normalize_axis
@@ -190,6 +190,12 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     the rounding of log p, so their error is about eps * sum_k p_k |log p_k|
     in absolute terms.
 
+    dask arrays (any input) give a lazy dask array.  With the category axis
+    in one chunk each block runs the kernels (the values of the numpy call, bit
+    for bit); split across chunks, exact per-chunk partial sums (log-sum-exp
+    states for logits) are merged, see ``kl_fast/_dask_split.py`` for the
+    accuracy of that path.
+
     Examples
     --------
     The coin example: a fair-ish model of a biased coin, in bits.
@@ -207,6 +213,8 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     ...                                   q_space="logits", temperature=2.0)), 6)
     0.015241
     """
+    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
+        return _dask_rows.dispatch("kl_divergence", locals())
     codes = (check_space(p_space, "p_space"), check_space(q_space, "q_space"))
     if codes != (0, 0) or temperature != 1.0:
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
@@ -262,6 +270,8 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     valid input: the rounding of p + q is corrected exactly (TwoSum), which
     keeps nearly equal distributions accurate.
 
+    dask arrays give a lazy dask array, as in :func:`kl_divergence`.
+
     Examples
     --------
     >>> import kl_fast
@@ -270,6 +280,8 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     >>> float(kl_fast.js_divergence([0.3, 0.7], [0.3, 0.7]))
     0.0
     """
+    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
+        return _dask_rows.dispatch("js_divergence", locals())
     if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
                  validate):
         result = _FAST(p, q, _Q_JS, _FAST_MAX_N)
@@ -321,6 +333,8 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
 
     Terms with p = 0 are 0.
 
+    dask arrays give a lazy dask array, as in :func:`kl_divergence`.
+
     Examples
     --------
     >>> import kl_fast
@@ -331,6 +345,8 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
     >>> float(kl_fast.entropy([0.0, 0.0, -float("inf")], space="logits", base=2))
     1.0
     """
+    if type(p) is not np.ndarray and _dask_dispatch.has_dask(p):
+        return _dask_rows.dispatch("entropy", locals())
     code = check_space(space, "space")
     if code != 0 or temperature != 1.0:
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
@@ -398,6 +414,9 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
 
     Terms with p = 0 are 0 even where q = 0; p > 0 with q = 0 gives +inf.
 
+    dask arrays give a lazy dask array, as in :func:`kl_divergence`; with
+    labels and a split category axis the label's value comes from its chunk.
+
     Examples
     --------
     >>> import kl_fast
@@ -409,6 +428,8 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
     >>> kl_fast.cross_entropy([0, 1], logits, q_space="logits").round(6)
     array([0.241311, 1.098612])
     """
+    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
+        return _dask_rows.dispatch("cross_entropy", locals())
     q_code = check_space(q_space, "q_space")
     if q_code != 0 or temperature != 1.0:
         temperature = check_temperature(temperature, (q_code,))

@@ -1,5 +1,6 @@
 """Elementwise Bernoulli divergences: binary KL and binary cross-entropy."""
 
+from . import _dask_dispatch, _dask_other
 from ._elementwise import (
     LOGIT_REQUIREMENT,
     OPS,
@@ -88,6 +89,8 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
     pairs first, so there the accuracy is that of the sigmoid (an absolute
     error of a few eps min(p, 1 - p) in p).
 
+    dask arrays give a lazy dask array, computed block by block.
+
     Examples
     --------
     >>> import kl_fast
@@ -100,6 +103,8 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
     >>> round(float(kl_fast.binary_kl(0.0, 0.0, p_space="logits", q_space="logits")), 6)
     0.0
     """
+    if _dask_dispatch.has_dask(p, q):
+        return _dask_other.dispatch("binary_kl", locals())
     p_logits = check_space(p_space, "p_space")
     q_logits = check_space(q_space, "q_space")
     log_base = check_base(base)
@@ -165,6 +170,8 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
     terms.  Measured against mpmath: <= 1.1 eps (float64) from probabilities
     and from logits; float32 results within 0.5 float32 ulp.
 
+    dask arrays give a lazy dask array, computed block by block.
+
     Examples
     --------
     >>> import kl_fast
@@ -175,6 +182,8 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
     >>> round(float(kl_fast.binary_cross_entropy(1.0, 0.0, q_space="logits")), 6)
     0.693147
     """
+    if _dask_dispatch.has_dask(y, q):
+        return _dask_other.dispatch("binary_cross_entropy", locals())
     q_logits = check_space(q_space, "q_space")
     log_base = check_base(base)
     eps = check_eps(eps)

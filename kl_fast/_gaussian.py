@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from . import _dask_dispatch, _dask_other
 from ._api import _prepare_inputs
 from ._engine import Options, finish, run_kernel
 from ._report import raise_for_values
@@ -74,6 +75,9 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
     accurate (and >= 0) when the two Gaussians nearly coincide, where the
     textbook formula loses every digit.
 
+    dask arrays give a lazy dask array; an `axis` split across chunks is
+    summed over its chunks in float64.
+
     Examples
     --------
     >>> import kl_fast
@@ -84,6 +88,8 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
     >>> round(float(kl_fast.gaussian_kl(0.0, 1.0, 1.0, 2.0, axis=None)), 6)
     0.346574
     """
+    if _dask_dispatch.has_dask(mu1, s1, mu2, s2):
+        return _dask_other.dispatch("gaussian_kl", locals())
     opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                          num_threads=num_threads, validate=validate)
     if not isinstance(scale, str) or scale not in SCALES:

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import _dask_dispatch, _dask_other
 from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._batch_views import batch_blocks
@@ -105,6 +106,9 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
     covariances agree with :func:`gaussian_kl` within 8 eps relative
     (measured: 2.1 eps); float32 results are within one float32 ULP.
 
+    dask arrays give a lazy dask array; the vector and matrix axes are
+    rechunked to one chunk (the batch axes stay chunked).
+
     Examples
     --------
     >>> import numpy as np
@@ -117,6 +121,8 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
     >>> kl_fast.gaussian_kl_full(np.zeros((3, 2)), cov, np.zeros(2), np.eye(2)).shape
     (3,)
     """
+    if _dask_dispatch.has_dask(mu1, cov1, mu2, cov2):
+        return _dask_other.dispatch("gaussian_kl_full", locals())
     opts = Options.check(reduction=reduction, keepdims=False, out=out, backend=backend,
                          num_threads=num_threads, validate=validate)
     log_base = check_base(base)

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import _dask_dispatch, _dask_other
 from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._batch_views import batch_blocks
@@ -91,6 +92,9 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
     exactly 0 for a table that is exactly the outer product of its
     marginals (when those sums are exact, e.g. dyadic marginals).
 
+    dask arrays give a lazy dask array; the two table axes are rechunked to
+    one chunk (the batch axes stay chunked).
+
     Examples
     --------
     >>> import numpy as np
@@ -102,6 +106,8 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
     >>> kl_fast.mutual_information([[[3, 1], [1, 3]], [[2, 2], [2, 2]]], normalize=True)
     array([0.13081204, 0.        ])
     """
+    if _dask_dispatch.has_dask(joint):
+        return _dask_other.dispatch("mutual_information", locals())
     opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                          num_threads=num_threads, validate=validate)
     log_base = check_base(base)

@@ -19,7 +19,7 @@ read as one row, so that the shape of the result is never a guess.
 
 import numpy as np
 
-from . import _api, _arrays
+from . import _api, _arrays, _dask_dispatch, _dask_other
 from ._backends import get_backend
 from ._engine import MIN_ELEMENTS_PER_THREAD, Options, run_kernel
 from ._report import raise_for_sums, raise_for_values
@@ -216,6 +216,10 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
     input, |error| <= 8 eps * sum |terms| for nearly equal rows, 1 float32
     ULP for float32).
 
+    dask arrays give a lazy (N, M) dask array, one block per pair of row
+    chunks of `P` and `Q`; a category axis split across chunks is joined per
+    block.
+
     Examples
     --------
     >>> import numpy as np
@@ -229,6 +233,8 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
     array([[0.        , 0.51082562],
            [0.36806421, 0.        ]])
     """
+    if _dask_dispatch.has_dask(P, Q):
+        return _dask_other.dispatch("pairwise_kl", locals())
     precise = check_flag(precise, "precise")
     log_base = check_base(base)
     p_mat, q_mat, dtype, eps, normalize, opts, out_kind = _prepare(
@@ -284,6 +290,8 @@ def pairwise_js(P, Q=None, *, base=None, eps=0.0, normalize=False, out=None, bac
     exactly 0 for equal rows, never negative and never NaN for valid
     input; it does not depend on the thread count.
 
+    dask arrays give a lazy (N, M) dask array, as in :func:`pairwise_kl`.
+
     Examples
     --------
     >>> import numpy as np
@@ -293,6 +301,8 @@ def pairwise_js(P, Q=None, *, base=None, eps=0.0, normalize=False, out=None, bac
     array([[0.      , 0.311278],
            [0.311278, 0.      ]])
     """
+    if _dask_dispatch.has_dask(P, Q):
+        return _dask_other.dispatch("pairwise_js", locals())
     check_base(base)   # fail before any work; the row kernel applies it
     p_mat, q_mat, _, eps, normalize, opts, out_kind = _prepare(
         P, Q, eps, normalize, out, backend, num_threads, validate)

@@ -10,7 +10,7 @@ input (scipy's can, on nearly equal inputs: scipy/scipy#20083).
 import numpy as np
 from scipy import special as _special
 
-from . import _api, _backends
+from . import _api, _backends, _dask_dispatch, _dask_other
 from ._threading import get_num_threads
 
 __all__ = ["rel_entr", "entropy", "jensenshannon"]
@@ -23,12 +23,16 @@ def rel_entr(x, y, out=None):
     negative; accurate where x ~ y.  float32 (and float16) inputs give
     float32, others float64; `out` as for a ufunc.
 
+    dask arrays give a lazy dask array (with ``out=None``).
+
     Examples
     --------
     >>> from kl_fast.scipy import rel_entr
     >>> rel_entr([0.5, 0.0, 0.5], [0.25, 0.5, 0.0])
     array([0.34657359, 0.        ,        inf])
     """
+    if _dask_dispatch.has_dask(x, y):
+        return _dask_other.rel_entr(x, y, out)
     x = np.asarray(x)
     y = np.asarray(y)
     cython = _backends._load("cython")
@@ -66,6 +70,8 @@ def entropy(pk, qk=None, base=None, axis=0):
     ``entropy([.5, .5], [.3, .3]) == 0``.  Values are not validated (as in
     scipy: negative entries give inf or NaN).
 
+    dask arrays give a lazy dask array (see :func:`kl_fast.kl_divergence`).
+
     Examples
     --------
     >>> from kl_fast.scipy import entropy
@@ -85,6 +91,8 @@ def jensenshannon(p, q, base=None, *, axis=0, keepdims=False):
     Both inputs are normalized along `axis` (default 0).  Never NaN for
     non-negative input with positive sums: the divergence is clamped at 0
     before the square root.
+
+    dask arrays give a lazy dask array (see :func:`kl_fast.kl_divergence`).
 
     Examples
     --------

@@ -12,6 +12,7 @@ from kl_fast import (
     _api,
     _binary,
     _config,
+    _dask_dispatch,
     _estimate,
     _gaussian,
     _gaussian_full,
@@ -40,7 +41,7 @@ def test_readme_python_example_runs():
 
 @pytest.mark.parametrize("module", [kl_fast, _api, _gaussian, kl_scipy, _threading, _config,
                                     _gaussian_full, _mutual_information,
-                                    _pairwise, _binary, _estimate, _score])
+                                    _pairwise, _binary, _estimate, _score, _dask_dispatch])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

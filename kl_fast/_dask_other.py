@@ -1,0 +1,211 @@
+"""dask twins of the functions without a split-merge of their own: the elementwise
+ones (binary_kl, binary_cross_entropy, kl_estimate, gaussian_kl with axis=None,
+kl_fast.scipy.rel_entr), gaussian_kl along an axis, gaussian_kl_full,
+mutual_information, pairwise_kl and pairwise_js.
+
+Each block is one call of the numpy API (so the kernels, checks and messages
+are the ordinary ones, run at compute time); "sum"/"mean" are lazy float64
+sums of the per-item values cast to the result dtype, as in the numpy call.
+Core dimensions that must be whole (a covariance matrix, a joint table, the
+category axis of pairwise_*) are rechunked to one chunk by dask where needed.
+"""
+
+import numpy as np
+
+from . import _dask_dispatch as dd
+from ._backends import get_backend
+from ._engine import Options
+
+__all__ = ["dispatch"]
+
+_INPUTS = {
+    "binary_kl": ("p", "q"),
+    "binary_cross_entropy": ("y", "q"),
+    "kl_estimate": ("logp", "logq"),
+    "gaussian_kl": ("mu1", "s1", "mu2", "s2"),
+    "gaussian_kl_full": ("mu1", "cov1", "mu2", "cov2"),
+    "mutual_information": ("joint",),
+    "pairwise_kl": ("P", "Q"),
+    "pairwise_js": ("P", "Q"),
+}
+
+
+def dispatch(name, args):
+    """The dask version of public function `name`, called with its `args` (locals())."""
+    import kl_fast
+
+    args = dict(args)
+    dd.reject_out(args.pop("out"))
+    Options.check(reduction=args.get("reduction", "none"), keepdims=args.get("keepdims", False),
+                  out=None, backend=args["backend"], num_threads=args["num_threads"],
+                  validate=args["validate"])
+    names = [n for n in _INPUTS[name] if args[n] is not None]
+    xs = dd.as_dask_inputs([(n, args[n]) for n in names])
+    kw = {k: v for k, v in args.items() if k not in _INPUTS[name]}
+    fn = getattr(kl_fast, name)
+    dtype = _probe(fn, xs, kw)
+    if name == "gaussian_kl" and args["axis"] is not None:
+        return _gaussian_axis(fn, xs, names, kw, dtype)
+    if name == "gaussian_kl_full":
+        return _cores(fn, xs, kw, dtype, ",".join(["(k)", "(k,j)"] * (len(xs) // 2)) + "->()",
+                      keep_axes=())
+    if name == "mutual_information":
+        return _mutual_information(fn, xs[0], kw, dtype)
+    if name in ("pairwise_kl", "pairwise_js"):
+        return _pairwise(fn, xs, kw, dtype)
+    return elementwise(fn, xs, kw, dtype)
+
+
+def _probe(fn, xs, kw):
+    """The numpy call's dtype, and its keyword errors raised now, not at compute time:
+    one call on tiny stand-ins (every axis of length 1, values 0.5, validate=False,
+    the numpy backend) with the inputs' ndim and dtypes."""
+    get_backend(kw["backend"])   # an unknown or unavailable backend fails here too
+    probes = [np.full((1,) * x.ndim, 0.5).astype(x.dtype) for x in xs]
+    probe_kw = dict(kw, validate=False, backend="numpy", num_threads=1)
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(*probes, **probe_kw)).dtype
+
+
+def _run(fn, dtype, kw):
+    def run(*blocks):
+        result = dd.call_in_block(fn, *blocks, **kw)
+        return np.asarray(result).astype(dtype, copy=False)
+
+    run.__name__ = getattr(fn, "__name__", "kl_fast")   # the task names say what runs
+    return run
+
+
+def _finish(values, reduction, keepdims, ndim, dtype):
+    if reduction == "none":
+        return values
+    return dd.reduce_lazy(values, reduction, keepdims, ndim, dtype)
+
+
+def elementwise(fn, xs, kw, dtype):
+    """One numpy call per block of the broadcast inputs (reduction "none"), then the
+    lazy reduction."""
+    import dask.array as da
+
+    reduction = kw.pop("reduction", "none")
+    kw.pop("keepdims", None)
+    shape = np.broadcast_shapes(*(x.shape for x in xs))
+    block_kw = dict(kw, reduction="none") if "reduction" in _signature_of(fn) else kw
+    if "axis" in block_kw:
+        block_kw["axis"] = None
+    letters = "abcdefghijklmnop"[:len(shape)]
+    pairs = []
+    for x in xs:
+        pairs += [x, letters[len(shape) - x.ndim:]]
+    values = da.blockwise(_run(fn, dtype, block_kw), letters, *pairs, dtype=dtype,
+                          meta=np.empty((0,) * len(shape), dtype=dtype))
+    return _finish(values, reduction, False, len(shape), dtype)
+
+
+def _signature_of(fn):
+    import inspect
+
+    return inspect.signature(fn).parameters
+
+
+def _cores(fn, xs, kw, dtype, signature, keep_axes):
+    """apply_gufunc with the core dimensions rechunked to one chunk (allow_rechunk)."""
+    import dask.array as da
+
+    reduction, keepdims = kw.pop("reduction", "none"), kw.pop("keepdims", False)
+    batch_ndim = max(x.ndim - n for x, n in zip(xs, _core_ndims(signature), strict=True))
+    xs = dd.align(xs, _core_names(signature))
+    values = da.apply_gufunc(_run(fn, dtype, dict(kw, reduction="none")), signature, *xs,
+                             meta=np.empty((0,) * batch_ndim, dtype=dtype), allow_rechunk=True)
+    full_ndim = batch_ndim + len(keep_axes)
+    if reduction == "none" and keepdims:
+        for ax in sorted(keep_axes):
+            values = da.expand_dims(values, ax)
+    return _finish(values, reduction, keepdims, full_ndim, dtype)
+
+
+def _core_names(signature):
+    ins = signature.split("->")[0]
+    return [tuple(n for n in part.strip("()").split(",") if n)
+            for part in ins.replace("),(", ")|(").split("|")]
+
+
+def _core_ndims(signature):
+    return [len(names) for names in _core_names(signature)]
+
+
+def _gaussian_axis(fn, xs, names, kw, dtype):
+    """gaussian_kl summed along `axis`: per block if the axis is one chunk, else the
+    per-chunk sums (each a sum of per-coordinate KLs >= 0) are added in float64."""
+    from . import _dask_rows, _dask_split
+    from ._rows import broadcast_shape, normalize_axis
+
+    shape = broadcast_shape(xs, names)
+    if len(shape) == 0:
+        raise ValueError("the Gaussian parameters are 0-d; use axis=None for elementwise KL")
+    ax = normalize_axis(kw["axis"], len(shape), " and ".join(names))
+    rows = [_dask_rows._rows_view(x, shape, ax) for x in xs]
+    reduction, keepdims = kw.pop("reduction"), kw.pop("keepdims")
+    block_kw = dict(kw, axis=-1, reduction="none")
+    if all(len(r.chunks[-1]) == 1 for r in rows):
+        import dask.array as da
+
+        rows = dd.align(rows, [("k",)] * len(rows))
+        values = da.apply_gufunc(_run(fn, dtype, block_kw), ",".join(["(k)"] * len(rows))
+                                 + "->()", *rows,
+                                 meta=np.empty((0,) * (len(shape) - 1), dtype=dtype))
+    else:
+        def chunk(offsets, *blocks):
+            wide = [np.asarray(b, dtype=np.float64) for b in blocks]
+            part = dd.call_in_block(fn, *wide, **block_kw)
+            return np.asarray(part, dtype=np.float64)[..., None]
+
+        def aggregate(states):
+            total = states[0][..., 0].copy()
+            for s in states[1:]:
+                total += s[..., 0]
+            return total.astype(dtype)
+
+        values = _dask_split._two_stage(chunk, aggregate, rows, 1, dtype)
+    if reduction == "none":
+        return dd.expand_keepdims(values, ax, len(shape)) if keepdims else values
+    return dd.reduce_lazy(values, reduction, keepdims, len(shape), dtype)
+
+
+def _mutual_information(fn, joint, kw, dtype):
+    import dask.array as da
+
+    from ._mutual_information import _check_axes
+
+    ax = _check_axes(kw.pop("axes"), joint.ndim)
+    moved = da.moveaxis(joint, ax, (-2, -1))
+    return _cores(fn, [moved], dict(kw, axes=(-2, -1)), dtype, "(i,j)->()", keep_axes=ax)
+
+
+def _pairwise(fn, xs, kw, dtype):
+    """D[i, j] per (row block of P, row block of Q); a category axis split across
+    chunks is concatenated per block (dask's contraction over k)."""
+    import dask.array as da
+
+    for x, n in zip(xs, ("P", "Q"), strict=False):
+        if x.ndim != 2:
+            raise ValueError(f"{n} must be 2-D (rows of distributions), got shape {x.shape}; "
+                             f"pass {n}[None, :] for one distribution")
+    p = xs[0]
+    q = xs[1] if len(xs) > 1 else xs[0]
+    if p.shape[1] != q.shape[1]:
+        raise ValueError(f"P and Q need the same number of categories, got P {p.shape} and "
+                         f"Q {q.shape}")
+    run = _run(fn, dtype, kw)
+    return da.blockwise(run, "nm", p, "nk", q, "mk", concatenate=True, dtype=dtype,
+                        meta=np.empty((0, 0), dtype=dtype))
+
+
+def rel_entr(x, y, out=None):
+    """kl_fast.scipy.rel_entr for dask inputs: elementwise per block, lazily."""
+    from . import scipy as kl_scipy
+
+    dd.reject_out(out)
+    x, y = dd.as_dask_inputs([("x", x), ("y", y)])
+    dtype = kl_scipy.rel_entr(*(np.full(1, 0.5).astype(a.dtype) for a in (x, y))).dtype
+    return elementwise(kl_scipy.rel_entr, [x, y], {}, dtype)

@@ -1,0 +1,171 @@
+"""dask twins of the category-axis reductions: kl_divergence, js_divergence,
+entropy and cross_entropy (probabilities, log-probabilities, logits, labels).
+
+The keyword checks run at call time, exactly as in the numpy call.  Then:
+
+* every input holds the category axis in one chunk -> each block is one call
+  of the numpy API (``da.blockwise``, like a gufunc ``(k),(k)->()``: the batch
+  axes broadcast and their chunks are unified by dask; an error names the
+  block's position).  This is the
+  contract path: per-row results are bitwise those of the numpy call.
+* the category axis is split across chunks -> ``_dask_split`` merges exact
+  per-chunk partial states (sums, or log-sum-exp states for logits).
+
+"sum" and "mean" are lazy float64 sums of the per-row values, cast to the
+result dtype, like the numpy call's.
+"""
+
+from . import _dask_dispatch as dd
+from ._backends import get_backend
+from ._engine import Options
+from ._rows import broadcast_shape, normalize_axis
+from ._spaces import LOGITS, check_space, check_temperature
+from ._validation import check_base, check_eps, check_flag
+
+__all__ = ["dispatch"]
+
+_KIND = {"kl_divergence": "kl", "js_divergence": "js", "entropy": "h", "cross_entropy": "ce"}
+
+
+def dispatch(name, args):
+    """The dask version of public function `name`, called with its `args` (locals())."""
+    args = dict(args)
+    dd.reject_out(args.pop("out"))
+    Options.check(reduction=args["reduction"], keepdims=args["keepdims"], out=None,
+                  backend=args["backend"], num_threads=args["num_threads"],
+                  validate=args["validate"])
+    get_backend(args["backend"])   # an unknown or unavailable backend fails at call time
+    kind = _KIND[name]
+    if kind == "kl":
+        codes = (check_space(args["p_space"], "p_space"), check_space(args["q_space"], "q_space"))
+    elif kind == "h":
+        codes = (check_space(args["space"], "space"),)
+    elif kind == "ce":
+        codes = (0, check_space(args["q_space"], "q_space"))
+    else:
+        codes = (0, 0)
+    temperature = check_temperature(args.get("temperature", 1.0), codes)
+    check_base(args["base"])
+    eps = check_eps(args["eps"])
+    normalize = check_flag(args["normalize"], "normalize")
+    if eps > 0 and any(codes):
+        raise ValueError("eps smoothing applies to probabilities; with 'log' or 'logits' "
+                         "inputs leave eps=0 (logits give every category mass already)")
+    names = ["p"] if kind == "h" else ["p", "q"]
+    xs = dd.as_dask_inputs([(n, args[n]) for n in names])
+    ignore = args.get("ignore_index")
+    labels = kind == "ce" and xs[0].dtype.kind in "iu" and xs[0].ndim == xs[1].ndim - 1
+    if labels:
+        return _labels(xs[0], xs[1], args, codes[1], temperature, eps, normalize, ignore)
+    if ignore is not None:
+        raise ValueError("ignore_index applies to integer class labels (p with q.ndim - 1 "
+                         f"dimensions), but p has {xs[0].ndim} and q {xs[1].ndim}")
+    dtype = dd.float_dtype(xs, names=names)
+    tol_dtype = min((dd.float_dtype([x]) for x in xs), key=lambda d: d.itemsize)
+    shape = broadcast_shape(xs, names)
+    if len(shape) == 0:
+        raise ValueError(f"{' and '.join(names)} are 0-d; they need an axis of categories")
+    ax = normalize_axis(args["axis"], len(shape), " and ".join(names))
+    # common chunks first: equal inputs then give equal partial sums in any path
+    rows = dd.align([_rows_view(x, shape, ax) for x in xs], [("k",)] * len(xs))
+    kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
+                               "validate") if k in args}
+    kw.update({k: args[k] for k in ("p_space", "q_space", "space", "temperature")
+               if k in args})
+    import kl_fast
+
+    if all(len(r.chunks[-1]) == 1 for r in rows):
+        fn = getattr(kl_fast, name)
+        values = _per_block(fn, rows, [1] * len(rows), dtype, kw)
+    else:
+        from . import _dask_split
+
+        values = _dask_split.rows(kind, rows, codes, temperature, eps, normalize, args,
+                                  dtype, tol_dtype)
+    return _shape(values, args, ax, len(shape), dtype)
+
+
+def _rows_view(x, shape, ax):
+    """`x` with the broadcast ndim, the category axis last and its full length (the
+    batch axes may stay of length one: dask and the blocks broadcast them)."""
+    import dask.array as da
+
+    x = x.reshape((1,) * (len(shape) - x.ndim) + x.shape) if x.ndim < len(shape) else x
+    x = da.moveaxis(x, ax, -1)
+    if x.shape[-1] != shape[ax]:   # a length-1 category axis broadcasts, as in numpy
+        x = da.broadcast_to(x, x.shape[:-1] + (shape[ax],))
+    return x
+
+
+def _per_block(fn, rows, cores, dtype, kw):
+    """One call of the numpy function `fn` per block of the aligned `rows` (`cores`:
+    1 for an input with the category axis last, 0 for labels).  Each block also gets
+    its position (an arange block per batch axis), so that an error names it."""
+    import dask.array as da
+    import numpy as np
+
+    n_in = len(rows)
+    batch_ndim = max(r.ndim - c for r, c in zip(rows, cores, strict=True))
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:batch_ndim]
+    pairs = []
+    for r, c in zip(rows, cores, strict=True):
+        pairs += [r, letters[batch_ndim - (r.ndim - c):] + "k" * c]
+    chunks = da.core.unify_chunks(*pairs, warn=False)[0]
+    for letter in letters:
+        pairs += [da.arange(sum(chunks[letter]), chunks=(chunks[letter],)), letter]
+
+    def run(*blocks):
+        origin = tuple(int(o[0]) if o.size else 0 for o in blocks[n_in:])
+        try:
+            result = fn(*blocks[:n_in], axis=-1, reduction="none", **kw)
+        except ValueError as err:
+            where = f" whose first row is at batch index {origin}" if origin else ""
+            raise ValueError(f"{err} [in the dask block{where}; the index above counts "
+                             "from the block's first row]") from err
+        return np.asarray(result).astype(dtype, copy=False)
+
+    run.__name__ = fn.__name__     # the task names (dashboard) say what runs
+    return da.blockwise(run, letters, *pairs, dtype=dtype, concatenate=True,
+                        meta=np.empty((0,) * batch_ndim, dtype=dtype))
+
+
+def _shape(values, args, ax, ndim, dtype, keep=None):
+    if args["reduction"] != "none":
+        return dd.reduce_lazy(values, args["reduction"], args["keepdims"], ndim, dtype, keep)
+    if args["keepdims"]:
+        values = dd.expand_keepdims(values, ax, ndim)
+    return values
+
+
+def _labels(labels, q, args, q_code, temperature, eps, normalize, ignore):
+    import dask.array as da
+    import numpy as np
+
+    import kl_fast
+
+    if ignore is not None and (isinstance(ignore, bool)
+                               or not isinstance(ignore, (int, np.integer))):
+        raise TypeError(f"ignore_index must be an int or None, got {type(ignore).__name__}")
+    if q_code != 0 and eps > 0:
+        raise ValueError("eps smoothing applies to probabilities; with q_space "
+                         f"{('prob', 'log', 'logits')[q_code]!r} leave eps=0")
+    dtype = dd.float_dtype([q], names=["q"])
+    ax = normalize_axis(args["axis"], q.ndim, "q")
+    q_rows = da.moveaxis(q, ax, -1)
+    batch = np.broadcast_shapes(labels.shape, q_rows.shape[:-1])
+    if labels.shape != batch:
+        labels = da.broadcast_to(labels, batch)
+    if q_rows.shape[:-1] != batch:
+        q_rows = da.broadcast_to(q_rows, batch + q_rows.shape[-1:])
+    kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
+                               "validate", "q_space", "temperature", "ignore_index")}
+    if len(q_rows.chunks[-1]) == 1:
+        values = _per_block(kl_fast.cross_entropy, [labels, q_rows], [0, 1], dtype, kw)
+    else:
+        from . import _dask_split
+
+        code = LOGITS if (q_code == 1 and normalize) else q_code
+        values = _dask_split.label_rows(labels, q_rows, code, temperature, eps, normalize,
+                                        ignore, args, dtype)
+    keep = None if ignore is None else labels != int(ignore)
+    return _shape(values, args, ax, q.ndim, dtype, keep)
