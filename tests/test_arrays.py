@@ -1,11 +1,13 @@
 """Array types in and out: array-likes give numpy, CPU torch gives torch, JAX CPU gives JAX,
 GPU (and traced) arrays raise."""
 
+import dask.array as da
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 import kl_fast
 
@@ -335,3 +337,37 @@ def test_jax_traced_value_raises_type_error_naming_the_way_out(rng):
         jax.jit(lambda a: kl_fast.entropy(a))(p)
     with pytest.raises(TypeError, match=r"^q is a traced JAX value"):
         jax.jit(lambda b: kl_fast.kl_divergence(p, b))(p)
+
+
+# -- xarray: the README's apply_ufunc recipe ---------------------------------------------------
+
+def kl_along(p, q, dim, **options):
+    """The README's recipe, word for word."""
+    return xr.apply_ufunc(kl_fast.kl_divergence, p, q, input_core_dims=[[dim], [dim]],
+                          kwargs=options, dask="allowed")
+
+
+def _labelled(values, class_first=False):
+    dims = ("class", "sample") if class_first else ("sample", "class")
+    coords = {"sample": [f"s{i}" for i in range(values.shape[0])]}
+    data = values.T if class_first else values
+    return xr.DataArray(data, dims=dims, coords=coords)
+
+
+@pytest.mark.parametrize("class_first", [False, True], ids=["class-last", "class-first"])
+def test_xarray_recipe_keeps_dims_and_coords(class_first, rng):
+    p, q = probabilities(rng, (6, 5)), probabilities(rng, (6, 5))
+    result = kl_along(_labelled(p, class_first), _labelled(q), "class", base=2)
+    assert isinstance(result, xr.DataArray) and result.dims == ("sample",)
+    assert list(result.coords["sample"].values) == [f"s{i}" for i in range(6)]
+    np.testing.assert_array_equal(result.values, kl_fast.kl_divergence(p, q, base=2))
+    assert_close(result.values, ref.kl(p, q) / np.log(2))
+
+
+@pytest.mark.parametrize("class_chunks", [5, 2], ids=["class-in-one-chunk", "class-split"])
+def test_xarray_recipe_on_dask_backed_arrays_stays_lazy(class_chunks, rng):
+    p, q = probabilities(rng, (6, 5)), probabilities(rng, (6, 5))
+    chunks = {"sample": 3, "class": class_chunks}
+    lazy = kl_along(_labelled(p).chunk(chunks), _labelled(q).chunk(chunks), "class")
+    assert isinstance(lazy.data, da.Array) and lazy.dims == ("sample",)
+    np.testing.assert_allclose(lazy.compute().values, ref.kl(p, q), rtol=1e-13)
