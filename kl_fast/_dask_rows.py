@@ -115,6 +115,9 @@ def _per_block(fn, rows, cores, dtype, kw):
         pairs += [da.arange(sum(chunks[letter]), chunks=(chunks[letter],)), letter]
 
     def run(*blocks):
+        # the category axis is contracted, so each input comes as a list of its blocks
+        # along it: one block, as every input holds the axis in one chunk here
+        blocks = [b[0] if isinstance(b, list) else b for b in blocks]
         origin = tuple(int(o[0]) if o.size else 0 for o in blocks[n_in:])
         try:
             result = fn(*blocks[:n_in], axis=-1, reduction="none", **kw)
@@ -125,7 +128,9 @@ def _per_block(fn, rows, cores, dtype, kw):
         return np.asarray(result).astype(dtype, copy=False)
 
     run.__name__ = fn.__name__     # the task names (dashboard) say what runs
-    return da.blockwise(run, letters, *pairs, dtype=dtype, concatenate=True,
+    # concatenate=False: concatenating a single block still copies it (dask's
+    # concatenate3), a full extra pass over the inputs
+    return da.blockwise(run, letters, *pairs, dtype=dtype, concatenate=False,
                         meta=np.empty((0,) * batch_ndim, dtype=dtype))
 
 
