@@ -46,3 +46,18 @@ def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_readme_dask_cluster_example_runs_and_matches_numpy(capsys):
+    """The LocalCluster example, run as a script would run it (``__main__``)."""
+    block = next(b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+                 if "LocalCluster" in b)
+    namespace = {"__name__": "__main__"}
+    exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
+    printed = capsys.readouterr().out.split("\n")
+    logits = namespace["logits"].compute(scheduler="sync")
+    labels = namespace["labels"].compute(scheduler="sync")
+    expected = kl_fast.cross_entropy(labels, logits, q_space="logits", reduction="mean")
+    np.testing.assert_allclose(float(printed[0]), expected, rtol=1e-14)
+    assert abs(expected - (np.log(1000) + 0.5)) < 0.02
+    assert printed[1].startswith("dask.array<entropy, shape=(40000,)")
