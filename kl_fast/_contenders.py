@@ -9,6 +9,7 @@ check that every contender returns the same numbers, so the benchmarks
 compare like with like (numbagg's COMPARISONS pattern).
 """
 
+import contextlib
 import importlib.util
 
 import numpy as np
@@ -204,7 +205,15 @@ def _jax(quantity, d):
     import jax.numpy as jnp
     from jax.scipy import special as jspecial
 
-    j = {k: jnp.asarray(v) for k, v in d.items()}
+    # JAX computes in float32 unless x64 is on: float64 data must stay float64
+    # (same data, same precision as every other contender)
+    x64 = any(v.dtype == np.float64 for v in d.values())
+
+    def precision():
+        return jax.enable_x64(True) if x64 else contextlib.nullcontext()
+
+    with precision():
+        j = {k: jnp.asarray(v) for k, v in d.items()}
     fns = {
         "kl": lambda p, q: jspecial.rel_entr(p, q).sum(-1),
         "entropy": lambda p: jspecial.entr(p).sum(-1),
@@ -214,7 +223,11 @@ def _jax(quantity, d):
         return None
     f = jax.jit(fns[quantity])
     args = [j["p"], j["q"]] if quantity != "entropy" else [j["p"]]
-    return lambda: f(*args).block_until_ready()
+
+    def run():
+        with precision():
+            return f(*args).block_until_ready()
+    return run
 
 
 def _floor(d):
