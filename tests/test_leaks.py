@@ -26,8 +26,8 @@ import pytest
 from .backend_calls import error_calls, valid_calls
 from .conftest import COMPILED_BACKENDS
 
-N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "10000"))
-N_TRACE_CALLS = int(os.environ.get("KL_FAST_LEAK_TRACE_CALLS", "2000"))
+N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "2000"))
+N_TRACE_CALLS = int(os.environ.get("KL_FAST_LEAK_TRACE_CALLS", "300"))
 N_WARMUP = 200
 RSS_LIMIT = 1 << 20
 NUMPY_LIMIT = 64 << 10
