@@ -194,7 +194,7 @@ def stress_in_this_process():
     }))
 
 
-def _run_under_layer(layer):
+def _start_under_layer(layer):
     env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
     env.pop("NUMBA_NUM_THREADS", None)
     if layer == "tbb":   # the tbb wheel's libtbb.so.12 lies in <prefix>/lib
@@ -202,15 +202,28 @@ def _run_under_layer(layer):
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             [lib] + [d for d in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if d])
     code = "from tests.test_thread_stress import stress_in_this_process as s; s()"
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{layer}: exit {done.returncode}\n{done.stderr[-3000:]}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def layer_runs():
+    """All layer subprocesses started at once (their numba start-up and compiles overlap
+    on a multi-core machine); each test waits for its own."""
+    runs = {layer: _start_under_layer(layer) for layer in LAYERS}
+    yield runs
+    for proc in runs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 @pytest.mark.parametrize("layer", LAYERS)
-def test_eight_threads_under_each_numba_threading_layer(layer):
-    summary = _run_under_layer(layer)
+def test_eight_threads_under_each_numba_threading_layer(layer, layer_runs):
+    stdout, stderr = layer_runs[layer].communicate(timeout=600)
+    code = layer_runs[layer].returncode
+    assert code == 0, f"{layer}: exit {code}\n{stderr[-3000:]}"
+    summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["layer"] == layer
     assert summary["n_failures"] == 0, summary["failures"]
     assert summary["serial_equal"]
