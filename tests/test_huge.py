@@ -3,11 +3,12 @@
 
 Inputs are sparse memory-mapped float32 files in ``tmp_path``: only their last rows (or
 last elements) are written, so each takes ~8 GiB of address space but a few MiB of disk.
-Reading the holes fills the page cache with zero pages (up to ~8 GiB per file, dropped by
-the kernel under pressure; the process's own memory stays small), so the machine needs
-~10 GiB of free memory for a fast run, and ~1-2 minutes per test on 2 cores (each call
-reads 8 GiB).  The compiled backends only: the numpy reference backend would make float64
-copies of 8 GiB blocks.
+Reading the holes fills the page cache with zero pages (~8 GiB per file, 16 GiB for the
+module, dropped by the kernel under pressure; the process's own memory stays small), so
+the machine wants ~16 GiB of free memory for a fast run.  Measured on a busy 2-core
+machine: ~6.5 minutes for the module (2**31 elements: ~2 min per backend; long row:
+~1 min per backend), each call reading 8 GiB.  The compiled backends only: the numpy
+reference backend would make float64 copies of 8 GiB blocks.
 
 * ``(2049, 2**20)`` float32 (2**31 + 2**20 elements), the last three rows non-zero: their
   results (data at byte offsets >= 2**33) equal the results on those rows alone and the
