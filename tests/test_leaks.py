@@ -11,16 +11,17 @@ function) reaches the limit of 1 MiB.
   over the calls of all the functions together (the growth per function is in the
   failure message);
 * the numpy domain of ``tracemalloc`` (numpy's data buffers) grows < 64 KiB over
-  ``KL_FAST_LEAK_TRACE_CALLS`` calls of each function (default 300: tracing slows every
+  ``KL_FAST_LEAK_TRACE_CALLS`` calls of each function (default 200: tracing slows every
   Python allocation).
 
 The error calls (a bad value, a bad row sum, a bad keyword, ...) must raise ValueError or
 TypeError every time.
 
-CI runs 2,000 calls of each of the 29 calls per backend (~10 s a backend on an idle
-2-core machine, a small call costing ~110 us of Python; plus the Numba compiles, shared
-with the rest of the suite).  The issue's figure, 10,000 calls of each:
-``KL_FAST_LEAK_CALLS=10000`` (~1 minute a backend); longer: ``KL_FAST_LEAK_CALLS=100000``.
+CI runs 1,000 calls of each of the 29 calls per backend (~5 s a backend for the RSS test
+and ~5 s for the tracemalloc test on an idle 2-core machine, a small call costing ~110 us
+of Python; twice that on a busy one; plus the Numba compiles, shared with the rest of the
+suite).  The issue's figure, 10,000 calls of each: ``KL_FAST_LEAK_CALLS=10000`` (~1-1.5
+minutes a backend, measured passing on both); longer: ``KL_FAST_LEAK_CALLS=100000``.
 """
 
 import gc
@@ -33,8 +34,8 @@ import pytest
 from .backend_calls import error_calls, valid_calls
 from .conftest import COMPILED_BACKENDS
 
-N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "2000"))
-N_TRACE_CALLS = int(os.environ.get("KL_FAST_LEAK_TRACE_CALLS", "300"))
+N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "1000"))
+N_TRACE_CALLS = int(os.environ.get("KL_FAST_LEAK_TRACE_CALLS", "200"))
 N_WARMUP = 200
 RSS_LIMIT = 1 << 20
 NUMPY_LIMIT = 64 << 10
