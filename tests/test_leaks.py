@@ -31,7 +31,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from .backend_calls import error_calls, valid_calls
+from .stress_calls import error_calls, valid_calls
 from .conftest import COMPILED_BACKENDS
 
 N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "1000"))

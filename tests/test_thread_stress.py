@@ -35,7 +35,7 @@ import pytest
 
 import kl_fast
 
-from .backend_calls import error_calls, valid_calls
+from .stress_calls import error_calls, valid_calls
 from .conftest import BACKENDS
 
 N_WORKERS = 8
