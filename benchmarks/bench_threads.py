@@ -1,0 +1,108 @@
+"""pytest-benchmark: the compiled kernels release the GIL.
+
+Group ``threads|<function>|<backend>``: two calls with ``num_threads=1`` on different
+data, made one after the other by one Python thread ("one-thread") or at the same time by
+two Python threads ("two-threads").  With the GIL released the two threads take about the
+time of one call: the "two-threads" entry records ``speedup`` = one-thread time / two-threads
+time (minimum of the rounds) in ``extra_info`` (target >= 1.7 on a machine with >= 2 idle
+cores).  Full size: 1000 x 4096 float64 per call (a few ms to tens of ms);
+``--benchmark-disable`` (the CI check) runs 20 x 256.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+
+import kl_fast
+
+FULL_SHAPE, SMALL_SHAPE = (1000, 4096), (20, 256)
+BACKENDS = [b for b in ("cython", "numba") if b in kl_fast.available_backends()]
+FUNCTIONS = ["kl_divergence", "entropy", "cross_entropy", "js_divergence",
+             "cross_entropy_labels", "gaussian_kl"]
+MODES = ["one-thread", "two-threads"]
+_one_thread_min = {}   # (function, backend) -> min seconds of the "one-thread" entry
+
+
+def _call(function, backend, rng, shape):
+    """A no-argument call of `function` on its own fresh data, on one kernel thread."""
+    p = rng.dirichlet(np.ones(shape[1]), size=shape[0])
+    q = rng.dirichlet(np.ones(shape[1]), size=shape[0])
+    kw = {"backend": backend, "num_threads": 1}
+    if function == "entropy":
+        return lambda: kl_fast.entropy(p, **kw)
+    if function == "cross_entropy_labels":
+        labels = rng.integers(0, shape[1], size=shape[0])
+        return lambda: kl_fast.cross_entropy(labels, q, **kw)
+    if function == "gaussian_kl":
+        mu, var = rng.normal(size=shape), rng.uniform(0.5, 2.0, size=shape)
+        return lambda: kl_fast.gaussian_kl(mu, var, mu[::-1], var[::-1], **kw)
+    fn = getattr(kl_fast, function)
+    return lambda: fn(p, q, **kw)
+
+
+class _TwoThreads:
+    """Two long-lived threads, each running its call once per `run()` (no thread start
+    inside the timed region: the barrier releases them together)."""
+
+    def __init__(self, calls):
+        self._calls, self._go = calls, threading.Barrier(len(calls) + 1)
+        self._done, self._stop = threading.Barrier(len(calls) + 1), False
+        self._threads = [threading.Thread(target=self._loop, args=(c,), daemon=True)
+                         for c in calls]
+        for t in self._threads:
+            t.start()
+
+    def _loop(self, call):
+        while True:
+            self._go.wait()
+            if self._stop:
+                return
+            call()
+            self._done.wait()
+
+    def run(self):
+        self._go.wait()
+        self._done.wait()
+
+    def close(self):
+        self._stop = True
+        self._go.wait()
+        for t in self._threads:
+            t.join()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_numba():
+    """Overrides the suite's all-kernel Numba warm-up: each case compiles (and runs) its
+    own two calls before timing."""
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_bench(benchmark, request, function, backend, mode):
+    small = request.config.getoption("benchmark_disable", False)
+    shape = SMALL_SHAPE if small else FULL_SHAPE
+    rng = np.random.default_rng(7)
+    calls = [_call(function, backend, rng, shape) for _ in range(2)]
+    for c in calls:      # compile (numba) and fault the pages in before timing
+        c()
+    benchmark.group = f"threads|{function}|{backend}"
+    benchmark.extra_info.update(function=function, backend=backend, mode=mode,
+                                shape=f"{shape[0]}x{shape[1]}", contender=mode)
+    if mode == "one-thread":
+        benchmark.pedantic(lambda: [c() for c in calls], rounds=20, iterations=1,
+                           warmup_rounds=1)
+        if benchmark.stats is not None:
+            _one_thread_min[function, backend] = benchmark.stats.stats.min
+        return
+    pool = _TwoThreads(calls)
+    try:
+        benchmark.pedantic(pool.run, rounds=20, iterations=1, warmup_rounds=1)
+    finally:
+        pool.close()
+    one = _one_thread_min.get((function, backend))
+    if benchmark.stats is not None and one is not None:
+        speedup = one / benchmark.stats.stats.min
+        benchmark.extra_info["speedup"] = round(speedup, 3)
