@@ -164,7 +164,7 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
         Divide each row by its sum first (counts work).
     out : ndarray of shape (N, M), optional
         Array to write the result into (written in place when it is
-        C-contiguous with the result's dtype).
+        C-contiguous with the result's dtype and shares no memory with P or Q).
         Written only once every check has passed: a call that raises leaves
         `out` untouched.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
