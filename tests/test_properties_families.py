@@ -73,7 +73,8 @@ def test_mutual_information_is_nonnegative_and_bounded(backend, data):
     assert mi.dtype == dtype
     assert np.all(mi >= 0) and not np.isnan(mi).any()
     # I(X;Y) <= min(H(X), H(Y)) <= log min(nx, ny); the stored table sums to 1 + d
-    # (moving the result by up to ~|d|, as for KL in test_properties.py), and the result is a sum of terms of size up to ~log(nx ny) rounded in float64 (so
+    # (moving the result by up to ~|d|, as for KL in test_properties.py), and the
+    # result is a sum of terms of size up to ~log(nx ny) rounded in float64 (so
     # nx = 1, exactly 0 in exact arithmetic, may give a few 1e-17)
     d = np.abs(_f64(joint).sum(axis=(-2, -1)) - 1)
     log_nxy = math.log(shape[1] * shape[2]) + 1
