@@ -136,6 +136,8 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
         Keep the reduced axis with length one.
     out : ndarray, optional
         Array of the result's shape to write into (``reduction="none"`` only).
+        Written only once every check has passed: a call that raises leaves
+        `out` untouched.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional

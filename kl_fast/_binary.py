@@ -38,6 +38,8 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
         Return the elementwise values, or their sum or mean (a scalar).
     out : ndarray, optional
         Array of the result's shape to write into (``reduction="none"`` only).
+        Written only once every check has passed: a call that raises leaves
+        `out` untouched.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional

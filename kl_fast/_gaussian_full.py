@@ -42,6 +42,8 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
         One value per batch item, or their sum or mean (a scalar).
     out : ndarray, optional
         Array of the batch shape to write into (``reduction="none"`` only).
+        Written only once every check has passed: a call that raises leaves
+        `out` untouched.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional

@@ -42,6 +42,8 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
         Keep the two table axes with length one.
     out : ndarray, optional
         Array of the result's shape to write into (``reduction="none"`` only).
+        Written only once every check has passed: a call that raises leaves
+        `out` untouched.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional

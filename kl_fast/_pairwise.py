@@ -99,7 +99,10 @@ def _divisors(x, eps, transform):
 def _fast_kl(p_mat, q_mat, dtype, eps, normalize, log_base, opts):
     n, m, k = p_mat.shape[0], q_mat.shape[0], p_mat.shape[1]
     out = opts.out
-    if out is not None and out.dtype == dtype and out.flags.c_contiguous:
+    # in place only when out is not also an input: the kernel reads P and Q while it
+    # writes, so pairwise_kl(P, P, out=P) must go through a fresh array
+    if (out is not None and out.dtype == dtype and out.flags.c_contiguous
+            and not np.may_share_memory(out, p_mat) and not np.may_share_memory(out, q_mat)):
         result = out
     else:
         result = np.empty((n, m), dtype=dtype)
@@ -161,7 +164,9 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
         Divide each row by its sum first (counts work).
     out : ndarray of shape (N, M), optional
         Array to write the result into (written in place when it is
-        C-contiguous with the result's dtype).
+        C-contiguous with the result's dtype and shares no memory with P or Q).
+        Written only once every check has passed: a call that raises leaves
+        `out` untouched.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run.
     num_threads : int, optional

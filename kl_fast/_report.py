@@ -10,7 +10,12 @@ import numpy as np
 
 from ._scale import REPORT_WIDTH
 
-__all__ = ["new_report", "merge_reports", "raise_for_values", "raise_for_sums"]
+__all__ = ["new_report", "merge_reports", "raise_for_values", "raise_for_sums", "OUT_UNTOUCHED"]
+
+# Every check runs before a result reaches the caller's out= array (the kernels
+# write into a private buffer, or into out only after the inputs were validated),
+# so a failed call never touches out=; the messages say so.
+OUT_UNTOUCHED = "Nothing was written to out="
 
 
 def new_report(n_chunks):
@@ -53,7 +58,7 @@ def raise_for_values(total, rows, names, originals, requirement):
     raise ValueError(
         f"{name} contains an invalid value, {value!r} at index {index} ({int(total[0])} "
         f"invalid value(s) in the inputs): {requirement}. Clean the input (e.g. "
-        "np.nan_to_num, np.clip), or pass validate=False to skip all checks"
+        f"np.nan_to_num, np.clip), or pass validate=False to skip all checks. {OUT_UNTOUCHED}"
     )
 
 
@@ -74,9 +79,10 @@ def raise_for_sums(total, rows, names, originals, tol):
                else "give it positive mass, or pass eps > 0 to smooth it")
         raise ValueError(
             f"{name}: {where} sums to {row_sum!r} along axis {rows.axis}, so it cannot be "
-            f"normalized; {fix}"
+            f"normalized; {fix}. {OUT_UNTOUCHED}"
         )
     raise ValueError(
         f"{name} must sum to 1 along axis {rows.axis}, but {where} sums to {row_sum!r} "
-        f"(tolerance {tol:.3g}); pass normalize=True to divide each row by its sum"
+        f"(tolerance {tol:.3g}); pass normalize=True to divide each row by its sum. "
+        f"{OUT_UNTOUCHED}"
     )
