@@ -442,9 +442,10 @@ def _impl():
 
         @njit
         def neg_log(buf, n):
-            # kl_neg_log_inplace: the logs of a gathered chunk as one vector loop
+            # kl_neg_log_inplace: the logs of a gathered chunk as one vector loop;
+            # 0.0 - log: a certain label gives +0.0, not -0.0
             for k in range(n):
-                buf[k] = -m.vlog(buf[k])
+                buf[k] = 0.0 - m.vlog(buf[k])
 
         @njit
         def chunk(labels, q, out, rep, lo, hi, c, check, eps, transform, ignore_index,

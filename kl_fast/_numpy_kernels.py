@@ -168,7 +168,7 @@ def cross_entropy_label_rows(labels, q, out, report, check, eps, transform, igno
                 report[0, 1:4] = (rows[r], labels[rows[r]], 1)
     result = np.full(n_rows, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        result[rows] = -np.log(picked)
+        result[rows] = 0.0 - np.log(picked)     # +0.0 (not -0.0) for a certain label
     _finish(out, result, log_base)
 
 

@@ -438,10 +438,12 @@ KL_DEFINE_GAUSS(kl_gauss_block_f32, float)
 KL_DEFINE_GAUSS(kl_gauss_block_f64, double)
 
 /* x[j] = -log x[j] over a small buffer: the label cross-entropy gathers the
- * picked probabilities first so that the logs run as one vector loop. */
+ * picked probabilities first so that the logs run as one vector loop.
+ * 0.0 - log x, not -log x: a certain label (x = 1) gives +0.0, not -0.0 (signed
+ * zeros are honoured without -ffast-math, so the compiler keeps the subtraction). */
 KL_CLONES void kl_neg_log_inplace(double* x, ptrdiff_t n)
 {
-    for (ptrdiff_t j = 0; j < n; ++j) x[j] = -kl_vlog(x[j]);
+    for (ptrdiff_t j = 0; j < n; ++j) x[j] = 0.0 - kl_vlog(x[j]);
 }
 
 #endif

@@ -196,8 +196,6 @@ def test_single_dimension_gaussians_match_the_scalar_formula(backend, rng):
     np.testing.assert_allclose(full, expected[:, 0], rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="defect reported: labels in probability space give "
-                   "-log(q[label]) = -0.0 for q[label] = 1 on every backend (kernels)")
 @pytest.mark.parametrize("backend, dtype", BACKEND_DTYPES,
                          ids=[f"{b}-{np.dtype(d).name}" for b, d in BACKEND_DTYPES])
 def test_label_cross_entropy_of_a_certain_label_is_plus_zero(backend, dtype):
