@@ -33,12 +33,14 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    """Tests marked slow (the long versions: huge arrays, every accuracy cell on every
+    backend) are deselected unless --run-slow: opted out of, not skipped."""
     if config.getoption("--run-slow"):
         return
-    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
+    slow = [item for item in items if "slow" in item.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if "slow" not in item.keywords]
 
 
 # -- fixtures --------------------------------------------------------------------------------
