@@ -309,7 +309,8 @@ def t_gaussian_kl_full(draw):
     if draw.chance(70):  # mostly symmetric positive definite
         with np.errstate(all="ignore"):
             a = a @ np.swapaxes(a, -1, -2) + np.eye(d) * draw.pick((1e-12, 1.0, 10.0, 0.0))
-    cov1 = draw.layout(a.astype(draw.pick(FLOAT_DTYPES)))
+    with np.errstate(all="ignore"):
+        cov1 = draw.layout(a.astype(draw.pick(FLOAT_DTYPES)))
     args = [mu1, cov1]
     if draw.chance(60):
         args += [draw.array((n, d), probs=False), draw.layout(cov1.copy())]

@@ -10,7 +10,7 @@ family and dtype, do not fit a short run; the long run draws numba too).
 Environment:
 
 ``KL_FAST_FUZZ_RUNS``
-    Executions of the short run (default 6000).
+    Executions of the short run (default 20000, inputs up to 256 bytes from the start).
 ``KL_FAST_FUZZ_TIME``
     Seconds: run the harness that long instead (every backend), e.g. 3600; the test
     then also takes that long.  See fuzz/README.md for running it directly.
@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "fuzz"))
 import build_debug  # noqa: E402
 
 HARNESS = os.path.join(ROOT, "fuzz", "fuzz_kl_fast.py")
-RUNS = int(os.environ.get("KL_FAST_FUZZ_RUNS", "6000"))
+RUNS = int(os.environ.get("KL_FAST_FUZZ_RUNS", "20000"))
 LONG = os.environ.get("KL_FAST_FUZZ_TIME")
 
 
@@ -85,7 +85,7 @@ def test_fuzz_short_run(debug_ext, tmp_path):
         env = {}
         timeout = int(LONG) + 600
     else:
-        args = [f"-runs={RUNS}", "-seed=1"]
+        args = [f"-runs={RUNS}", "-seed=1", "-len_control=0", "-max_len=256"]
         env = {"KL_FAST_FUZZ_BACKENDS": "cython,numpy"}
         timeout = 600
     env["KL_FAST_FUZZ_EXT"] = debug_ext
