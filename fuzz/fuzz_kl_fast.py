@@ -31,6 +31,9 @@ Environment:
     Comma-separated backends to draw from (default ``cython,numba,numpy``).
 ``KL_FAST_FUZZ_VERBOSE=1``
     Print every call before it runs (to find a hang's input).
+``KL_FAST_FUZZ_DIFF=1``
+    Also compare each successful cython/numba result with the numpy reference backend
+    (same shape and dtype, values within 1e-9 relative, 1e-3 for float32).
 """
 
 import importlib
@@ -92,6 +95,11 @@ BACKENDS = tuple(b.strip() for b in
                  os.environ.get("KL_FAST_FUZZ_BACKENDS", ",".join(ALL_BACKENDS)).split(",")
                  if b.strip())
 VERBOSE = os.environ.get("KL_FAST_FUZZ_VERBOSE") == "1"
+DIFF = os.environ.get("KL_FAST_FUZZ_DIFF") == "1"
+try:
+    import torch
+except ImportError:  # torch inputs are drawn only where torch is installed
+    torch = None
 ALLOWED = (ValueError, TypeError)
 
 # ---- values -----------------------------------------------------------------------------
@@ -200,9 +208,14 @@ class Draw:
         return x
 
     def maybe_odd(self, x):
-        """Rarely replace an array argument by a non-array."""
-        if self.chance(93):
+        """Rarely replace an array argument by a non-array or a CPU torch tensor."""
+        if self.chance(90):
             return x
+        if torch is not None and isinstance(x, np.ndarray) and self.chance(40):
+            try:
+                return torch.from_numpy(x.copy())  # torch in -> torch out
+            except (TypeError, ValueError):  # a dtype torch lacks: keep the array
+                return x
         return self.pick((None, 1.5, "p", [0.5, 0.5], [[0.2, 0.8]], [], [[]], 3, True,
                           [0.5, "a"], {"a": 1}, np.float64(0.3), np.array(0.25), object()))
 
@@ -498,18 +511,42 @@ def run_one(data):
     if VERBOSE:
         print(describe(fn, args, kw), file=sys.stderr, flush=True)
     before = _snapshot(args)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fn(*args, **kw)
-    except ALLOWED:
-        pass
-    except Exception as exc:
-        raise AssertionError(f"{type(exc).__name__}: {exc}\n  call: {describe(fn, args, kw)}"
-                             ) from exc
+    result = _call(fn, args, kw)
     for a, raw in before:
         if a.tobytes() != raw:
             raise AssertionError(f"input modified\n  call: {describe(fn, args, kw)}")
+    if DIFF and result is not None and kw.get("backend") in ("cython", "numba") \
+            and kw.get("validate", True) is True and "out" not in kw \
+            and getattr(fn, "__module__", "").startswith("kl_fast._"):
+        reference = _call(fn, args, dict(kw, backend="numpy"))
+        _compare(result, reference, fn, args, kw)
+
+
+def _call(fn, args, kw):
+    """fn(*args, **kw), or None for ValueError/TypeError; AssertionError for anything else."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kw)
+    except ALLOWED:
+        return None
+    except Exception as exc:
+        raise AssertionError(f"{type(exc).__name__}: {exc}\n  call: {describe(fn, args, kw)}"
+                             ) from exc
+
+
+def _compare(result, reference, fn, args, kw):
+    """KL_FAST_FUZZ_DIFF=1: a compiled backend's result against the numpy reference."""
+    if reference is None:
+        raise AssertionError(f"numpy backend refused what {kw['backend']} computed\n"
+                             f"  call: {describe(fn, args, kw)}")
+    a, b = np.asarray(result), np.asarray(reference)
+    rtol = 1e-3 if a.dtype == np.float32 else 1e-9
+    same = (a.shape == b.shape and a.dtype == b.dtype
+            and np.allclose(a, b, rtol=rtol, atol=rtol * 1e-3, equal_nan=True))
+    if not same:
+        raise AssertionError(f"{kw['backend']} != numpy: {a!r} vs {b!r}\n"
+                             f"  call: {describe(fn, args, kw)}")
 
 
 def main():

@@ -24,10 +24,7 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
-
-import kl_fast
 
 pytest.importorskip("atheris")
 
