@@ -3,7 +3,7 @@
 Every execution decodes the fuzzer's bytes into one call: a target (every public
 function, the ``kl_fast.scipy`` drop-ins, ``score_files`` on a written .npy, and
 the compiled functions callers use directly: ``vector_fast``, ``rel_entr_1d``,
-``point``), its array arguments (shape including 0, 1 and long rows; dtype from
+``point``), its array arguments (shape including 0, 1 and rows longer than a summation block; dtype from
 float16 to complex, object and strings; layout C, F, reversed, zero-stride,
 strided, big-endian, misaligned, read-only; values from probabilities to NaN,
 +-inf, -0.0, subnormals and 1e308) and its keywords (valid and invalid values
@@ -110,7 +110,9 @@ SPECIAL = (0.0, -0.0, 1.0, -1.0, 0.5, np.nan, -np.nan, np.inf, -np.inf, 5e-324, 
 FLOAT_DTYPES = ("float64", "float32", "float16", ">f8", ">f4", "longdouble")
 OTHER_DTYPES = ("int64", "int32", "int8", "uint8", "uint64", ">i8", "bool", "complex128",
                 "complex64", "object", "U3", "datetime64[ns]", "timedelta64[s]")
-SIZES = (0, 1, 1, 2, 2, 3, 3, 4, 5, 7, 8, 16, 17, 33, 64, 65, 257, 1025)
+# 8193 and 16385: rows longer than the kernels' summation BLOCK (8192), so the
+# multi-block and split-row (few rows, several threads) paths run too
+SIZES = (0, 1, 1, 2, 2, 3, 3, 4, 5, 7, 8, 16, 17, 33, 64, 65, 257, 1025, 8193, 16385)
 
 
 class Draw:
@@ -157,7 +159,7 @@ class Draw:
     def shape(self, ndim=None):
         ndim = self.int(0, 3) if ndim is None else ndim
         shape = [self.pick(SIZES) for _ in range(ndim)]
-        while int(np.prod(shape, dtype=np.int64)) > 20000:  # keep one call cheap
+        while int(np.prod(shape, dtype=np.int64)) > 40000:  # keep one call cheap
             shape[self.int(0, ndim - 1)] //= 4
         return tuple(shape)
 
@@ -343,7 +345,7 @@ def t_mutual_information(draw):
 
 
 def t_pairwise(draw):
-    k = draw.pick(SIZES[:12])
+    k = draw.pick(SIZES[:12] + (8193,))
     P = draw.array((draw.pick((0, 1, 2, 5, 9)), k) if draw.chance(85) else draw.shape())
     args = (P,) if draw.chance(30) else (P, draw.array((draw.pick((0, 1, 3, 8)), k)))
     fn = draw.pick((kl_fast.pairwise_kl, kl_fast.pairwise_js))
