@@ -3,13 +3,13 @@
 Every execution decodes the fuzzer's bytes into one call: a target (every public
 function, the ``kl_fast.scipy`` drop-ins, ``score_files`` on a written .npy, and
 the compiled functions callers use directly: ``vector_fast``, ``rel_entr_1d``,
-``point``), its array arguments (shape including 0, 1 and rows longer than a summation block; dtype from
-float16 to complex, object and strings; layout C, F, reversed, zero-stride,
-strided, big-endian, misaligned, read-only; values from probabilities to NaN,
-+-inf, -0.0, subnormals and 1e308) and its keywords (valid and invalid values
-of axis, base, eps, normalize, reduction, keepdims, the spaces, temperature,
-ignore_index, num_threads, out, backend and validate -- ``validate=False``
-included).
+``point``), its array arguments (shapes including 0, 1 and rows longer than a
+summation block; dtypes from float16 to complex, object and strings; layouts C,
+F, reversed, zero-stride, strided, big-endian, misaligned, read-only; values
+from probabilities to NaN, +-inf, -0.0, subnormals and 1e308) and its keywords
+(valid and invalid values of axis, base, eps, normalize, reduction, keepdims,
+the spaces, temperature, ignore_index, num_threads, out, backend and validate
+-- ``validate=False`` included).
 
 A call may return a result or raise ValueError or TypeError.  Anything else
 (another exception, a crash, an abort, a hang past ``-timeout``) is a defect:
