@@ -89,7 +89,8 @@ def test_fuzz_short_run(debug_ext, tmp_path):
         env = {"KL_FAST_FUZZ_BACKENDS": "cython,numpy"}
         timeout = 600
     env["KL_FAST_FUZZ_EXT"] = debug_ext
-    proc = _run([HARNESS, *args, "-timeout=120", "-rss_limit_mb=4096",
+    # -timeout: a first Numba compile (long run) takes up to ~30 s of CPU, more when loaded
+    proc = _run([HARNESS, *args, "-timeout=300", "-rss_limit_mb=4096",
                  f"-artifact_prefix={tmp_path}{os.sep}", "-print_final_stats=1"],
                 env, tmp_path, timeout)
     out = proc.stdout + proc.stderr
