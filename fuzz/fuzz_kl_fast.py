@@ -31,6 +31,8 @@ Environment:
     Comma-separated backends to draw from (default ``cython,numba,numpy``).
 ``KL_FAST_FUZZ_VERBOSE=1``
     Print every call before it runs (to find a hang's input).
+``KL_FAST_FUZZ_TORCH=0``
+    Draw no torch tensors (needed under a preloaded ASan, see fuzz/README.md).
 ``KL_FAST_FUZZ_DIFF=1``
     Also compare each successful cython/numba result with the numpy reference backend
     (same shape and dtype, values within 1e-9 relative, 1e-3 for float32).
@@ -97,6 +99,9 @@ BACKENDS = tuple(b.strip() for b in
 VERBOSE = os.environ.get("KL_FAST_FUZZ_VERBOSE") == "1"
 DIFF = os.environ.get("KL_FAST_FUZZ_DIFF") == "1"
 try:
+    # KL_FAST_FUZZ_TORCH=0 under a preloaded ASan: torch's C++ exceptions trip its checks
+    if os.environ.get("KL_FAST_FUZZ_TORCH", "1") != "1":
+        raise ImportError("torch inputs turned off")
     import torch
 except ImportError:  # torch inputs are drawn only where torch is installed
     torch = None
