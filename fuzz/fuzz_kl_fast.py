@@ -164,7 +164,9 @@ class Draw:
     def shape(self, ndim=None):
         ndim = self.int(0, 3) if ndim is None else ndim
         shape = [self.pick(SIZES) for _ in range(ndim)]
-        while int(np.prod(shape, dtype=np.int64)) > 40000:  # keep one call cheap
+        # keep one call cheap; zero-length dimensions count as 1 (a (16385, 16385, 0)
+        # input has a 2 GB result)
+        while int(np.prod([max(d, 1) for d in shape], dtype=np.int64)) > 40000:
             shape[self.int(0, ndim - 1)] //= 4
         return tuple(shape)
 
