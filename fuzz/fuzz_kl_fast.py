@@ -167,7 +167,7 @@ class Draw:
         # keep one call cheap; zero-length dimensions count as 1 (a (16385, 16385, 0)
         # input has a 2 GB result)
         while int(np.prod([max(d, 1) for d in shape], dtype=np.int64)) > 40000:
-            shape[self.int(0, ndim - 1)] //= 4
+            shape[shape.index(max(shape))] //= 4
         return tuple(shape)
 
     def array(self, shape=None, probs=True, dtype=None):
