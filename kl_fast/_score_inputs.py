@@ -22,6 +22,7 @@ import math
 import mmap
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 
@@ -90,7 +91,9 @@ def _read_npy_header(fp, label):
                 fp, max_header_size=_MAX_HEADER)
         else:
             raise ValueError(f"unknown .npy format version {version}")
-    except (ValueError, OSError, SyntaxError, TypeError) as exc:
+    except (ValueError, OSError, SyntaxError, TypeError, tokenize.TokenError) as exc:
+        # numpy's header parser tokenizes the header text: a damaged header can
+        # raise tokenize.TokenError (not a SyntaxError), e.g. an unclosed bracket
         raise ScoreInputError(f"{label}: not a readable .npy array ({exc}); "
                               "write it with numpy.save") from None
     if any(n < 0 for n in shape):
