@@ -82,27 +82,38 @@ def _impl():
         return 1.0 + sm1 if (mx > -inf and mx < inf) else 0.0
 
     @inline
-    def lse(x, n):
+    def lse_parts(x, n):
+        """(max, log1p(S - 1)): kl_sp_lse_parts."""
         mx = rmax(x, n)
-        sm1 = sumexp_m1(x, n, mx)
-        return mx + m.vlog1p(sm1), normalizer(mx, sm1)
+        return mx, m.vlog1p(sumexp_m1(x, n, mx))
+
+    @inline
+    def shifted_diff(a, b, sh, sl):
+        """(a - b) - (sh + sl) as (rounded, rounding error): kl_sp_shifted_diff."""
+        t = a - b
+        e = lo_of(a, b, t)
+        u = t - sh
+        f = lo_of(t, sh, u)
+        v = (e + f) - sl
+        hi = u + v
+        return hi, lo_of(u, -v, hi)
 
     @inline
     def weights(space, x, n, w, lp):
-        """(alpha, check) and w, lp filled: kl_sp_weights."""
+        """(l1p, top, check) and w, lp filled: kl_sp_weights."""
         acc = np.zeros(8)
         if space == PROB:
             for k in range(n):
                 w[k] = x[k]
                 lp[k] = m.vlog(x[k])
                 acc[k & 7] += x[k]
-            return 0.0, tree8(acc)
+            return 0.0, 0.0, tree8(acc)
         if space == LOG:
             for k in range(n):
                 w[k] = m.vexp(x[k])
                 lp[k] = x[k]
                 acc[k & 7] += w[k]
-            return 0.0, tree8(acc)
+            return 0.0, 0.0, tree8(acc)
         # logits: e = exp(x - max) once, kept in w and divided by their sum
         mx = rmax(x, n)
         cnt = np.zeros(8)
@@ -114,11 +125,11 @@ def _impl():
             cnt[k & 7] += top
         sm1 = (tree8(cnt) - 1.0) + tree8(acc)
         s = 1.0 + sm1
-        alpha = mx + m.vlog1p(sm1)
+        l1p = m.vlog1p(sm1)
         for k in range(n):
             w[k] = w[k] / s
-            lp[k] = x[k] - alpha
-        return alpha, normalizer(mx, sm1)
+            lp[k] = (x[k] - mx) - l1p
+        return l1p, mx, normalizer(mx, sm1)
 
     @inline
     def entropy(space, x, n):
@@ -177,31 +188,40 @@ def _impl():
         return sp * m.vlog1p(sm1) - tree8(a2), sp, normalizer(mx, sm1)
 
     @inline
-    def kl_plain(w, lp, y, n, beta):
+    def kl_plain(w, lp, y, n, my, l1py):
         acc = np.zeros(8)
         for k in range(n):
-            acc[k & 7] += 0.0 if w[k] == 0.0 else w[k] * (lp[k] - (y[k] - beta))
+            acc[k & 7] += 0.0 if w[k] == 0.0 else w[k] * (lp[k] - ((y[k] - my) - l1py))
         return tree8(acc)
 
     @inline
-    def kl_qlogits(pspace, x, y, diff, use_diff, n, w, d):
+    def kl_qlogits(pspace, x, y, diff, use_diff, n, w, d, dlo):
         a1 = np.zeros(8)
         a2 = np.zeros(8)
         a3 = np.zeros(8)
-        alpha, check_p = weights(pspace, x, n, w, d)
+        l1p, top, check_p = weights(pspace, x, n, w, d)
+        # the shift (top - my) of kl_sp_kl_qlogits, in double-double
+        my = rmax(y, n)
+        sh = top - my
+        sl = lo_of(top, my, sh)
+        if not (sh - sh == 0.0):
+            sh = 0.0
         for k in range(n):
             if pspace == LOGITS:
-                d[k] = diff[k] if use_diff else x[k] - y[k]
+                if use_diff:
+                    d[k], dlo[k] = shifted_diff(diff[k], 0.0, sh, sl)
+                else:
+                    d[k], dlo[k] = shifted_diff(x[k], y[k], sh, sl)
             else:
-                d[k] = d[k] - y[k]
+                d[k], dlo[k] = shifted_diff(d[k], y[k], sh, sl)
         inf_terms = 0.0
         for k in range(n):
             dk = d[k]
             on = w[k] > 0.0
             inf_terms += 1.0 if (on and y[k] == -inf) else 0.0
-            a1[k & 7] += w[k] * dk if on else 0.0
+            wd = w[k] * dk
+            a1[k & 7] += wd if wd == wd else 0.0   # 0 x inf where w = 0 (kl_spaces.h)
             a2[k & 7] += w[k] if on else 0.0
-        my = rmax(y, n)
         check_q = 1.0 if (my > -inf and my < inf) else 0.0
         if inf_terms > 0.0:
             return inf, check_p, check_q
@@ -209,26 +229,30 @@ def _impl():
         a1[:] = 0.0
         a2[:] = 0.0
         for k in range(n):
+            # c = d - s and its rounding error (plus d's), kl_sp_kl_qlogits
             on = w[k] > 0.0
-            c = (d[k] - s) if on else 0.0
-            a1[k & 7] += w[k] * m.vexpm1mx(-c) if on else 0.0
-            a2[k & 7] += w[k] * c if on else 0.0
-            a3[k & 7] += 0.0 if on else m.vexp((y[k] + s) - alpha)
+            ch = d[k] - s
+            cl = lo_of(d[k], s, ch) + dlo[k]
+            c = ch if on else 0.0   # (cl is finite: a zero weight zeroes both terms)
+            f = m.vexpm1mx(-c)
+            a1[k & 7] += w[k] * (f - cl * (f - c))
+            a2[k & 7] += w[k] * (c + cl)
+            a3[k & 7] += 0.0 if on else m.vexp(((y[k] - my) + s) - l1p)
         s1 = tree8(a1)
         s2 = tree8(a2)
         rest = tree8(a3)
         kl = s2 + m.vlog1p(s1 - s2 + rest)
         if not (kl - kl == 0.0) or not (s1 < 1e300) or not (rest < 1e300):
-            alpha, check_p = weights(pspace, x, n, w, d)
-            beta, _ = lse(y, n)
-            kl = kl_plain(w, d, y, n, beta)
+            l1p, top, check_p = weights(pspace, x, n, w, d)
+            my, l1py = lse_parts(y, n)
+            kl = kl_plain(w, d, y, n, my, l1py)
         return kl, check_p, check_q
 
     @inline
     def kl_direct(pspace, qspace, x, y, n, w, d):
         acc = np.zeros(8)
         aq = np.zeros(8)
-        alpha, check_p = weights(pspace, x, n, w, d)
+        l1p, top, check_p = weights(pspace, x, n, w, d)
         if qspace == PROB:
             for k in range(n):
                 acc[k & 7] += 0.0 if w[k] == 0.0 else w[k] * (d[k] - m.vlog(y[k]))
@@ -240,9 +264,9 @@ def _impl():
         return tree8(acc), check_p, tree8(aq)
 
     @inline
-    def kl(pspace, qspace, x, y, diff, use_diff, n, w, d):
+    def kl(pspace, qspace, x, y, diff, use_diff, n, w, d, dlo):
         if qspace == LOGITS:
-            return kl_qlogits(pspace, x, y, diff, use_diff, n, w, d)
+            return kl_qlogits(pspace, x, y, diff, use_diff, n, w, d, dlo)
         # q not in logits: direct terms (kl_sp_kl_direct)
         return kl_direct(pspace, qspace, x, y, n, w, d)
 
@@ -299,12 +323,13 @@ def _impl():
         lo = c * n_rows // n_chunks
         hi = (c + 1) * n_rows // n_chunks
         rep = report[c]
-        scratch = np.empty(5 * n)
+        scratch = np.empty(6 * n)
         a = scratch[:n]
         b = scratch[n:2 * n]
         w = scratch[2 * n:3 * n]
         d = scratch[3 * n:4 * n]
-        diff = scratch[4 * n:]
+        diff = scratch[4 * n:5 * n]
+        dlo = scratch[5 * n:]
         # (a - b) / T from the raw logits (kl_spaces.h, _spaces_cython.pyx)
         use_diff = kind == _Q_KL and pspace == LOGITS and qspace == LOGITS \
             and temperature != 1.0
@@ -322,7 +347,7 @@ def _impl():
                     if use_diff:
                         for j in range(n):
                             diff[j] = (np.float64(p[i, j]) - np.float64(q[i, j])) / temperature
-                    value, check_p, check_q = kl(pspace, qspace, a, b, diff, use_diff, n, w, d)
+                    value, check_p, check_q = kl(pspace, qspace, a, b, diff, use_diff, n, w, d, dlo)
             if kind == _Q_KL and value < 0.0:
                 value = 0.0
             out[i] = value / log_base

@@ -33,7 +33,7 @@ cdef extern from "kl_spaces.h" nogil:
     kl_space_result kl_space_label(int qspace, const double* y, Py_ssize_t n, Py_ssize_t c)
     kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
                                 const double* diff, Py_ssize_t n, double* w, double* d,
-                                int want_check)
+                                double* dlo, int want_check)
 
 ctypedef fused floating:
     float
@@ -152,7 +152,7 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
         lo = c * n_rows // n_chunks
         hi = (c + 1) * n_rows // n_chunks
         rep = &report[c, 0]
-        scratch = <double*> malloc(5 * n * sizeof(double))
+        scratch = <double*> malloc(6 * n * sizeof(double))
         if scratch == NULL:
             for i in range(lo, hi):
                 out[i] = NAN
@@ -174,7 +174,8 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
                         diff = scratch + 4 * n
                         _load_diff(_row_ptr(p, i), sp, _row_ptr(q, i), sq, n, temperature, diff)
                     r = kl_space_kl(pspace, qspace, a, b, diff, n,
-                                    scratch + 2 * n, scratch + 3 * n, check == 2)
+                                    scratch + 2 * n, scratch + 3 * n, scratch + 5 * n,
+                                    check == 2)
             out[i] = <floating> _finish(kind, r.value, log_base)
             if check == 0:
                 continue

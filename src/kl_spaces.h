@@ -108,13 +108,35 @@ KL_INLINE double kl_sp_normalizer(double m, double sm1)
     return (m > -INFINITY && m < INFINITY) ? 1.0 + sm1 : 0.0;
 }
 
-/* log of the normalizer of a logits row: max + log sum exp(x - max) */
-KL_INLINE double kl_sp_lse(const double* x, ptrdiff_t n, double* sum_out)
+/* The log of the normalizer of a logits row in two parts, max + log1p(S - 1):
+ * returns the second and stores the max in *max_out.  Kept apart so that
+ * log softmax(x)_k = (x_k - max) - log1p(S - 1) rounds at the scale of the
+ * result, not of the logits (a row of +-1e4 logits would lose 12 digits). */
+KL_INLINE double kl_sp_lse_parts(const double* x, ptrdiff_t n, double* max_out)
 {
     double m = kl_sp_max(x, n);
-    double sm1 = kl_sp_sumexp_m1(x, n, m);
-    if (sum_out) *sum_out = kl_sp_normalizer(m, sm1);
-    return m + kl_vlog1p(sm1);
+    *max_out = m;
+    return kl_vlog1p(kl_sp_sumexp_m1(x, n, m));
+}
+
+/* (a - b) - (sh + sl) as a double-double: the exact difference of two inputs
+ * less a constant shift given as a double-double (TwoSum on each step,
+ * kl_sp_lo); returns the rounded value and stores its rounding error in *lo
+ * (0 where anything is not finite). */
+KL_INLINE double kl_sp_shifted_diff(double a, double b, double sh, double sl, double* lo)
+{
+    /* TwoSum without kl_sp_lo's guard (a select per step would stop the
+     * vectorizer): a non-finite a - b gives a NaN *lo, which the c pass
+     * (where such elements have weight 0 or make the KL +inf) zeroes */
+    double t = a - b;
+    double tb = t - a, e = (a - (t - tb)) + (-b - tb);
+    double u = t - sh;
+    double ub = u - t, f = (t - (u - ub)) + (-sh - ub);
+    double v = (e + f) - sl;
+    double hi = u + v;
+    double hb = hi - u;
+    *lo = (u - (hi - hb)) + (v - hb);
+    return hi;
 }
 
 /* The checks of a row: its sum (lanes, so that normalizing by it gives the
@@ -139,11 +161,15 @@ static double kl_space_scan(int space, const double* x, ptrdiff_t n, double* n_b
     return kl_tree8(acc);
 }
 
-/* p's weights w_k and logs lp_k (stored in w and lp) for its space */
+/* p's weights w_k and logs lp_k (stored in w and lp) for its space.  Returns
+ * the log-normalizer of a logits row less its maximum, log1p(S - 1), and
+ * stores that maximum in *top (0 and 0 for probabilities and log-
+ * probabilities, which need no normalizing): log p_k = (x_k - top) - return. */
 KL_INLINE double kl_sp_weights(int space, const double* x, ptrdiff_t n, double* w,
-                               double* lp, double* check)
+                               double* lp, double* check, double* top)
 {
     double acc[8] = {0};
+    *top = 0.0;
     if (space == KL_SPACE_PROB) {
         KL_SP_LANES(n, k, { w[k] = x[k]; lp[k] = kl_vlog(x[k]); acc[L_] += x[k]; });
         *check = kl_tree8(acc);
@@ -166,10 +192,11 @@ KL_INLINE double kl_sp_weights(int space, const double* x, ptrdiff_t n, double* 
         cnt[L_] += top;
     });
     double sm1 = (kl_tree8(cnt) - 1.0) + kl_tree8(acc);
-    double s = 1.0 + sm1, alpha = m + kl_vlog1p(sm1);
+    double s = 1.0 + sm1, l1p = kl_vlog1p(sm1);
     *check = kl_sp_normalizer(m, sm1);
-    KL_SP_LANES(n, k, { w[k] = w[k] / s; lp[k] = x[k] - alpha; });
-    return alpha;
+    *top = m;
+    KL_SP_LANES(n, k, { w[k] = w[k] / s; lp[k] = (x[k] - m) - l1p; });
+    return l1p;
 }
 
 /* ---- entropy ---------------------------------------------------------- */
@@ -285,13 +312,14 @@ static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, 
 
 /* ---- KL divergence ------------------------------------------------------ */
 
-/* the plain log-sum-exp form, for rows far apart: sum w (lp - lq) */
+/* the plain log-sum-exp form, for rows far apart: sum w (lp - lq), with
+ * log q = (y - my) - l1py (kl_sp_lse_parts) */
 KL_INLINE double kl_sp_kl_plain(const double* w, const double* lp, const double* y,
-                                ptrdiff_t n, double beta)
+                                ptrdiff_t n, double my, double l1py)
 {
     double acc[8] = {0};
     KL_SP_LANES(n, k, {
-        double t = w[k] * (lp[k] - (y[k] - beta));
+        double t = w[k] * (lp[k] - ((y[k] - my) - l1py));
         acc[L_] += (w[k] == 0.0) ? 0.0 : t;
     });
     return kl_tree8(acc);
@@ -300,55 +328,79 @@ KL_INLINE double kl_sp_kl_plain(const double* w, const double* lp, const double*
 /* q in logits: the centred form (header comment) */
 KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
                                   const double* diff, ptrdiff_t n, double* w, double* d,
-                                  int want_check, kl_space_result* r)
+                                  double* dlo, int want_check, kl_space_result* r)
 {
     double a1[8] = {0}, a2[8] = {0}, zeros[8] = {0}, infs[8] = {0};
-    double alpha = kl_sp_weights(pspace, x, n, w, d, &r->check_p);
-    /* d = log p + alpha - y, with the logits as given when p is in logits
-     * (alpha = their log-sum-exp), so that d = x - y is exact where the rows
-     * nearly coincide; with a temperature, diff = (a - b) / T from the raw
-     * logits keeps that exactness.  The same pass sums E_p[d]'s parts and
-     * counts p's zeros and the +inf terms (p > 0 where q = 0). */
+    double top;
+    double l1p = kl_sp_weights(pspace, x, n, w, d, &r->check_p, &top);
+    /* d = (x - y) - (top - my): p's values less q's, x the logits as given
+     * when p is in logits (log p otherwise), less the difference of the two
+     * rows' maxima -- a shift (the form is exact for any), computed in
+     * double-double so that d is the exact difference rounded once.  Where
+     * the rows nearly coincide, d is as exact as x - y (distillation); where
+     * p is concentrated on logits of 1e4 and q is not, d is small there
+     * instead of 1e4, whose rounding would cost every digit of a small KL.
+     * d's rounding error is kept in dlo: exp(-d) of a peaked row's tail
+     * (|d| ~ 20) would otherwise carry 20 eps of it into the q mass there.
+     * With a temperature, diff = (a - b) / T from the raw logits keeps that
+     * exactness.  The same pass sums E_p[d]'s parts and counts p's zeros and
+     * the +inf terms (p > 0 where q = 0). */
     /* (weights are >= 0: a zero weight adds nothing to the sums but must not
-     * meet an infinite d; q = 0 where p > 0 makes the sum of those w > 0) */
+     * meet an infinite d -- the w d sum drops the NaN of 0 x inf, a test on
+     * w d rather than on w, which the zero count tests: two selects on one
+     * condition stop the vectorizer; q = 0 where p > 0 makes the sum of those
+     * w > 0) */
+    double my = kl_sp_max(y, n);
+    double sh = top - my, sl = kl_sp_lo(top, my, sh);
+    if (!(sh - sh == 0.0)) sh = 0.0;   /* no finite maximum: the row is reported */
 #define KL_SP_D_AND_SUMS(DK)                                                         \
     KL_SP_LANES(n, k, {                                                              \
+        double dl;                                                                   \
         double dk = (DK);                                                            \
         double wd = w[k] * dk;                                                       \
         d[k] = dk;                                                                   \
-        a1[L_] += (w[k] > 0.0) ? wd : 0.0;                                           \
+        dlo[k] = dl;                                                                 \
+        a1[L_] += (wd == wd) ? wd : 0.0;                                             \
         a2[L_] += w[k];                                                              \
         zeros[L_] += (w[k] == 0.0) ? 1.0 : 0.0;                                      \
         infs[L_] += (y[k] == -INFINITY) ? w[k] : 0.0;                                \
     })
     if (pspace != KL_SPACE_LOGITS)
-        KL_SP_D_AND_SUMS(d[k] - y[k]);
+        KL_SP_D_AND_SUMS(kl_sp_shifted_diff(d[k], y[k], sh, sl, &dl));
     else if (diff != NULL)
-        KL_SP_D_AND_SUMS(diff[k]);
+        KL_SP_D_AND_SUMS(kl_sp_shifted_diff(diff[k], 0.0, sh, sl, &dl));
     else
-        KL_SP_D_AND_SUMS(x[k] - y[k]);
+        KL_SP_D_AND_SUMS(kl_sp_shifted_diff(x[k], y[k], sh, sl, &dl));
 #undef KL_SP_D_AND_SUMS
-    if (want_check) {
-        /* a logits row is a distribution iff its maximum is finite */
-        double my = kl_sp_max(y, n);
-        r->check_q = (my > -INFINITY && my < INFINITY) ? 1.0 : 0.0;
-    }
+    /* a logits row is a distribution iff its maximum is finite */
+    if (want_check) r->check_q = (my > -INFINITY && my < INFINITY) ? 1.0 : 0.0;
     if (kl_tree8(infs) > 0.0) return INFINITY;
     double s = kl_tree8(a1) / kl_tree8(a2);
     for (int l = 0; l < 8; ++l) a1[l] = a2[l] = 0.0;
-    /* c = d - s, 0 where the weight is 0 (its d may be infinite); a loop of its
-     * own: a select feeding the expm1mx selects stops the vectorizer */
-    KL_SP_LANES(n, k, { d[k] = (w[k] > 0.0) ? d[k] - s : 0.0; });
+    /* c = d - s with its rounding error (plus d's) in dlo; c is 0 where the
+     * weight is 0 (its d may be infinite), and the error is always finite
+     * (kl_sp_lo), so a zero weight zeroes its terms below; a loop of its own:
+     * a select feeding the expm1mx selects stops the vectorizer */
     KL_SP_LANES(n, k, {
-        a1[L_] += w[k] * kl_vexpm1mx(-d[k]);
-        a2[L_] += w[k] * d[k];
+        double c = d[k] - s;
+        double l = dlo[k];
+        dlo[k] = kl_sp_lo(d[k], s, c) + ((l - l == 0.0) ? l : 0.0);
+        d[k] = (w[k] > 0.0) ? c : 0.0;
+    });
+    /* expm1mx(-(c + cl)) = f - cl (f - c) to first order, f = expm1mx(-c)
+     * (its derivative at -c is expm1(-c) = f - c) */
+    KL_SP_LANES(n, k, {
+        double f = kl_vexpm1mx(-d[k]);
+        a1[L_] += w[k] * (f - dlo[k] * (f - d[k]));
+        a2[L_] += w[k] * (d[k] + dlo[k]);
     });
     double s1 = kl_tree8(a1), s2 = kl_tree8(a2), rest = 0.0;
     if (kl_tree8(zeros) > 0.0) {
-        /* q's mass where p is 0 (p's logits -inf): a pass of its own, rarely run */
+        /* q's mass where p is 0 (p's logits -inf): a pass of its own, rarely run;
+         * exp(y + s + (top - my) - (top + l1p)) in the shifted coordinates */
         double a3[8] = {0};
         KL_SP_LANES(n, k, {
-            double e = kl_vexp((y[k] + s) - alpha);
+            double e = kl_vexp(((y[k] - my) + s) - l1p);
             a3[L_] += (w[k] > 0.0) ? 0.0 : e;
         });
         rest = kl_tree8(a3);
@@ -356,8 +408,9 @@ KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
     double kl = s2 + kl_vlog1p(s1 - s2 + rest);
     if (!(kl - kl == 0.0) || !(s1 < 1e300) || !(rest < 1e300)) {
         /* far apart: log q = y - lse(y), no cancellation to fear */
-        kl_sp_weights(pspace, x, n, w, d, &r->check_p);   /* d: log p again */
-        kl = kl_sp_kl_plain(w, d, y, n, kl_sp_lse(y, n, NULL));
+        kl_sp_weights(pspace, x, n, w, d, &r->check_p, &top);   /* d: log p again */
+        double l1py = kl_sp_lse_parts(y, n, &my);
+        kl = kl_sp_kl_plain(w, d, y, n, my, l1py);
     }
     return kl;
 }
@@ -369,7 +422,8 @@ KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const 
                                  kl_space_result* r)
 {
     double acc[8] = {0}, aq[8] = {0};
-    kl_sp_weights(pspace, x, n, w, d, &r->check_p);   /* d holds log p */
+    double top;
+    kl_sp_weights(pspace, x, n, w, d, &r->check_p, &top);   /* d holds log p */
     if (qspace == KL_SPACE_PROB) {
         KL_SP_LANES(n, k, {
             double t = w[k] * (d[k] - kl_vlog(y[k]));
@@ -390,11 +444,11 @@ KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const 
 KL_CLONES __attribute__((noinline))
 static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
                                    const double* diff, ptrdiff_t n, double* w, double* d,
-                                   int want_check)
+                                   double* dlo, int want_check)
 {
     kl_space_result r = {0.0, 0.0, 0.0};
     if (qspace == KL_SPACE_LOGITS)
-        r.value = kl_sp_kl_qlogits(pspace, x, y, diff, n, w, d, want_check, &r);
+        r.value = kl_sp_kl_qlogits(pspace, x, y, diff, n, w, d, dlo, want_check, &r);
     else
         r.value = kl_sp_kl_direct(pspace, qspace, x, y, n, w, d, want_check, &r);
     return r;
