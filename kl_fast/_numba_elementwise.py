@@ -26,6 +26,7 @@ _LOG_2P900 = 623.8324625039508
 _2P900 = 2.0 ** 900
 _2P1000 = 2.0 ** 1000
 _TRUE_MIN = 5e-324
+_BIN_NEAR = 2.0   # KL_BIN_NEAR of kl_binary.h
 # 1/k!, k = 2..30, the doubles nearest to them (kl_binary.h's kl_vk3)
 _K3_COEF = tuple(1.0 / float(math.factorial(k)) for k in range(2, 31))
 
@@ -124,6 +125,16 @@ def _math():
             d = d / den
         lim = m.DBL_MIN if (ql and not smooth) else _TRUE_MIN
         t = bregman(d, p, q, lp0, lq0, lim) + bregman(-d, pc, qc, lp0, lq0, lim)
+        if pl and ql and not smooth:
+            # two logits not far apart: log1p(v expm1mx(-u e) + u expm1mx(v e)), kl_binary.h
+            delta = a - b
+            near = abs(delta) <= _BIN_NEAR
+            u = pc if a >= 0.0 else p
+            v = p if a >= 0.0 else pc
+            e = (delta if a >= 0.0 else -delta) if near else 0.0
+            w = v * m.vexpm1mx(-(u * e)) + u * m.vexpm1mx(v * e)
+            tn = m.vlog1p(w)
+            t = tn if near else t
         return 0.0 if t < 0.0 else t
 
     @inline

@@ -133,6 +133,10 @@ KL_INLINE void kl_vbern(double a, int logits, double* v, double* vc, double* l0)
     }
 }
 
+/* |a - b| up to which binary KL from two logits takes the log1p form
+ * (kl_vbinary_kl) */
+#define KL_BIN_NEAR 2.0
+
 /* KL(Bern(p) || Bern(q)) = B(p - q; p, q) + B(q - p; 1 - p, 1 - q), with B
  * kl_vbregman.  The difference d = p - q is the accurate part: exact for two
  * probabilities (Sterbenz, p - q near 0 or (1 - q) - (1 - p) near 1); for two
@@ -158,6 +162,26 @@ KL_INLINE double kl_vbinary_kl(double a, double b, int pl, int ql, int smooth, d
     }
     double lim = (ql && !smooth) ? DBL_MIN : 0x1p-1074;
     double t = kl_vbregman(d, p, q, lp0, lq0, lim) + kl_vbregman(-d, pc, qc, lp0, lq0, lim);
+    if (pl && ql && !smooth) {
+        /* Two logits not far apart: with u = sigmoid(-|a|) <= 1/2, v = 1 - u
+         * (the sigmoid pair of a) and e = sign(a) (a - b) (KL is unchanged by
+         * a, b -> -a, -b),
+         *     KL = log(v exp(-u e) + u exp(v e))
+         *        = log1p(v expm1mx(-u e) + u expm1mx(v e)):
+         * a log1p of a sum of two non-negative terms, so nothing cancels and
+         * no sigmoid value enters a difference (the Bregman terms amplify the
+         * rounding of p and q ~10x near |a - b| ~ 1).  Beyond KL_BIN_NEAR the
+         * rounding of u e and v e inside the exps costs more than the Bregman
+         * terms lose (500-point accuracy table: 3.4 eps at most with 2, 5.4
+         * with 30), and the Bregman form is kept. */
+        double delta = a - b;
+        int near = fabs(delta) <= KL_BIN_NEAR;
+        double u = a >= 0.0 ? pc : p, v = a >= 0.0 ? p : pc;
+        double e = near ? (a >= 0.0 ? delta : -delta) : 0.0;
+        double w = v * kl_vexpm1mx(-(u * e)) + u * kl_vexpm1mx(v * e);
+        double tn = kl_vlog1p(w);
+        t = near ? tn : t;
+    }
     return t < 0.0 ? 0.0 : t;
 }
 
