@@ -186,7 +186,9 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     p = softmax(a / T), evaluated as ``S2 + log1p(S1 - S2)`` with
     S1 = E_p[expm1(-c) + c] >= 0: it keeps its relative accuracy (a few eps)
     when the rows nearly coincide, where ``log_softmax(a) - log_softmax(b)``
-    loses every digit.  "log" against "log" takes the terms
+    loses every digit.  The difference is shifted by max(a) - max(b) in
+    double-double and its rounding kept, so logits of +-1e4 and peaked rows
+    stay within 2.2 eps too (docs/accuracy.md).  "log" against "log" takes the terms
     exp(x) (x - y), exact where x ~ y.  Mixed spaces (a probability or
     log-probability against logits, or logits against probabilities) carry
     the rounding of log p, so their error is about eps * sum_k p_k |log p_k|

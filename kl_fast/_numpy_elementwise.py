@@ -67,8 +67,22 @@ def _binary_kl(a, b, p_logits, q_logits, eps):
         p, pc, q, qc, d = ((p + eps) / den, (pc + eps) / den, (q + eps) / den,
                            (qc + eps) / den, d / den)
     lim = np.finfo(np.float64).tiny if (q_logits and eps == 0) else 5e-324
-    return np.maximum(_bregman(d, p, q, lp0, lq0, lim) + _bregman(-d, pc, qc, lp0, lq0, lim),
-                      0.0)
+    t = _bregman(d, p, q, lp0, lq0, lim) + _bregman(-d, pc, qc, lp0, lq0, lim)
+    if p_logits and q_logits and eps == 0:
+        # two logits within 2: log1p(v expm1mx(-u e) + u expm1mx(v e)), u = sigmoid(-|a|),
+        # v = 1 - u, e = sign(a) (a - b): nothing cancels (src/kl_binary.h)
+        near = np.abs(delta) <= 2.0
+        u, v = np.where(a >= 0, pc, p), np.where(a >= 0, p, pc)
+        e = np.where(near, np.where(a >= 0, delta, -delta), 0.0)
+        t = np.where(near, np.log1p(v * _expm1mx(-(u * e)) + u * _expm1mx(v * e)), t)
+    return np.maximum(t, 0.0)
+
+
+def _expm1mx(x):
+    """expm1(x) - x: the Taylor series on |x| <= 1, expm1(x) - x beyond."""
+    small = np.abs(x) <= 1.0
+    xs = np.where(small, x, 0.0)
+    return np.where(small, xs * xs * _horner(_E_COEF, xs), np.expm1(x) - x)
 
 
 def _neg_wlog(w, log_v):

@@ -97,8 +97,10 @@ def _log_weights(x, space):
         return x, np.log(x)
     if space == LOG:
         return np.exp(x), x
-    lp = special.log_softmax(x, axis=1)
-    return np.exp(lp), lp
+    # exp(x - max) with the subtraction's rounding put back, over its sum: a peaked
+    # row's tail keeps its digits (exp(log_softmax(x)) carries eps |log p| into each)
+    _, t, e, l1p, total = _log_sum_tail(x)
+    return e / total[:, None], t - l1p[:, None]
 
 
 _INV_FACT = np.array([1.0 / np.prod(np.arange(1.0, k + 1)) for k in range(20, 1, -1)])
@@ -111,21 +113,45 @@ def _expm1mx(x):
     return np.where(near, series, np.expm1(x) - x)
 
 
+def _two_diff(a, b):
+    """(t, err): t = a - b rounded and its exact rounding error (TwoSum), err 0 where
+    not finite."""
+    t = a - b
+    bv = t - a
+    err = (a - (t - bv)) + (-b - bv)
+    return t, np.where(np.isfinite(err), err, 0.0)
+
+
 def _kl(x, y, pspace, qspace, diff=None):
     w, lp = _log_weights(x, pspace)
     on = w > 0
     if qspace != LOGITS:
         lq = np.log(y) if qspace == PROB else y
         return np.where(on, w * (lp - lq), 0.0).sum(axis=1)
-    # q in logits: KL = E_p[c] + log(E_p[exp(-c)] + R), c = d - E_p[d] (src/kl_spaces.h)
+    # q in logits: KL = E_p[c] + log(E_p[exp(-c)] + R), c = d - E_p[d] (src/kl_spaces.h):
+    # d = (xu - y) - (top - my), shifted by the rows' maxima and kept as hi + lo, so that
+    # rows of +-1e4 logits and the tails of peaked rows keep their digits
     xu = x if pspace == LOGITS else lp
-    alpha = special.logsumexp(x, axis=1) if pspace == LOGITS else np.zeros(x.shape[0])
-    d = np.where(on, xu - y if diff is None else diff, 0.0)
+    if pspace == LOGITS:
+        top, _, _, l1p, _ = _log_sum_tail(x)
+    else:
+        top, l1p = np.zeros(x.shape[0]), np.zeros(x.shape[0])
+    my = y.max(axis=1)
+    sh, sl = _two_diff(top, my)
+    sh = np.where(np.isfinite(sh), sh, 0.0)[:, None]
+    t, e = _two_diff(xu, y) if diff is None else _two_diff(diff, 0.0)
+    u, f = _two_diff(t, sh)
+    v = (e + f) - sl[:, None]
+    d = u + v
+    _, dlo = _two_diff(u, -v)
+    d = np.where(on, d, 0.0)
     s = (w * d).sum(axis=1) / np.where(on, w, 0.0).sum(axis=1)
-    c = np.where(on, d - s[:, None], 0.0)
-    s1 = np.where(on, w * _expm1mx(-c), 0.0).sum(axis=1)
-    s2 = np.where(on, w * c, 0.0).sum(axis=1)
-    rest = np.where(on, 0.0, np.exp(y + (s - alpha)[:, None])).sum(axis=1)
+    c, cl = _two_diff(d, s[:, None])
+    c, cl = np.where(on, c, 0.0), np.where(on, cl + dlo, 0.0)
+    fm = _expm1mx(-c)
+    s1 = np.where(on, w * (fm - cl * (fm - c)), 0.0).sum(axis=1)   # expm1mx(-(c + cl))
+    s2 = np.where(on, w * (c + cl), 0.0).sum(axis=1)
+    rest = np.where(on, 0.0, np.exp((y - my[:, None]) + (s - l1p)[:, None])).sum(axis=1)
     kl = s2 + np.log1p(s1 - s2 + rest)
     infinite = (on & (y == -np.inf)).any(axis=1)
     far = ~np.isfinite(kl) & ~infinite

@@ -11,11 +11,13 @@
  * The forms (x_k: the p side, y_k: the q side; every sum in 8 lanes, element
  * k to lane k % 8, combined by kl_tree8, so Numba gives the same bits):
  *
- * q in logits, p any: d = x - y with x = log p up to a constant (the logits
- * themselves when p is in logits too, so that d is exact where the rows
- * nearly coincide), alpha = that constant, s ~ E_p[d], c = d - s:
+ * q in logits, p any: d = (x - y) - (max x - max y) with x = log p up to a
+ * constant (the logits themselves when p is in logits too, so that d is
+ * exact where the rows nearly coincide), formed in double-double and its
+ * rounding carried along; l1p = log sum exp(x - max x), s ~ E_p[d],
+ * c = d - s:
  *     KL = S2 + log1p(S1 - S2 + R),  S1 = E_p[expm1(-c) + c] >= 0,
- *     S2 = E_p[c],  R = sum_{p_k = 0} exp(y_k + s - alpha).
+ *     S2 = E_p[c],  R = sum_{p_k = 0} exp((y_k - max y) + s - l1p).
  * This is KL = E_p[c] + log E_p[exp(-c)] (+ q's mass off p's support) and is
  * exact for any shift s; the rounding of S2 cancels to first order and the
  * terms of S1 are >= 0, so logits rows that nearly coincide keep their
@@ -25,7 +27,7 @@
  * the accuracy of any form: |error| ~ eps sum_k p_k |log p_k|.
  *
  * p in logits, q in prob/log, and neither side in logits: direct terms
- * p_k (log p_k - log q_k), log p = x - lse(x) for logits.  Log-space inputs
+ * p_k (log p_k - log q_k), log p = (x - max x) - l1p for logits.  Log-space inputs
  * on both sides are as accurate as given (x - y is exact where they nearly
  * coincide); mixed spaces have the absolute accuracy above.
  *
