@@ -1,6 +1,6 @@
 """No input is ever modified, and a failed call leaves a user's ``out=`` as it was.
 
-Every public function x backend (tests/backend_calls.py), the scipy drop-ins,
+Every public function x backend (tests/call_table.py), the scipy drop-ins,
 ``kl-fast score`` on files and the dask path: the inputs' bytes are hashed
 before and after a valid call and a failing one (a bad value found during the
 kernel's pass); read-only inputs (flag cleared, and read-only memmaps) are
@@ -9,7 +9,7 @@ accepted and give the same bits.
 ``out=`` contract (docstrings, ``_report.OUT_UNTOUCHED``): every check runs
 before a result reaches ``out``, so a call that raises leaves ``out`` byte for
 byte as it was, and says so: every error of a call given ``out=`` -- each error
-variant of every function in tests/backend_calls.py, on every backend -- ends
+variant of every function in tests/call_table.py, on every backend -- ends
 with ``OUT_UNTOUCHED``; the same call without ``out=`` gives the same message
 without it.  ``out`` sharing memory with an input (``pairwise_kl(P, P, out=P)``)
 gives the same result as a fresh array.
@@ -22,7 +22,7 @@ import pytest
 
 import kl_fast
 from kl_fast import _report, cli
-from tests.backend_calls import CALLS, SCIPY_CALLS
+from tests.call_table import CALLS, SCIPY_CALLS
 
 
 def _digest(arrays):
@@ -125,12 +125,12 @@ def test_every_error_says_out_was_untouched_exactly_when_out_was_given(call, bac
     for label, make_error in c.all_errors().items():
         bad, keywords = make_error(inputs)
         with pytest.raises((ValueError, TypeError)) as plain:
-            c.run(bad, backend, **keywords)
+            c.run(bad, **{"backend": backend, **keywords})
         message = str(plain.value)
         assert "out=" not in message, (label, message)
         out = np.full(shape, 7.0)
         with pytest.raises(type(plain.value)) as noted:
-            c.run(bad, backend, out=out, **keywords)
+            c.run(bad, **{"backend": backend, "out": out, **keywords})
         assert _without_note(str(noted.value)) in (message, message + "."), label
         assert np.all(out == 7.0), f"{label}: a failed call wrote into out="
 

@@ -31,8 +31,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from .call_table import error_calls, valid_calls
 from .conftest import COMPILED_BACKENDS
-from .stress_calls import error_calls, valid_calls
 
 N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "1000"))
 N_TRACE_CALLS = int(os.environ.get("KL_FAST_LEAK_TRACE_CALLS", "200"))
