@@ -74,13 +74,13 @@ def _nan_at_last(index):
     return _changed(index, lambda x: _set_last(x, np.nan))
 
 
-def _data(breaks, **keywords):
-    """An error variant: the inputs changed by `breaks` (and `keywords` added)."""
-    return lambda inputs: (breaks(inputs), keywords)
+def _data(change, **keywords):
+    """A variant: the inputs changed by `change` (and `keywords` added)."""
+    return lambda inputs: (change(inputs), keywords)
 
 
 def _keywords(**keywords):
-    """An error variant: valid inputs, a bad keyword."""
+    """A variant: the same inputs, other keywords (e.g. a bad one)."""
     return lambda inputs: (inputs, keywords)
 
 
@@ -97,11 +97,15 @@ def _last_row(index, value):
     return _data(_changed(index, change))
 
 
+def _softmax(logits):
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def _labels_on_probabilities(inputs):
     """Labels against probabilities (softmax of the logits), the last label out of range."""
     y, q = _bad_label(inputs)
-    q = np.exp(q - q.max(axis=-1, keepdims=True))
-    return y, q / q.sum(axis=-1, keepdims=True)
+    return y, _softmax(q)
 
 
 def _not_symmetric(inputs):
@@ -131,8 +135,7 @@ def _labels_ignored_on_probabilities(inputs):
     """Labels (the first one -100, ignored) against probabilities."""
     y, q = (np.array(x, copy=True) for x in inputs)
     y[0] = -100
-    q = np.exp(q - q.max(axis=-1, keepdims=True))
-    return y, q / q.sum(axis=-1, keepdims=True)
+    return y, _softmax(q)
 
 
 def _two_gaussians(inputs):
