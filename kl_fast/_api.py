@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _arrays, _dask_dispatch, _dask_rows
 from ._engine import Options, finish, run_kernel
-from ._report import raise_for_sums, raise_for_values
+from ._report import note_out, raise_for_sums, raise_for_values
 from ._rows import make_rows, normalize_axis
 from ._spaces import check_space, check_temperature, reduce_spaces
 from ._validation import (
@@ -137,7 +137,7 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     out : ndarray, optional
         Array of the result's shape to write into (``reduction="none"`` only).
         Written only once every check has passed: a call that raises leaves
-        `out` untouched.
+        `out` untouched, and its error message ends by saying so.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional
@@ -217,24 +217,28 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     ...                                   q_space="logits", temperature=2.0)), 6)
     0.015241
     """
-    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
-        return _dask_rows.dispatch("kl_divergence", locals())
-    codes = (check_space(p_space, "p_space"), check_space(q_space, "q_space"))
-    if codes != (0, 0) or temperature != 1.0:
+    try:
+        if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
+            return _dask_rows.dispatch("kl_divergence", locals())
+        codes = (check_space(p_space, "p_space"), check_space(q_space, "q_space"))
+        if codes != (0, 0) or temperature != 1.0:
+            opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
+                                 num_threads=num_threads, validate=validate)
+            temperature = check_temperature(temperature, codes)
+            return _in_spaces("kl", [("p", p), ("q", q)], codes, axis, base, eps, normalize,
+                              temperature, opts)
+        if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
+                     validate):
+            result = _FAST(p, q, _Q_KL, _FAST_MAX_N)
+            if result is not None:
+                return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                              num_threads=num_threads, validate=validate)
-        temperature = check_temperature(temperature, codes)
-        return _in_spaces("kl", [("p", p), ("q", q)], codes, axis, base, eps, normalize,
-                          temperature, opts)
-    if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                 validate):
-        result = _FAST(p, q, _Q_KL, _FAST_MAX_N)
-        if result is not None:
-            return result
-    opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                         num_threads=num_threads, validate=validate)
-    return _reduce_probabilities("kl_rows", [("p", p), ("q", q)], axis, base, eps, normalize,
-                                 opts)
+        return _reduce_probabilities("kl_rows", [("p", p), ("q", q)], axis, base, eps, normalize,
+                                     opts)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise
 
 
 def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
@@ -284,17 +288,21 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     >>> float(kl_fast.js_divergence([0.3, 0.7], [0.3, 0.7]))
     0.0
     """
-    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
-        return _dask_rows.dispatch("js_divergence", locals())
-    if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                 validate):
-        result = _FAST(p, q, _Q_JS, _FAST_MAX_N)
-        if result is not None:
-            return result
-    opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                         num_threads=num_threads, validate=validate)
-    return _reduce_probabilities("js_rows", [("p", p), ("q", q)], axis, base, eps, normalize,
-                                 opts)
+    try:
+        if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
+            return _dask_rows.dispatch("js_divergence", locals())
+        if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
+                     validate):
+            result = _FAST(p, q, _Q_JS, _FAST_MAX_N)
+            if result is not None:
+                return result
+        opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
+                             num_threads=num_threads, validate=validate)
+        return _reduce_probabilities("js_rows", [("p", p), ("q", q)], axis, base, eps, normalize,
+                                     opts)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise
 
 
 def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
@@ -349,23 +357,27 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
     >>> float(kl_fast.entropy([0.0, 0.0, -float("inf")], space="logits", base=2))
     1.0
     """
-    if type(p) is not np.ndarray and _dask_dispatch.has_dask(p):
-        return _dask_rows.dispatch("entropy", locals())
-    code = check_space(space, "space")
-    if code != 0 or temperature != 1.0:
+    try:
+        if type(p) is not np.ndarray and _dask_dispatch.has_dask(p):
+            return _dask_rows.dispatch("entropy", locals())
+        code = check_space(space, "space")
+        if code != 0 or temperature != 1.0:
+            opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
+                                 num_threads=num_threads, validate=validate)
+            temperature = check_temperature(temperature, (code,))
+            return _in_spaces("h", [("p", p)], (code,), axis, base, eps, normalize, temperature,
+                              opts)
+        if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
+                     validate):
+            result = _FAST(p, None, _Q_H, _FAST_MAX_N)
+            if result is not None:
+                return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                              num_threads=num_threads, validate=validate)
-        temperature = check_temperature(temperature, (code,))
-        return _in_spaces("h", [("p", p)], (code,), axis, base, eps, normalize, temperature,
-                          opts)
-    if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                 validate):
-        result = _FAST(p, None, _Q_H, _FAST_MAX_N)
-        if result is not None:
-            return result
-    opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                         num_threads=num_threads, validate=validate)
-    return _reduce_probabilities("entropy_rows", [("p", p)], axis, base, eps, normalize, opts)
+        return _reduce_probabilities("entropy_rows", [("p", p)], axis, base, eps, normalize, opts)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise
 
 
 def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, axis=-1,
@@ -432,33 +444,37 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
     >>> kl_fast.cross_entropy([0, 1], logits, q_space="logits").round(6)
     array([0.241311, 1.098612])
     """
-    if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
-        return _dask_rows.dispatch("cross_entropy", locals())
-    q_code = check_space(q_space, "q_space")
-    if q_code != 0 or temperature != 1.0:
-        temperature = check_temperature(temperature, (q_code,))
-    plain = q_code == 0 and temperature == 1.0 and ignore_index is None
-    if plain and _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend,
-                           num_threads, validate):
-        result = _FAST(p, q, _Q_CE, _FAST_MAX_N)
-        if result is not None:
-            return result
-    opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                         num_threads=num_threads, validate=validate)
-    p_np = _arrays.to_numpy(p, _arrays.input_kind(p, "p"))
-    q_np = _arrays.to_numpy(q, _arrays.input_kind(q, "q"))
-    is_labels = p_np.dtype.kind in "iu" and p_np.ndim == q_np.ndim - 1
-    if is_labels:
-        return _cross_entropy_labels(p, q, axis, base, eps, normalize, ignore_index, opts,
-                                     q_code, temperature)
-    if ignore_index is not None:
-        raise ValueError("ignore_index applies to integer class labels (p with q.ndim - 1 "
-                         f"dimensions), but p has {p_np.ndim} and q {q_np.ndim}")
-    if q_code != 0:
-        return _in_spaces("ce", [("p", p), ("q", q)], (0, q_code), axis, base, eps, normalize,
-                          temperature, opts)
-    return _reduce_probabilities("cross_entropy_rows", [("p", p), ("q", q)], axis, base, eps,
-                                 normalize, opts)
+    try:
+        if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
+            return _dask_rows.dispatch("cross_entropy", locals())
+        q_code = check_space(q_space, "q_space")
+        if q_code != 0 or temperature != 1.0:
+            temperature = check_temperature(temperature, (q_code,))
+        plain = q_code == 0 and temperature == 1.0 and ignore_index is None
+        if plain and _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend,
+                               num_threads, validate):
+            result = _FAST(p, q, _Q_CE, _FAST_MAX_N)
+            if result is not None:
+                return result
+        opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
+                             num_threads=num_threads, validate=validate)
+        p_np = _arrays.to_numpy(p, _arrays.input_kind(p, "p"))
+        q_np = _arrays.to_numpy(q, _arrays.input_kind(q, "q"))
+        is_labels = p_np.dtype.kind in "iu" and p_np.ndim == q_np.ndim - 1
+        if is_labels:
+            return _cross_entropy_labels(p, q, axis, base, eps, normalize, ignore_index, opts,
+                                         q_code, temperature)
+        if ignore_index is not None:
+            raise ValueError("ignore_index applies to integer class labels (p with q.ndim - 1 "
+                             f"dimensions), but p has {p_np.ndim} and q {q_np.ndim}")
+        if q_code != 0:
+            return _in_spaces("ce", [("p", p), ("q", q)], (0, q_code), axis, base, eps, normalize,
+                              temperature, opts)
+        return _reduce_probabilities("cross_entropy_rows", [("p", p), ("q", q)], axis, base, eps,
+                                     normalize, opts)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise
 
 
 def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, opts,

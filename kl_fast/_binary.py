@@ -9,6 +9,7 @@ from ._elementwise import (
     elementwise,
     kl_op,
 )
+from ._report import note_out
 from ._validation import check_base, check_eps
 
 __all__ = ["binary_kl", "binary_cross_entropy"]
@@ -39,7 +40,7 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
     out : ndarray, optional
         Array of the result's shape to write into (``reduction="none"`` only).
         Written only once every check has passed: a call that raises leaves
-        `out` untouched.
+        `out` untouched, and its error message ends by saying so.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional
@@ -106,19 +107,23 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
     >>> round(float(kl_fast.binary_kl(0.0, 0.0, p_space="logits", q_space="logits")), 6)
     0.0
     """
-    if _dask_dispatch.has_dask(p, q):
-        return _dask_other.dispatch("binary_kl", locals())
-    p_logits = check_space(p_space, "p_space")
-    q_logits = check_space(q_space, "q_space")
-    log_base = check_base(base)
-    eps = check_eps(eps)
-    op = kl_op(p_logits, q_logits, eps > 0)
-    requirements = [LOGIT_REQUIREMENT if p_logits else PROB_REQUIREMENT,
-                    LOGIT_REQUIREMENT if q_logits else PROB_REQUIREMENT]
-    opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
-                validate=validate)
-    return elementwise([("p", p), ("q", q)], op, eps, log_base, opts, requirements,
-                       "probabilities")
+    try:
+        if _dask_dispatch.has_dask(p, q):
+            return _dask_other.dispatch("binary_kl", locals())
+        p_logits = check_space(p_space, "p_space")
+        q_logits = check_space(q_space, "q_space")
+        log_base = check_base(base)
+        eps = check_eps(eps)
+        op = kl_op(p_logits, q_logits, eps > 0)
+        requirements = [LOGIT_REQUIREMENT if p_logits else PROB_REQUIREMENT,
+                        LOGIT_REQUIREMENT if q_logits else PROB_REQUIREMENT]
+        opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
+                    validate=validate)
+        return elementwise([("p", p), ("q", q)], op, eps, log_base, opts, requirements,
+                           "probabilities")
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise
 
 
 def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction="none",
@@ -185,15 +190,19 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
     >>> round(float(kl_fast.binary_cross_entropy(1.0, 0.0, q_space="logits")), 6)
     0.693147
     """
-    if _dask_dispatch.has_dask(y, q):
-        return _dask_other.dispatch("binary_cross_entropy", locals())
-    q_logits = check_space(q_space, "q_space")
-    log_base = check_base(base)
-    eps = check_eps(eps)
-    op = OPS[("bce_logits" if q_logits else "bce_prob") + ("_eps" if eps > 0 else "")]
-    requirements = ["targets must be finite and in [0, 1]",
-                    LOGIT_REQUIREMENT if q_logits else PROB_REQUIREMENT]
-    opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
-                validate=validate)
-    return elementwise([("y", y), ("q", q)], op, eps, log_base, opts, requirements,
-                       "probabilities")
+    try:
+        if _dask_dispatch.has_dask(y, q):
+            return _dask_other.dispatch("binary_cross_entropy", locals())
+        q_logits = check_space(q_space, "q_space")
+        log_base = check_base(base)
+        eps = check_eps(eps)
+        op = OPS[("bce_logits" if q_logits else "bce_prob") + ("_eps" if eps > 0 else "")]
+        requirements = ["targets must be finite and in [0, 1]",
+                        LOGIT_REQUIREMENT if q_logits else PROB_REQUIREMENT]
+        opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
+                    validate=validate)
+        return elementwise([("y", y), ("q", q)], op, eps, log_base, opts, requirements,
+                           "probabilities")
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise

@@ -2,6 +2,7 @@
 
 from . import _dask_dispatch, _dask_other
 from ._elementwise import OPS, elementwise
+from ._report import note_out
 from ._validation import check_base
 
 __all__ = ["kl_estimate"]
@@ -75,14 +76,18 @@ def kl_estimate(logp, logq, *, kind="k3", base=None, reduction="none", out=None,
     >>> round(float(kl_fast.kl_estimate([-1.0, -2.0], [-1.0, -1.0], reduction="mean")), 6)
     0.359141
     """
-    if _dask_dispatch.has_dask(logp, logq):
-        return _dask_other.dispatch("kl_estimate", locals())
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    log_base = check_base(base)
-    requirements = ["log-probabilities of the samples under p must be finite",
-                    "log-probabilities under q must not be NaN or +inf (-inf is allowed)"]
-    opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
-                validate=validate)
-    return elementwise([("logp", logp), ("logq", logq)], OPS[kind], 0.0, log_base, opts,
-                       requirements, "log-probabilities")
+    try:
+        if _dask_dispatch.has_dask(logp, logq):
+            return _dask_other.dispatch("kl_estimate", locals())
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        log_base = check_base(base)
+        requirements = ["log-probabilities of the samples under p must be finite",
+                        "log-probabilities under q must not be NaN or +inf (-inf is allowed)"]
+        opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
+                    validate=validate)
+        return elementwise([("logp", logp), ("logq", logq)], OPS[kind], 0.0, log_base, opts,
+                           requirements, "log-probabilities")
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise

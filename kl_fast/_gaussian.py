@@ -5,7 +5,7 @@ import numpy as np
 from . import _dask_dispatch, _dask_other
 from ._api import _prepare_inputs
 from ._engine import Options, finish, run_kernel
-from ._report import raise_for_values
+from ._report import note_out, raise_for_values
 from ._rows import make_rows
 from ._scale import SCALES
 from ._validation import check_base
@@ -88,30 +88,34 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
     >>> round(float(kl_fast.gaussian_kl(0.0, 1.0, 1.0, 2.0, axis=None)), 6)
     0.346574
     """
-    if _dask_dispatch.has_dask(mu1, s1, mu2, s2):
-        return _dask_other.dispatch("gaussian_kl", locals())
-    opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                         num_threads=num_threads, validate=validate)
-    if not isinstance(scale, str) or scale not in SCALES:
-        raise ValueError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
-    log_base = check_base(base)
-    if (mu2 is None) != (s2 is None):
-        raise ValueError("give both mu2 and s2, or neither (for the standard normal N(0, 1))")
-    prior = mu2 is None
-    named = [("mu1", mu1), ("s1", s1)] + ([] if prior else [("mu2", mu2), ("s2", s2)])
-    arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters")
-    names = [name for name, _ in named]
-    elementwise = axis is None
-    if elementwise:
-        # every coordinate is its own "row" of length one
-        arrays = [a[..., np.newaxis] for a in arrays]
-        axis = -1
-    rows = make_rows(arrays, names, axis)
-    check = 1 if opts.validate else 0
-    kernel = "gaussian_kl_prior_rows" if prior else "gaussian_kl_rows"
-    result, report = run_kernel(kernel, rows, dtype, (check, SCALES[scale], log_base), opts)
-    if check:
-        raise_for_values(report, rows, names, arrays, _REQUIREMENT[scale])
-    if elementwise:
-        opts.keepdims = False
-    return finish(result, rows, opts, out_kind)
+    try:
+        if _dask_dispatch.has_dask(mu1, s1, mu2, s2):
+            return _dask_other.dispatch("gaussian_kl", locals())
+        opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
+                             num_threads=num_threads, validate=validate)
+        if not isinstance(scale, str) or scale not in SCALES:
+            raise ValueError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
+        log_base = check_base(base)
+        if (mu2 is None) != (s2 is None):
+            raise ValueError("give both mu2 and s2, or neither (for the standard normal N(0, 1))")
+        prior = mu2 is None
+        named = [("mu1", mu1), ("s1", s1)] + ([] if prior else [("mu2", mu2), ("s2", s2)])
+        arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters")
+        names = [name for name, _ in named]
+        elementwise = axis is None
+        if elementwise:
+            # every coordinate is its own "row" of length one
+            arrays = [a[..., np.newaxis] for a in arrays]
+            axis = -1
+        rows = make_rows(arrays, names, axis)
+        check = 1 if opts.validate else 0
+        kernel = "gaussian_kl_prior_rows" if prior else "gaussian_kl_rows"
+        result, report = run_kernel(kernel, rows, dtype, (check, SCALES[scale], log_base), opts)
+        if check:
+            raise_for_values(report, rows, names, arrays, _REQUIREMENT[scale])
+        if elementwise:
+            opts.keepdims = False
+        return finish(result, rows, opts, out_kind)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise

@@ -9,6 +9,7 @@ from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._batch_views import batch_blocks
 from ._engine import Options, finish
+from ._report import note_out
 from ._threading import resolve_num_threads
 from ._validation import check_base
 
@@ -43,7 +44,7 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
     out : ndarray, optional
         Array of the batch shape to write into (``reduction="none"`` only).
         Written only once every check has passed: a call that raises leaves
-        `out` untouched.
+        `out` untouched, and its error message ends by saying so.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional
@@ -123,38 +124,42 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
     >>> kl_fast.gaussian_kl_full(np.zeros((3, 2)), cov, np.zeros(2), np.eye(2)).shape
     (3,)
     """
-    if _dask_dispatch.has_dask(mu1, cov1, mu2, cov2):
-        return _dask_other.dispatch("gaussian_kl_full", locals())
-    opts = Options.check(reduction=reduction, keepdims=False, out=out, backend=backend,
-                         num_threads=num_threads, validate=validate)
-    log_base = check_base(base)
-    if (mu2 is None) != (cov2 is None):
-        raise ValueError("give both mu2 and cov2, or neither (for the standard normal N(0, I))")
-    prior = mu2 is None
-    named = [("mu1", mu1), ("cov1", cov1)] + ([] if prior else [("mu2", mu2), ("cov2", cov2)])
-    arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters")
-    names = [name for name, _ in named]
-    k, batch = _shapes(arrays, names)
-    if prior:  # the kernels ignore mu2 and cov2 then
-        arrays += arrays
-    views = [np.broadcast_to(a, batch + a.shape[-(1 + i % 2):]) for i, a in enumerate(arrays)]
-    n_items = int(np.prod(batch, dtype=np.int64))
-    result = np.empty(n_items, dtype=dtype)
-    info = np.zeros((n_items, 3), dtype=np.int64)
-    _, module = get_backend(opts.backend)
-    n_threads = resolve_num_threads(opts.num_threads)
-    check = 1 if opts.validate else 0
-    sym_tol = 4.0 * (k + 1) * float(np.finfo(dtype).eps)
-    for first, (m1, c1, m2, c2) in batch_blocks(views, batch):
-        n = m1.shape[0]
-        threads = max(1, min(n_threads, n * max(k, 1) ** 3 // _MIN_WORK_PER_THREAD))
-        module.gaussian_full_kernel(m1, c1, m2, c2, result[first:first + n],
-                                    info[first:first + n], prior, check, sym_tol, log_base,
-                                    threads)
-    if check:
-        _raise_for_info(info, batch, names, arrays[:len(names)], k, sym_tol)
-    rows = SimpleNamespace(batch=batch, shape=batch + (k,), axis=len(batch))
-    return finish(result, rows, opts, out_kind)
+    try:
+        if _dask_dispatch.has_dask(mu1, cov1, mu2, cov2):
+            return _dask_other.dispatch("gaussian_kl_full", locals())
+        opts = Options.check(reduction=reduction, keepdims=False, out=out, backend=backend,
+                             num_threads=num_threads, validate=validate)
+        log_base = check_base(base)
+        if (mu2 is None) != (cov2 is None):
+            raise ValueError("give both mu2 and cov2, or neither (for the standard normal N(0, I))")
+        prior = mu2 is None
+        named = [("mu1", mu1), ("cov1", cov1)] + ([] if prior else [("mu2", mu2), ("cov2", cov2)])
+        arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters")
+        names = [name for name, _ in named]
+        k, batch = _shapes(arrays, names)
+        if prior:  # the kernels ignore mu2 and cov2 then
+            arrays += arrays
+        views = [np.broadcast_to(a, batch + a.shape[-(1 + i % 2):]) for i, a in enumerate(arrays)]
+        n_items = int(np.prod(batch, dtype=np.int64))
+        result = np.empty(n_items, dtype=dtype)
+        info = np.zeros((n_items, 3), dtype=np.int64)
+        _, module = get_backend(opts.backend)
+        n_threads = resolve_num_threads(opts.num_threads)
+        check = 1 if opts.validate else 0
+        sym_tol = 4.0 * (k + 1) * float(np.finfo(dtype).eps)
+        for first, (m1, c1, m2, c2) in batch_blocks(views, batch):
+            n = m1.shape[0]
+            threads = max(1, min(n_threads, n * max(k, 1) ** 3 // _MIN_WORK_PER_THREAD))
+            module.gaussian_full_kernel(m1, c1, m2, c2, result[first:first + n],
+                                        info[first:first + n], prior, check, sym_tol, log_base,
+                                        threads)
+        if check:
+            _raise_for_info(info, batch, names, arrays[:len(names)], k, sym_tol)
+        rows = SimpleNamespace(batch=batch, shape=batch + (k,), axis=len(batch))
+        return finish(result, rows, opts, out_kind)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise
 
 
 def _shapes(arrays, names):

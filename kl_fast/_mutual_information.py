@@ -10,6 +10,7 @@ from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._batch_views import batch_blocks
 from ._engine import MIN_ELEMENTS_PER_THREAD, Options, finish
+from ._report import note_out
 from ._threading import resolve_num_threads
 from ._validation import check_base, check_eps, check_flag, sum_tolerance
 
@@ -43,7 +44,7 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
     out : ndarray, optional
         Array of the result's shape to write into (``reduction="none"`` only).
         Written only once every check has passed: a call that raises leaves
-        `out` untouched.
+        `out` untouched, and its error message ends by saying so.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional
@@ -108,53 +109,57 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
     >>> kl_fast.mutual_information([[[3, 1], [1, 3]], [[2, 2], [2, 2]]], normalize=True)
     array([0.13081204, 0.        ])
     """
-    if _dask_dispatch.has_dask(joint):
-        return _dask_other.dispatch("mutual_information", locals())
-    opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                         num_threads=num_threads, validate=validate)
-    log_base = check_base(base)
-    eps = check_eps(eps)
-    normalize = check_flag(normalize, "normalize")
-    (arr,), dtype, out_kind, tol_dtype = _prepare_inputs([("joint", joint)])
-    ax = _check_axes(axes, arr.ndim)
-    moved = np.moveaxis(arr, ax, (-2, -1))
-    batch, (nx, ny) = moved.shape[:-2], moved.shape[-2:]
-    if nx == 0 or ny == 0:
-        raise ValueError(f"joint has shape {arr.shape}: the table axes {ax} are empty; "
-                         "a joint distribution needs at least one entry")
-    check_values = opts.validate
-    if not opts.validate:
-        tol = None
-    elif normalize:
-        tol = -1.0 if eps == 0.0 else None   # counts: only a positive sum is needed
-    else:
-        tol = sum_tolerance(tol_dtype, nx * ny)
-    transform = normalize or eps > 0.0
-    n_items = int(np.prod(batch, dtype=np.int64))
-    result = np.empty(n_items, dtype=dtype)
-    sums = np.empty(n_items, dtype=np.float64)
-    info = np.zeros((n_items, 3), dtype=np.int64)
-    _, module = get_backend(opts.backend)
-    n_threads = resolve_num_threads(opts.num_threads)
-    for first, (view,) in batch_blocks([moved], batch):
-        n = view.shape[0]
-        threads = max(1, min(n_threads, n * nx * ny // MIN_ELEMENTS_PER_THREAD))
-        module.mutual_information_kernel(view, result[first:first + n], sums[first:first + n],
-                                         info[first:first + n], 1 if check_values else 0, eps,
-                                         transform, log_base, threads)
-    if check_values:
-        _raise_for_values(info, batch, ax, arr)
-    if tol is not None:
-        _raise_for_sums(sums, batch, ax, tol)
-    if opts.keepdims and opts.reduction == "none":
-        kept = list(arr.shape)
-        for d in ax:
-            kept[d] = 1
-        rows = SimpleNamespace(batch=tuple(kept), shape=arr.shape, axis=ax[0])
-        opts.keepdims = False
-    else:
-        rows = SimpleNamespace(batch=batch, shape=arr.shape, axis=ax[0])
-    return finish(result, rows, opts, out_kind)
+    try:
+        if _dask_dispatch.has_dask(joint):
+            return _dask_other.dispatch("mutual_information", locals())
+        opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
+                             num_threads=num_threads, validate=validate)
+        log_base = check_base(base)
+        eps = check_eps(eps)
+        normalize = check_flag(normalize, "normalize")
+        (arr,), dtype, out_kind, tol_dtype = _prepare_inputs([("joint", joint)])
+        ax = _check_axes(axes, arr.ndim)
+        moved = np.moveaxis(arr, ax, (-2, -1))
+        batch, (nx, ny) = moved.shape[:-2], moved.shape[-2:]
+        if nx == 0 or ny == 0:
+            raise ValueError(f"joint has shape {arr.shape}: the table axes {ax} are empty; "
+                             "a joint distribution needs at least one entry")
+        check_values = opts.validate
+        if not opts.validate:
+            tol = None
+        elif normalize:
+            tol = -1.0 if eps == 0.0 else None   # counts: only a positive sum is needed
+        else:
+            tol = sum_tolerance(tol_dtype, nx * ny)
+        transform = normalize or eps > 0.0
+        n_items = int(np.prod(batch, dtype=np.int64))
+        result = np.empty(n_items, dtype=dtype)
+        sums = np.empty(n_items, dtype=np.float64)
+        info = np.zeros((n_items, 3), dtype=np.int64)
+        _, module = get_backend(opts.backend)
+        n_threads = resolve_num_threads(opts.num_threads)
+        for first, (view,) in batch_blocks([moved], batch):
+            n = view.shape[0]
+            threads = max(1, min(n_threads, n * nx * ny // MIN_ELEMENTS_PER_THREAD))
+            module.mutual_information_kernel(view, result[first:first + n], sums[first:first + n],
+                                             info[first:first + n], 1 if check_values else 0, eps,
+                                             transform, log_base, threads)
+        if check_values:
+            _raise_for_values(info, batch, ax, arr)
+        if tol is not None:
+            _raise_for_sums(sums, batch, ax, tol)
+        if opts.keepdims and opts.reduction == "none":
+            kept = list(arr.shape)
+            for d in ax:
+                kept[d] = 1
+            rows = SimpleNamespace(batch=tuple(kept), shape=arr.shape, axis=ax[0])
+            opts.keepdims = False
+        else:
+            rows = SimpleNamespace(batch=batch, shape=arr.shape, axis=ax[0])
+        return finish(result, rows, opts, out_kind)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise
 
 
 def _check_axes(axes, ndim):

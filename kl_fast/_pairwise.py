@@ -22,7 +22,7 @@ import numpy as np
 from . import _api, _arrays, _dask_dispatch, _dask_other
 from ._backends import get_backend
 from ._engine import MIN_ELEMENTS_PER_THREAD, Options, run_kernel
-from ._report import raise_for_sums, raise_for_values
+from ._report import note_out, raise_for_sums, raise_for_values
 from ._rows import make_rows
 from ._threading import resolve_num_threads
 from ._validation import check_base, check_eps, check_flag
@@ -166,7 +166,7 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
         Array to write the result into (written in place when it is
         C-contiguous with the result's dtype and shares no memory with P or Q).
         Written only once every check has passed: a call that raises leaves
-        `out` untouched.
+        `out` untouched, and its error message ends by saying so.
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
         Which kernels run.
     num_threads : int, optional
@@ -238,17 +238,21 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
     array([[0.        , 0.51082562],
            [0.36806421, 0.        ]])
     """
-    if _dask_dispatch.has_dask(P, Q):
-        return _dask_other.dispatch("pairwise_kl", locals())
-    precise = check_flag(precise, "precise")
-    log_base = check_base(base)
-    p_mat, q_mat, dtype, eps, normalize, opts, out_kind = _prepare(
-        P, Q, eps, normalize, out, backend, num_threads, validate)
-    if precise:
-        result = _broadcast_rows(_api.kl_divergence, p_mat, q_mat, base, eps, normalize, opts)
-    else:
-        result = _fast_kl(p_mat, q_mat, dtype, eps, normalize, log_base, opts)
-    return _deliver(result, opts, out_kind)
+    try:
+        if _dask_dispatch.has_dask(P, Q):
+            return _dask_other.dispatch("pairwise_kl", locals())
+        precise = check_flag(precise, "precise")
+        log_base = check_base(base)
+        p_mat, q_mat, dtype, eps, normalize, opts, out_kind = _prepare(
+            P, Q, eps, normalize, out, backend, num_threads, validate)
+        if precise:
+            result = _broadcast_rows(_api.kl_divergence, p_mat, q_mat, base, eps, normalize, opts)
+        else:
+            result = _fast_kl(p_mat, q_mat, dtype, eps, normalize, log_base, opts)
+        return _deliver(result, opts, out_kind)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise
 
 
 def pairwise_js(P, Q=None, *, base=None, eps=0.0, normalize=False, out=None, backend="auto",
@@ -306,10 +310,14 @@ def pairwise_js(P, Q=None, *, base=None, eps=0.0, normalize=False, out=None, bac
     array([[0.      , 0.311278],
            [0.311278, 0.      ]])
     """
-    if _dask_dispatch.has_dask(P, Q):
-        return _dask_other.dispatch("pairwise_js", locals())
-    check_base(base)   # fail before any work; the row kernel applies it
-    p_mat, q_mat, _, eps, normalize, opts, out_kind = _prepare(
-        P, Q, eps, normalize, out, backend, num_threads, validate)
-    result = _broadcast_rows(_api.js_divergence, p_mat, q_mat, base, eps, normalize, opts)
-    return _deliver(result, opts, out_kind)
+    try:
+        if _dask_dispatch.has_dask(P, Q):
+            return _dask_other.dispatch("pairwise_js", locals())
+        check_base(base)   # fail before any work; the row kernel applies it
+        p_mat, q_mat, _, eps, normalize, opts, out_kind = _prepare(
+            P, Q, eps, normalize, out, backend, num_threads, validate)
+        result = _broadcast_rows(_api.js_divergence, p_mat, q_mat, base, eps, normalize, opts)
+        return _deliver(result, opts, out_kind)
+    except (ValueError, TypeError) as err:
+        note_out(err, out)
+        raise

@@ -10,12 +10,31 @@ import numpy as np
 
 from ._scale import REPORT_WIDTH
 
-__all__ = ["new_report", "merge_reports", "raise_for_values", "raise_for_sums", "OUT_UNTOUCHED"]
+__all__ = ["new_report", "merge_reports", "raise_for_values", "raise_for_sums", "OUT_UNTOUCHED",
+           "note_out"]
 
-# Every check runs before a result reaches the caller's out= array (the kernels
-# write into a private buffer, or into out only after the inputs were validated),
-# so a failed call never touches out=; the messages say so.
-OUT_UNTOUCHED = "Nothing was written to out="
+# Every check runs before a result reaches the caller's out= array: the kernels write
+# into a private buffer that is copied into out as the very last step, and the one
+# kernel that writes into out directly (pairwise_kl) starts only after both inputs
+# were validated.  So a call that raises never touched out=, and every error of a call
+# given out= says so (``note_out``, at the public functions); a call without out= does
+# not mention it.
+OUT_UNTOUCHED = "Nothing was written to the out= array."
+
+
+def note_out(err, out):
+    """Append OUT_UNTOUCHED to the message of `err` (in place) if the call got an `out`.
+
+    The public functions call it on every ValueError / TypeError they let through, then
+    re-raise the same exception (type and traceback kept).
+    """
+    if out is None or not err.args or not isinstance(err.args[0], str):
+        return
+    message = err.args[0].rstrip()
+    if OUT_UNTOUCHED in message:     # a nested public call already said it
+        return
+    sep = " " if message.endswith((".", "!", "?")) else ". "
+    err.args = (message + sep + OUT_UNTOUCHED,) + err.args[1:]
 
 
 def new_report(n_chunks):
@@ -58,7 +77,7 @@ def raise_for_values(total, rows, names, originals, requirement):
     raise ValueError(
         f"{name} contains an invalid value, {value!r} at index {index} ({int(total[0])} "
         f"invalid value(s) in the inputs): {requirement}. Clean the input (e.g. "
-        f"np.nan_to_num, np.clip), or pass validate=False to skip all checks. {OUT_UNTOUCHED}"
+        f"np.nan_to_num, np.clip), or pass validate=False to skip all checks."
     )
 
 
@@ -79,10 +98,9 @@ def raise_for_sums(total, rows, names, originals, tol):
                else "give it positive mass, or pass eps > 0 to smooth it")
         raise ValueError(
             f"{name}: {where} sums to {row_sum!r} along axis {rows.axis}, so it cannot be "
-            f"normalized; {fix}. {OUT_UNTOUCHED}"
+            f"normalized; {fix}."
         )
     raise ValueError(
         f"{name} must sum to 1 along axis {rows.axis}, but {where} sums to {row_sum!r} "
-        f"(tolerance {tol:.3g}); pass normalize=True to divide each row by its sum. "
-        f"{OUT_UNTOUCHED}"
+        f"(tolerance {tol:.3g}); pass normalize=True to divide each row by its sum."
     )

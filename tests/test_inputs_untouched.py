@@ -1,6 +1,6 @@
 """No input is ever modified, and a failed call leaves a user's ``out=`` as it was.
 
-Every public function x backend (tests/backend_calls.py), the scipy drop-ins,
+Every public function x backend (tests/call_table.py), the scipy drop-ins,
 ``kl-fast score`` on files and the dask path: the inputs' bytes are hashed
 before and after a valid call and a failing one (a bad value found during the
 kernel's pass); read-only inputs (flag cleared, and read-only memmaps) are
@@ -8,9 +8,11 @@ accepted and give the same bits.
 
 ``out=`` contract (docstrings, ``_report.OUT_UNTOUCHED``): every check runs
 before a result reaches ``out``, so a call that raises leaves ``out`` byte for
-byte as it was; the value and row-sum errors say so in their message.
-``out`` sharing memory with an input (``pairwise_kl(P, P, out=P)``) gives the
-same result as a fresh array.
+byte as it was, and says so: every error of a call given ``out=`` -- each error
+variant of every function in tests/call_table.py, on every backend -- ends
+with ``OUT_UNTOUCHED``; the same call without ``out=`` gives the same message
+without it.  ``out`` sharing memory with an input (``pairwise_kl(P, P, out=P)``)
+gives the same result as a fresh array.
 """
 
 import hashlib
@@ -20,12 +22,7 @@ import pytest
 
 import kl_fast
 from kl_fast import _report, cli
-from tests.backend_calls import CALLS, SCIPY_CALLS
-
-# errors raised outside _report (own wording in _api / _mutual_information /
-# _gaussian_full): out= is untouched all the same (checked below), but their
-# message does not say so yet -- those modules are outside this change
-MESSAGE_WITHOUT_NOTE = {"cross_entropy_labels", "gaussian_kl_full", "mutual_information"}
+from tests.call_table import CALLS, SCIPY_CALLS
 
 
 def _digest(arrays):
@@ -92,8 +89,7 @@ def test_out_is_untouched_when_the_call_fails(call, backend, rng):
         out = np.full(shape, 7.0, dtype=dtype)
         with pytest.raises(ValueError) as err:
             c.run(c.breaks(inputs), backend, out=out)
-        if name not in MESSAGE_WITHOUT_NOTE:
-            assert _report.OUT_UNTOUCHED in str(err.value)
+        assert str(err.value).endswith(_report.OUT_UNTOUCHED)
         assert np.all(out == 7.0), "a failed call wrote into out="
         # and a valid call fills it completely
         got = c.run(inputs, backend, out=out)
@@ -106,9 +102,37 @@ def test_out_with_a_wrong_shape_is_untouched(call, backend, rng):
     inputs = c.make(rng)
     shape = np.shape(c.run(inputs, backend))
     out = np.full((shape[0] + 1,) + shape[1:], 7.0)
-    with pytest.raises(ValueError, match="out has shape"):
+    with pytest.raises(ValueError, match="out has shape") as err:
         c.run(inputs, backend, out=out)
+    assert str(err.value).endswith(_report.OUT_UNTOUCHED)
     assert np.all(out == 7.0)
+
+
+def _without_note(message):
+    """`message` less the out= note (note_out joins them with " " or ". ")."""
+    assert message.endswith(_report.OUT_UNTOUCHED), message
+    return message[:-len(_report.OUT_UNTOUCHED)].rstrip()
+
+
+def test_every_error_says_out_was_untouched_exactly_when_out_was_given(call, backend, rng):
+    """Each error variant (a bad value, a bad row sum, a label out of range, a matrix that is
+    not positive definite, a bad keyword, ...): without out= the message does not mention
+    out=; with out= it is the same message plus the note, and out is byte for byte as it
+    was."""
+    name, c = call
+    inputs = c.make(rng)
+    shape = np.shape(c.run(inputs, backend))
+    for label, make_error in c.all_errors().items():
+        bad, keywords = make_error(inputs)
+        with pytest.raises((ValueError, TypeError)) as plain:
+            c.run(bad, **{"backend": backend, **keywords})
+        message = str(plain.value)
+        assert "out=" not in message, (label, message)
+        out = np.full(shape, 7.0)
+        with pytest.raises(type(plain.value)) as noted:
+            c.run(bad, **{"backend": backend, "out": out, **keywords})
+        assert _without_note(str(noted.value)) in (message, message + "."), label
+        assert np.all(out == 7.0), f"{label}: a failed call wrote into out="
 
 
 @pytest.mark.parametrize("fn", [kl_fast.pairwise_kl, kl_fast.pairwise_js],

@@ -1,42 +1,56 @@
-"""Leaks: thousands of calls of every public function, error paths included, on both
-compiled backends, leave the resident memory and numpy's traced allocations where they were.
+"""Leaks: 10,000 calls of every public function, error paths included, on every backend,
+leave the resident memory and numpy's traced allocations where they were.
 
-Each function is called ``KL_FAST_LEAK_CALLS`` times after a warm-up
-(compiles, caches, the allocator's first arenas), on small inputs so the loop measures the
-per-call bookkeeping -- result arrays, report arrays, views, error messages: at 10,000
-calls of each of the 29 calls, a leak of 4 bytes a call on average (100 bytes a call in one
-function) reaches the limit of 1 MiB.
+The calls are those of tests/call_table.py (``cases``): for each public function its valid
+variants (options, spaces, reductions) and its error variants (a bad value, a bad row sum,
+a label out of range, a matrix that is not positive definite, a bad keyword, ...) -- 92
+variants, 88 of the 12 functions of ``kl_fast`` and 4 of the 3 scipy drop-ins.  Each
+function gets ``KL_FAST_LEAK_CALLS`` calls (default 10,000) per backend, spread evenly
+over its variants (``kl_divergence`` has 14: 715 calls each, 10,010 in all;
+``scipy.rel_entr`` has 1: 10,000), after a warm-up of 100 calls a variant (compiles,
+caches, the allocator's first arenas): 150,033 calls a backend.  The inputs are tiny
+(4 rows of 5 and the like), so a call costs only its Python bookkeeping -- result arrays,
+report arrays, views, error messages -- which is what could leak: a leak of 7 bytes a
+call on average (100 bytes a call in one function) reaches the limit.
 
 * resident set size (``/proc/self/statm``; psutil where there is no /proc) grows < 1 MiB
-  over the calls of all the functions together (the growth per function is in the
-  failure message);
+  over the calls of all the functions together (the growth per function is printed, and
+  in the failure message); measured: 0-250 KiB on each backend (one-off steps of the
+  allocator, not growth: 30,000 more calls of the same variant add nothing);
 * the numpy domain of ``tracemalloc`` (numpy's data buffers) grows < 64 KiB over
-  ``KL_FAST_LEAK_TRACE_CALLS`` calls of each function (default 200: tracing slows every
+  ``KL_FAST_LEAK_TRACE_CALLS`` calls of each variant (default 200: tracing slows every
   Python allocation).
 
-The error calls (a bad value, a bad row sum, a bad keyword, ...) must raise ValueError or
-TypeError every time.
+Every error variant must raise ValueError or TypeError every time, every valid one return.
 
-CI runs 1,000 calls of each of the 29 calls per backend (~5 s a backend for the RSS test
-and ~5 s for the tracemalloc test on an idle 2-core machine, a small call costing ~110 us
-of Python; twice that on a busy one; plus the Numba compiles, shared with the rest of the
-suite).  The issue's figure, 10,000 calls of each: ``KL_FAST_LEAK_CALLS=10000`` (~1-1.5
-minutes a backend, measured passing on both); longer: ``KL_FAST_LEAK_CALLS=100000``.
+CI cost, measured on a shared 2-core machine in a run after the other tests (a small call
+costs 80-100 us of Python on the compiled backends, ~150 us on numpy): RSS test 13 s a
+compiled backend, 23 s numpy; tracemalloc test 10 s a compiled backend, 16 s numpy; ~86 s
+for the file (it was ~14 s at 1,000 calls of 29 calls on the two compiled backends; run
+alone, the numba RSS test adds its compiles, ~10 s).
+Longer: ``KL_FAST_LEAK_CALLS_PER_VARIANT=10000`` (10,000 calls of every variant, 920,000
+a backend; the RSS test took 77 s on cython), or more calls of each
+function with ``KL_FAST_LEAK_CALLS``.
 """
 
 import gc
+import math
 import os
 import tracemalloc
+from collections import defaultdict
 
 import numpy as np
 import pytest
 
-from .conftest import COMPILED_BACKENDS
-from .stress_calls import error_calls, valid_calls
+import kl_fast
 
-N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "1000"))
+from .call_table import cases
+from .conftest import BACKENDS
+
+N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "10000"))
+N_CALLS_PER_VARIANT = int(os.environ.get("KL_FAST_LEAK_CALLS_PER_VARIANT", "0"))
 N_TRACE_CALLS = int(os.environ.get("KL_FAST_LEAK_TRACE_CALLS", "200"))
-N_WARMUP = 200
+N_WARMUP = 100      # calls of each variant before measuring
 RSS_LIMIT = 1 << 20
 NUMPY_LIMIT = 64 << 10
 
@@ -52,54 +66,83 @@ def _rss():
         return psutil.Process().memory_info().rss
 
 
-def _repeat(call, backend, n, fails):
+def _repeat(case, backend, n):
     for _ in range(n):
         try:
-            call(backend, None)
+            case.call(backend, None)
         except (ValueError, TypeError):
-            if not fails:
+            if not case.fails:
                 raise
         else:
-            if fails:
-                raise AssertionError("an error call returned a result")
+            if case.fails:
+                raise AssertionError(f"the error call {case.label} returned a result")
 
 
-def _all_calls():
-    rng = np.random.default_rng(6005)
-    return ([(name, call, False) for name, call in valid_calls(rng).items()]
-            + [(name, call, True) for name, call in error_calls(rng).items()])
+def _by_function():
+    """{public function: [its cases]}, in the table's order."""
+    grouped = defaultdict(list)
+    for case in cases(np.random.default_rng(6005)):
+        grouped[case.function].append(case)
+    return dict(grouped)
 
 
-@pytest.mark.parametrize("backend_name", COMPILED_BACKENDS)
-def test_resident_memory_does_not_grow(backend_name):
-    calls = _all_calls()
-    for _, call, fails in calls:
-        _repeat(call, backend_name, N_WARMUP, fails)
+def _calls_per_variant(n_variants):
+    if N_CALLS_PER_VARIANT:
+        return N_CALLS_PER_VARIANT
+    return math.ceil(N_CALLS / n_variants)
+
+
+def _warm_up(grouped, backend):
+    for variants in grouped.values():
+        for case in variants:
+            _repeat(case, backend, N_WARMUP)
     gc.collect()
+
+
+# kl_fast.__all__ entries that compute nothing
+NOT_COMPUTING = {"available_backends", "set_num_threads", "get_num_threads", "threads",
+                 "show_config", "__version__"}
+
+
+def test_every_public_function_gets_its_calls_and_error_paths():
+    grouped = _by_function()
+    computing = set(kl_fast.__all__) - NOT_COMPUTING
+    assert computing <= set(grouped), computing - set(grouped)
+    for function, variants in grouped.items():
+        assert _calls_per_variant(len(variants)) * len(variants) >= N_CALLS, function
+        # the scipy drop-ins follow scipy: bad values give nan/inf, no error
+        assert any(c.fails for c in variants) or function.startswith("scipy."), function
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_resident_memory_does_not_grow(backend_name):
+    grouped = _by_function()
+    _warm_up(grouped, backend_name)
     start = before = _rss()
     growth = {}
-    for name, call, fails in calls:      # no gc.collect in between: it costs ~0.1 s a time
-        _repeat(call, backend_name, N_CALLS, fails)
+    for function, variants in grouped.items():   # no gc.collect in between: ~0.1 s a time
+        n = _calls_per_variant(len(variants))
+        for case in variants:
+            _repeat(case, backend_name, n)
         now = _rss()
-        growth[name], before = now - before, now
+        growth[f"{function} ({n * len(variants)} calls)"], before = now - before, now
     gc.collect()
     total = _rss() - start
-    assert total < RSS_LIMIT, (f"RSS grew {total} bytes over {N_CALLS} calls of each "
-                               f"function; per function (bytes): {growth}")
+    print(f"\n{backend_name}: RSS grew {total} bytes; per function: {growth}")
+    assert total < RSS_LIMIT, (f"RSS grew {total} bytes; per function (bytes): {growth}")
 
 
-@pytest.mark.parametrize("backend_name", COMPILED_BACKENDS)
+@pytest.mark.parametrize("backend_name", BACKENDS)
 def test_numpy_allocations_do_not_grow(backend_name):
     numpy_only = [tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)]
-    calls = _all_calls()
-    for _, call, fails in calls:
-        _repeat(call, backend_name, N_WARMUP, fails)
-    gc.collect()
+    grouped = _by_function()
+    _warm_up(grouped, backend_name)
     tracemalloc.start()
     try:
         before = tracemalloc.take_snapshot().filter_traces(numpy_only)
-        for _, call, fails in calls:
-            _repeat(call, backend_name, N_TRACE_CALLS, fails)
+        for variants in grouped.values():
+            for case in variants:
+                _repeat(case, backend_name, N_TRACE_CALLS)
         gc.collect()
         after = tracemalloc.take_snapshot().filter_traces(numpy_only)
     finally:
@@ -107,4 +150,4 @@ def test_numpy_allocations_do_not_grow(backend_name):
     diff = after.compare_to(before, "lineno")
     growth = sum(d.size_diff for d in diff)
     assert growth < NUMPY_LIMIT, (f"numpy allocations grew {growth} bytes over "
-                                  f"{N_TRACE_CALLS} calls of each function: {diff[:5]}")
+                                  f"{N_TRACE_CALLS} calls of each variant: {diff[:5]}")

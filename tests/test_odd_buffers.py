@@ -1,4 +1,4 @@
-"""Odd buffers on every backend and every public function (tests/backend_calls.py).
+"""Odd buffers on every backend and every public function (tests/call_table.py).
 
 Misaligned data (a float64 view at byte offset 1 or 4 of a bytes buffer), zero
 strides (``np.broadcast_to``), negative strides, big-endian, read-only memmaps:
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import kl_fast
-from tests.backend_calls import CALLS
+from tests.call_table import CALLS
 
 # numba compiles per dtype: float64 only there (its float32 kernels are covered elsewhere)
 BACKEND_DTYPES = [(b, d) for b in kl_fast.available_backends()

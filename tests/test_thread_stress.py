@@ -35,8 +35,8 @@ import pytest
 
 import kl_fast
 
+from .call_table import error_calls, valid_calls
 from .conftest import BACKENDS
-from .stress_calls import error_calls, valid_calls
 
 N_WORKERS = 8
 N_CALLS = int(os.environ.get("KL_FAST_STRESS_CALLS", "200"))

@@ -1,0 +1,288 @@
+"""The table of calls every sweep over the public functions uses: one small valid call of
+each public function on a chosen backend, its other valid variants and its error variants.
+
+Users: tests/test_odd_buffers.py and tests/test_inputs_untouched.py (``CALLS``: the
+inputs, the call, how to break it), tests/test_thread_stress.py and tests/test_leaks.py
+(``cases``: every valid and error variant as ``call(backend, num_threads)``).  The input
+makers are those of ``public_calls.CALLS`` (the array-type tests).
+
+``CALLS[name] = Call(function, make, run, float_args, breaks, errors, variants)``
+
+- ``function``: the public function it calls (two entries call ``kl_divergence``, two
+  ``cross_entropy``);
+- ``make(rng)`` -> tuple of numpy inputs (valid);
+- ``run(inputs, backend, **kw)`` -> the result; `kw` may override the entry's own
+  keywords (an error variant's ``backend="fortran"`` too: pass ``backend=`` as a keyword
+  then, ``run(inputs, **{"backend": b, **kw})``);
+- ``float_args``: indices of the inputs that are float arrays (the ones an odd
+  layout is applied to; integer labels are swept separately);
+- ``breaks(inputs)`` -> the same inputs with one value made invalid, so the
+  call raises ValueError (found during the kernel's pass where it checks values);
+- ``errors``: every other kind of error the function can raise once ``out=`` was
+  accepted, ``{label: fn(inputs) -> (inputs, extra keywords)}`` (a bad row sum, a
+  label out of range, a matrix that is not positive definite, a bad keyword, ...);
+- ``variants``: other valid calls, in the same form (other spaces, options, reductions).
+
+``SCIPY_CALLS[name] = (make, run)``: the scipy drop-ins (no backend keyword).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import kl_fast
+import kl_fast.scipy as ks
+from tests.public_calls import CALLS as PUBLIC
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    make: Callable
+    run: Callable
+    float_args: tuple
+    breaks: Callable
+    errors: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict)
+
+    def all_errors(self):
+        """{label: fn(inputs) -> (inputs, keywords)}, the value error `breaks` first."""
+        return {"bad-value": lambda inputs: (self.breaks(inputs), {}), **self.errors}
+
+    def all_valid(self):
+        """{label: fn(inputs) -> (inputs, keywords)}, the plain call first."""
+        return {"plain": lambda inputs: (inputs, {}), **self.variants}
+
+
+def _changed(index, change):
+    """Inputs with input `index` replaced by ``change(copy of it)``."""
+    def breaks(inputs):
+        inputs = [np.array(x, copy=True) for x in inputs]
+        inputs[index] = change(inputs[index])
+        return tuple(inputs)
+    return breaks
+
+
+def _set_last(x, value):
+    x.reshape(-1)[-1] = value
+    return x
+
+
+def _nan_at_last(index):
+    """Inputs with the last element of input `index` set to NaN (a bad row, not the first)."""
+    return _changed(index, lambda x: _set_last(x, np.nan))
+
+
+def _data(change, **keywords):
+    """A variant: the inputs changed by `change` (and `keywords` added)."""
+    return lambda inputs: (change(inputs), keywords)
+
+
+def _keywords(**keywords):
+    """A variant: the same inputs, other keywords (e.g. a bad one)."""
+    return lambda inputs: (inputs, keywords)
+
+
+def _scaled(index, factor=1.5):
+    """Rows of input `index` that sum to `factor`, not 1."""
+    return _data(_changed(index, lambda x: x * factor))
+
+
+def _last_row(index, value):
+    """The last row of input `index` all `value` (e.g. every logit -inf)."""
+    def change(x):
+        x[-1] = value
+        return x
+    return _data(_changed(index, change))
+
+
+def _softmax(logits):
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _labels_on_probabilities(inputs):
+    """Labels against probabilities (softmax of the logits), the last label out of range."""
+    y, q = _bad_label(inputs)
+    return y, _softmax(q)
+
+
+def _not_symmetric(inputs):
+    mu1, cov1, mu2, cov2 = (np.array(x, copy=True) for x in inputs)
+    cov1[-1, 0, 1] += 1.0
+    return mu1, cov1, mu2, cov2
+
+
+def _bad_label(inputs):
+    y, q = (np.array(x, copy=True) for x in inputs)
+    y[-1] = q.shape[-1] + 3
+    return y, q
+
+
+def _not_pd(inputs):
+    mu1, cov1, mu2, cov2 = (np.array(x, copy=True) for x in inputs)
+    cov1[-1] = -np.eye(cov1.shape[-1])
+    return mu1, cov1, mu2, cov2
+
+
+def _fn(f, **fixed):
+    """run(inputs, backend, **kw): `kw` may override the `fixed` keywords and the backend."""
+    return lambda inputs, backend, **kw: f(*inputs, **{"backend": backend, **fixed, **kw})
+
+
+def _labels_ignored_on_probabilities(inputs):
+    """Labels (the first one -100, ignored) against probabilities."""
+    y, q = (np.array(x, copy=True) for x in inputs)
+    y[0] = -100
+    return y, _softmax(q)
+
+
+def _two_gaussians(inputs):
+    mu, var = inputs
+    return mu, var, mu[::-1], var[::-1]
+
+
+def _prior_only(inputs):
+    return inputs[:2]
+
+
+CALLS = {
+    "kl_divergence": Call(
+        "kl_divergence", PUBLIC["kl_divergence"][0], _fn(kl_fast.kl_divergence), (0, 1),
+        _nan_at_last(1),
+        {"bad-sum": _scaled(0), "bad-base": _keywords(base=-1.0),
+         "bad-space": _keywords(p_space="probs"), "bad-reduction": _keywords(reduction="median")},
+        {"normalize-eps-bits": _keywords(normalize=True, eps=1e-9, base=2),
+         "reduction-sum": _keywords(reduction="sum")}),
+    "kl_divergence_logits": Call(
+        "kl_divergence", PUBLIC["kl_divergence_logits"][0],
+        _fn(kl_fast.kl_divergence, p_space="logits", q_space="logits"), (0, 1),
+        _nan_at_last(0),
+        {"row-all-minus-inf": _last_row(1, -np.inf), "bad-temperature": _keywords(temperature=-1.0),
+         "eps-with-logits": _keywords(eps=0.1)},
+        {"temperature": _keywords(temperature=2.0)}),
+    "entropy": Call(
+        "entropy", PUBLIC["entropy"][0], _fn(kl_fast.entropy), (0,), _nan_at_last(0),
+        {"bad-sum": _scaled(0), "bad-eps": _keywords(eps=-1.0),
+         "bad-backend": _keywords(backend="fortran"), "bad-num-threads": _keywords(num_threads=0)},
+        {"logits": _keywords(space="logits")}),
+    "cross_entropy": Call(
+        "cross_entropy", PUBLIC["cross_entropy"][0], _fn(kl_fast.cross_entropy), (0, 1),
+        _nan_at_last(1),
+        {"bad-sum": _scaled(1), "ignore-index-without-labels": _keywords(ignore_index=3)},
+        {"logits": _keywords(q_space="logits")}),
+    "cross_entropy_labels": Call(
+        "cross_entropy", PUBLIC["cross_entropy_labels"][0],
+        _fn(kl_fast.cross_entropy, q_space="logits"), (1,), _bad_label,
+        {"nan-logit": _data(_nan_at_last(1)), "row-all-minus-inf": _last_row(1, -np.inf),
+         "label-out-of-range-on-probabilities": _data(_labels_on_probabilities,
+                                                      q_space="prob"),
+         "bad-ignore-index": _keywords(ignore_index=1.5), "eps-with-logits": _keywords(eps=0.1)},
+        {"ignore-index-on-probabilities": _data(_labels_ignored_on_probabilities,
+                                                q_space="prob", ignore_index=-100),
+         "reduction-mean": _keywords(reduction="mean")}),
+    "js_divergence": Call(
+        "js_divergence", PUBLIC["js_divergence"][0], _fn(kl_fast.js_divergence), (0, 1),
+        _nan_at_last(0),
+        {"bad-sum": _scaled(1), "bad-normalize": _keywords(normalize="yes")},
+        {"bits": _keywords(base=2)}),
+    "gaussian_kl": Call(
+        "gaussian_kl", PUBLIC["gaussian_kl"][0], _fn(kl_fast.gaussian_kl), (0, 1),
+        _nan_at_last(1),
+        {"negative-variance": _data(_changed(1, lambda x: _set_last(x, -1.0))),
+         "bad-scale": _keywords(scale="sigma")},
+        {"two-gaussians": _data(_two_gaussians),
+         "logvar-elementwise": _keywords(scale="logvar", axis=None)}),
+    "gaussian_kl_full": Call(
+        "gaussian_kl_full", PUBLIC["gaussian_kl_full"][0], _fn(kl_fast.gaussian_kl_full),
+        (0, 1, 2, 3), _not_pd,
+        {"not-symmetric": _data(_not_symmetric), "nan-mean": _data(_nan_at_last(0)),
+         "bad-base": _keywords(base=0.0)},
+        {"prior": _data(_prior_only)}),
+    "mutual_information": Call(
+        "mutual_information", PUBLIC["mutual_information"][0], _fn(kl_fast.mutual_information),
+        (0,), _nan_at_last(0),
+        {"bad-sum": _scaled(0), "same-axis-twice": _keywords(axes=(1, 1))},
+        {"counts": _data(_changed(0, lambda x: x * 7.0), normalize=True)}),
+    "pairwise_kl": Call(
+        "pairwise_kl", PUBLIC["pairwise_kl"][0], _fn(kl_fast.pairwise_kl), (0, 1),
+        _nan_at_last(1),
+        {"bad-sum": _scaled(0), "nan-precise": _data(_nan_at_last(0), precise=True),
+         "categories-differ": _data(_changed(1, lambda x: x[:, :-1]))},
+        {"normalize-eps": _keywords(normalize=True, eps=1e-9), "precise": _keywords(precise=True),
+         "one-matrix": _data(lambda inputs: inputs[:1])}),
+    "pairwise_js": Call(
+        "pairwise_js", PUBLIC["pairwise_js"][0], _fn(kl_fast.pairwise_js), (0, 1),
+        _nan_at_last(1),
+        {"bad-sum": _scaled(1), "bad-eps": _keywords(eps=-1.0)},
+        {"normalize": _keywords(normalize=True)}),
+    "binary_kl": Call(
+        "binary_kl", PUBLIC["binary_kl"][0], _fn(kl_fast.binary_kl), (0, 1), _nan_at_last(1),
+        {"above-one": _scaled(0, 3.0), "bad-space": _keywords(q_space="probs")},
+        {"logits": _keywords(p_space="logits", q_space="logits"), "eps": _keywords(eps=1e-6)}),
+    "binary_cross_entropy": Call(
+        "binary_cross_entropy", PUBLIC["binary_cross_entropy"][0],
+        _fn(kl_fast.binary_cross_entropy), (0, 1), _nan_at_last(1),
+        {"target-above-one": _scaled(0, 3.0), "bad-eps": _keywords(eps=-0.1)},
+        {"logits": _keywords(q_space="logits"), "reduction-mean": _keywords(reduction="mean")}),
+    "kl_estimate": Call(
+        "kl_estimate", PUBLIC["kl_estimate"][0], _fn(kl_fast.kl_estimate, kind="k3"), (0, 1),
+        _nan_at_last(1),
+        {"infinite-logp": _data(_changed(0, lambda x: _set_last(x, np.inf))),
+         "bad-kind": _keywords(kind="k4")},
+        {"k1": _keywords(kind="k1"), "k2": _keywords(kind="k2")}),
+}
+
+# the scipy drop-ins run on the default backend (they take no backend keyword)
+SCIPY_CALLS = {
+    "scipy.rel_entr": (PUBLIC["kl_divergence"][0], lambda p, q: ks.rel_entr(p, q)),
+    "scipy.entropy": (PUBLIC["kl_divergence"][0], lambda p, q: ks.entropy(p, q, axis=-1)),
+    "scipy.entropy_1": (PUBLIC["entropy"][0], lambda p: ks.entropy(p, axis=-1)),
+    "scipy.jensenshannon": (PUBLIC["js_divergence"][0],
+                            lambda p, q: ks.jensenshannon(p, q, axis=-1)),
+}
+
+
+# -- every variant as call(backend, num_threads): the thread-stress and leak tests ------------
+
+@dataclass(frozen=True)
+class Case:
+    function: str      # the public function, e.g. "cross_entropy" or "scipy.entropy"
+    label: str         # "<CALLS name>:<variant>", e.g. "cross_entropy_labels:bad-ignore-index"
+    call: Callable     # call(backend, num_threads)
+    fails: bool        # the call must raise ValueError or TypeError
+
+
+def _case(c, name, variant, inputs, keywords, fails):
+    def call(backend, num_threads):
+        return c.run(inputs, **{"backend": backend, "num_threads": num_threads, **keywords})
+    return Case(c.function, f"{name}:{variant}", call, fails)
+
+
+def cases(rng):
+    """Every valid variant and every error variant of every entry of CALLS, then the scipy
+    drop-ins (which pick the backend themselves: the same call for every backend)."""
+    out = []
+    for name, c in CALLS.items():
+        inputs = c.make(rng)
+        for variant, make in c.all_valid().items():
+            out.append(_case(c, name, variant, *make(inputs), fails=False))
+        for variant, make in c.all_errors().items():
+            out.append(_case(c, name, variant, *make(inputs), fails=True))
+    for name, (make, run) in SCIPY_CALLS.items():
+        inputs = make(rng)
+        function = name.removesuffix("_1")
+        out.append(Case(function, f"{name}:plain",
+                        lambda backend, num_threads, x=inputs, f=run: f(*x), fails=False))
+    return out
+
+
+def valid_calls(rng):
+    """label -> call(backend, num_threads) for every valid variant."""
+    return {c.label: c.call for c in cases(rng) if not c.fails}
+
+
+def error_calls(rng):
+    """label -> call(backend, num_threads) for every error variant (each must raise)."""
+    return {c.label: c.call for c in cases(rng) if c.fails}
