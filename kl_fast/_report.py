@@ -26,7 +26,9 @@ def note_out(err, out):
     """Append OUT_UNTOUCHED to the message of `err` (in place) if the call got an `out`.
 
     The public functions call it on every ValueError / TypeError they let through, then
-    re-raise the same exception (type and traceback kept).
+    re-raise the same exception (type and traceback kept).  An explicit try/except in
+    each function rather than a decorator: a wrapper call costs ~110 ns, a sixth of the
+    one-vector fast path; a try block costs nothing until something raises.
     """
     if out is None or not err.args or not isinstance(err.args[0], str):
         return
