@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ._numpy_exact import two_prod
+
 __all__ = ["binary_elementwise"]
 
 # sum_{n >= 2} (-1)^n t^n / (n (n - 1)) = (1 + t) log1p(t) - t, for |t| <= 1/2
@@ -39,7 +41,11 @@ def _bregman(d, x, y, lx0, ly0, ylim):
     ok = (r > 0) & (r < np.inf) & ~small
     lr = np.where(ok, np.log(np.where(ok, r, 1.0)),
                   np.log(x) - np.where(small, ly0, np.log(y)))
-    far = x * lr - d
+    # x log(x/y) = x log r + (x - r y): the rounding of r corrected by its exact
+    # residual, as the compiled kernels' fma does (src/kl_binary.h)
+    ry, ry_err = two_prod(r, y)
+    e = np.where(ok, (x - ry) - ry_err, 0.0)
+    far = (x * lr + e) - d
     out = np.where(band, near, far)
     t0 = np.where((y == 0) & (ly0 == -np.inf) & (lx0 > -np.inf), np.inf, y)
     return np.where(x == 0, t0, out)

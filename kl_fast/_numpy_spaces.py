@@ -10,6 +10,7 @@ accuracy bound rather than bit for bit.
 import numpy as np
 from scipy import special
 
+from ._numpy_exact import two_diff
 from ._numpy_kernels import _quiet, _report_values
 
 __all__ = [
@@ -113,15 +114,6 @@ def _expm1mx(x):
     return np.where(near, series, np.expm1(x) - x)
 
 
-def _two_diff(a, b):
-    """(t, err): t = a - b rounded and its exact rounding error (TwoSum), err 0 where
-    not finite."""
-    t = a - b
-    bv = t - a
-    err = (a - (t - bv)) + (-b - bv)
-    return t, np.where(np.isfinite(err), err, 0.0)
-
-
 def _kl(x, y, pspace, qspace, diff=None):
     w, lp = _log_weights(x, pspace)
     on = w > 0
@@ -137,16 +129,16 @@ def _kl(x, y, pspace, qspace, diff=None):
     else:
         top, l1p = np.zeros(x.shape[0]), np.zeros(x.shape[0])
     my = y.max(axis=1)
-    sh, sl = _two_diff(top, my)
+    sh, sl = two_diff(top, my)
     sh = np.where(np.isfinite(sh), sh, 0.0)[:, None]
-    t, e = _two_diff(xu, y) if diff is None else _two_diff(diff, 0.0)
-    u, f = _two_diff(t, sh)
+    t, e = two_diff(xu, y) if diff is None else two_diff(diff, 0.0)
+    u, f = two_diff(t, sh)
     v = (e + f) - sl[:, None]
     d = u + v
-    _, dlo = _two_diff(u, -v)
+    _, dlo = two_diff(u, -v)
     d = np.where(on, d, 0.0)
     s = (w * d).sum(axis=1) / np.where(on, w, 0.0).sum(axis=1)
-    c, cl = _two_diff(d, s[:, None])
+    c, cl = two_diff(d, s[:, None])
     c, cl = np.where(on, c, 0.0), np.where(on, cl + dlo, 0.0)
     fm = _expm1mx(-c)
     s1 = np.where(on, w * (fm - cl * (fm - c)), 0.0).sum(axis=1)   # expm1mx(-(c + cl))

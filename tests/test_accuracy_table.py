@@ -33,16 +33,7 @@ DOC = pathlib.Path(__file__).resolve().parent.parent / table.OUTPUT
 KNOWN_MISSES = {}   # none since the logits and binary-logits fixes
 
 # The numpy reference backend, same format.
-KNOWN_NUMPY_MISSES = {
-    "binary_kl/peaked/float64": (4.78, "probabilities near 0 and 1: the far Bregman term "
-                                       "x log(x/y) - d without the compiled kernels' FMA "
-                                       "residual of x/y"),
-    "mutual_information/peaked/float64": (2.39e7, "marginals rounded in double: ~1/delta "
-                                                  "worse (test_mutual_information.py)"),
-    "mutual_information/near1e-3/float64": (6.42e3, "same"),
-    "mutual_information/near1e-6/float64": (5.2e6, "same"),
-    "mutual_information/near1e-6/float32": (1.79e3, "same, in float32 ULPs"),
-}
+KNOWN_NUMPY_MISSES = {}   # none since the numpy backend's error-free products
 
 
 def _ceiling(name, bound, known):
