@@ -82,12 +82,6 @@ def _impl():
         return 1.0 + sm1 if (mx > -inf and mx < inf) else 0.0
 
     @inline
-    def lse_parts(x, n):
-        """(max, log1p(S - 1)): kl_sp_lse_parts."""
-        mx = rmax(x, n)
-        return mx, m.vlog1p(sumexp_m1(x, n, mx))
-
-    @inline
     def shifted_diff(a, b, sh, sl):
         """(a - b) - (sh + sl) as (rounded, rounding error): kl_sp_shifted_diff."""
         t = a - b
@@ -244,7 +238,7 @@ def _impl():
         kl = s2 + m.vlog1p(s1 - s2 + rest)
         if not (kl - kl == 0.0) or not (s1 < 1e300) or not (rest < 1e300):
             l1p, top, check_p = weights(pspace, x, n, w, d)
-            my, l1py = lse_parts(y, n)
+            l1py = m.vlog1p(sumexp_m1(y, n, my))
             kl = kl_plain(w, d, y, n, my, l1py)
         return kl, check_p, check_q
 

@@ -8,18 +8,14 @@ and vector log.  It agrees with them within the accuracy bound, not bit for
 bit.
 """
 
-import math
-
 import numpy as np
 
-from ._numpy_exact import two_prod
+from ._numpy_exact import expm1mx, two_diff, two_prod
 
 __all__ = ["binary_elementwise"]
 
 # sum_{n >= 2} (-1)^n t^n / (n (n - 1)) = (1 + t) log1p(t) - t, for |t| <= 1/2
 _F_COEF = np.array([(-1.0) ** n / (n * (n - 1)) for n in range(2, 62)])
-# sum_{n >= 2} x^n / n! = expm1(x) - x, for |x| <= 1
-_E_COEF = np.array([1.0 / math.factorial(n) for n in range(2, 24)])
 
 
 def _horner(coef, x):
@@ -80,15 +76,8 @@ def _binary_kl(a, b, p_logits, q_logits, eps):
         near = np.abs(delta) <= 2.0
         u, v = np.where(a >= 0, pc, p), np.where(a >= 0, p, pc)
         e = np.where(near, np.where(a >= 0, delta, -delta), 0.0)
-        t = np.where(near, np.log1p(v * _expm1mx(-(u * e)) + u * _expm1mx(v * e)), t)
+        t = np.where(near, np.log1p(v * expm1mx(-(u * e)) + u * expm1mx(v * e)), t)
     return np.maximum(t, 0.0)
-
-
-def _expm1mx(x):
-    """expm1(x) - x: the Taylor series on |x| <= 1, expm1(x) - x beyond."""
-    small = np.abs(x) <= 1.0
-    xs = np.where(small, x, 0.0)
-    return np.where(small, xs * xs * _horner(_E_COEF, xs), np.expm1(x) - x)
 
 
 def _neg_wlog(w, log_v):
@@ -115,19 +104,14 @@ def _bce(y, b, q_logits, eps):
 
 
 def _estimate(lp, lq, kind):
-    lr = lq - lp
+    lr, dlr = two_diff(lq, lp)
     if kind == 12:
         return -lr
     if kind == 13:
         return 0.5 * lr * lr
-    small = np.abs(lr) <= 1
-    lrs = np.where(small, lr, 0.0)
-    k3 = np.where(small, lrs * lrs * _horner(_E_COEF, lrs), np.expm1(lr) - lr)
-    # the rounding of lq - lp (TwoSum residual), put back to first order through
+    k3 = expm1mx(lr)
+    # the rounding of lq - lp (TwoSum residual dlr), put back to first order through
     # d k3 / d lr = expm1(lr): for lr ~ 17 it alone is ~8 eps (as the compiled kernels do)
-    bb = lr - lq
-    dlr = (lq - (lr - bb)) + (-lp - bb)
-    dlr = np.where(np.isfinite(dlr), dlr, 0.0)
     return k3 + np.where(dlr != 0.0, np.expm1(lr) * dlr, 0.0)
 
 

@@ -13,6 +13,7 @@ import functools
 import numpy as np
 from scipy import special
 
+from ._numpy_exact import expm1mx
 from ._scale import SCALE_LOGSTD, SCALE_LOGVAR, SCALE_STD, SCALE_VAR
 
 __all__ = [
@@ -186,15 +187,6 @@ def _u_minus_1_minus_log_u(u_minus_1, log_u):
         return np.where(band, u_minus_1 * s - 2.0 * s * s2 * poly, u_minus_1 - log_u)
 
 
-def _expm1mx(x):
-    with np.errstate(over="ignore", invalid="ignore"):
-        poly = np.zeros_like(x)
-        inv_fact = [1.0 / special.factorial(k, exact=True) for k in range(2, 21)]
-        for c in reversed(inv_fact):
-            poly = poly * x + c
-        return np.where(np.abs(x) <= 1.0, x * x * poly, np.expm1(x) - x)
-
-
 def _gauss_terms2(scale, m1, s1, m2, s2):
     dm = m1 - m2
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -204,9 +196,9 @@ def _gauss_terms2(scale, m1, s1, m2, s2):
             um1 = ((s1 - s2) / s2) * ((s1 + s2) / s2)
             return _u_minus_1_minus_log_u(um1, 2.0 * (np.log(s1) - np.log(s2))) + (dm / s2) ** 2
         if scale == SCALE_LOGVAR:
-            return _expm1mx(s1 - s2) + dm * dm * np.exp(-s2)
+            return expm1mx(s1 - s2) + dm * dm * np.exp(-s2)
         if scale == SCALE_LOGSTD:
-            return _expm1mx(2.0 * (s1 - s2)) + dm * dm * np.exp(-2.0 * s2)
+            return expm1mx(2.0 * (s1 - s2)) + dm * dm * np.exp(-2.0 * s2)
     raise ValueError(f"unknown scale code {scale}")
 
 

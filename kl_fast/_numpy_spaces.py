@@ -10,7 +10,7 @@ accuracy bound rather than bit for bit.
 import numpy as np
 from scipy import special
 
-from ._numpy_exact import two_diff
+from ._numpy_exact import expm1mx, two_diff
 from ._numpy_kernels import _quiet, _report_values
 
 __all__ = [
@@ -74,10 +74,7 @@ def _report_checks(report, check, checks):
 def _exp_shifted(x, shift):
     """(t, e): t = x - shift and e = exp(x - shift), the subtraction's rounding
     lo (TwoSum) put back as t + lo and exp(t) (1 + lo) (src/kl_spaces.h)."""
-    t = x - shift
-    bv = t - x
-    lo = (x - (t - bv)) + (-shift - bv)
-    lo = np.where(np.isfinite(lo), lo, 0.0)
+    t, lo = two_diff(x, shift)
     return t + lo, np.exp(t) * (1.0 + lo)
 
 
@@ -102,16 +99,6 @@ def _log_weights(x, space):
     # row's tail keeps its digits (exp(log_softmax(x)) carries eps |log p| into each)
     _, t, e, l1p, total = _log_sum_tail(x)
     return e / total[:, None], t - l1p[:, None]
-
-
-_INV_FACT = np.array([1.0 / np.prod(np.arange(1.0, k + 1)) for k in range(20, 1, -1)])
-
-
-def _expm1mx(x):
-    """expm1(x) - x without cancellation: Taylor series on |x| <= 1."""
-    near = np.abs(x) <= 1.0
-    series = x * x * np.polyval(_INV_FACT, np.where(near, x, 0.0))
-    return np.where(near, series, np.expm1(x) - x)
 
 
 def _kl(x, y, pspace, qspace, diff=None):
@@ -140,7 +127,7 @@ def _kl(x, y, pspace, qspace, diff=None):
     s = (w * d).sum(axis=1) / np.where(on, w, 0.0).sum(axis=1)
     c, cl = two_diff(d, s[:, None])
     c, cl = np.where(on, c, 0.0), np.where(on, cl + dlo, 0.0)
-    fm = _expm1mx(-c)
+    fm = expm1mx(-c)
     s1 = np.where(on, w * (fm - cl * (fm - c)), 0.0).sum(axis=1)   # expm1mx(-(c + cl))
     s2 = np.where(on, w * (c + cl), 0.0).sum(axis=1)
     rest = np.where(on, 0.0, np.exp((y - my[:, None]) + (s - l1p)[:, None])).sum(axis=1)

@@ -110,17 +110,6 @@ KL_INLINE double kl_sp_normalizer(double m, double sm1)
     return (m > -INFINITY && m < INFINITY) ? 1.0 + sm1 : 0.0;
 }
 
-/* The log of the normalizer of a logits row in two parts, max + log1p(S - 1):
- * returns the second and stores the max in *max_out.  Kept apart so that
- * log softmax(x)_k = (x_k - max) - log1p(S - 1) rounds at the scale of the
- * result, not of the logits (a row of +-1e4 logits would lose 12 digits). */
-KL_INLINE double kl_sp_lse_parts(const double* x, ptrdiff_t n, double* max_out)
-{
-    double m = kl_sp_max(x, n);
-    *max_out = m;
-    return kl_vlog1p(kl_sp_sumexp_m1(x, n, m));
-}
-
 /* (a - b) - (sh + sl) as a double-double: the exact difference of two inputs
  * less a constant shift given as a double-double (TwoSum on each step,
  * kl_sp_lo); returns the rounded value and stores its rounding error in *lo
@@ -315,7 +304,8 @@ static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, 
 /* ---- KL divergence ------------------------------------------------------ */
 
 /* the plain log-sum-exp form, for rows far apart: sum w (lp - lq), with
- * log q = (y - my) - l1py (kl_sp_lse_parts) */
+ * log q = (y - my) - l1py, my = max y, l1py = log1p(S - 1): kept apart so
+ * that log q rounds at its own scale, not at that of the logits */
 KL_INLINE double kl_sp_kl_plain(const double* w, const double* lp, const double* y,
                                 ptrdiff_t n, double my, double l1py)
 {
@@ -411,7 +401,7 @@ KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
     if (!(kl - kl == 0.0) || !(s1 < 1e300) || !(rest < 1e300)) {
         /* far apart: log q = y - lse(y), no cancellation to fear */
         kl_sp_weights(pspace, x, n, w, d, &r->check_p, &top);   /* d: log p again */
-        double l1py = kl_sp_lse_parts(y, n, &my);
+        double l1py = kl_vlog1p(kl_sp_sumexp_m1(y, n, my));
         kl = kl_sp_kl_plain(w, d, y, n, my, l1py);
     }
     return kl;
