@@ -12,9 +12,8 @@ labelled row reads one q value); ``--benchmark-disable`` (the CI check) runs 20 
 """
 
 import statistics
-import time
-
 import threading
+import time
 
 import numpy as np
 import pytest
