@@ -1,4 +1,4 @@
-"""``kl-fast score``: score .npy/.npz files of any size in chunks, with bounded memory.
+"""``kl-fast score``: score .npy/.npz/.csv/.parquet files of any size in chunks.
 
 The chunk loop calls the public function (``kl_fast.kl_divergence`` etc.) on
 one slab of rows at a time, so validation, errors and results are exactly
@@ -7,7 +7,8 @@ per-row results are bit-identical to one call on the whole array; "sum" and
 "mean" add the chunks' float64 partial sums with ``math.fsum``.
 
 Inputs are opened by :mod:`kl_fast._score_inputs` (one mapped window or one
-reused buffer per chunk); the output goes to a temporary file beside the
+reused buffer per chunk; CSV and parquet files are read in order, one row
+chunk at a time); the output goes to a temporary file beside the
 target and is renamed over it only when complete (:class:`AtomicNpyWriter`).
 """
 
@@ -21,8 +22,10 @@ import numpy as np
 
 from ._api import cross_entropy, entropy, js_divergence, kl_divergence
 from ._backends import get_backend
-from ._binary import binary_kl
-from ._score_inputs import ScoreInputError, open_input
+from ._binary import binary_cross_entropy, binary_kl
+from ._score_errors import ScoreInputError
+from ._score_inputs import open_input
+from ._score_table import TableSource
 from ._spaces import check_space, check_temperature
 from ._threading import check_num_threads
 from ._validation import check_base, check_eps, check_reduction
@@ -33,6 +36,9 @@ __all__ = ["METRICS", "ScoreInputError", "ScoreSummary", "AtomicNpyWriter", "sco
 #: input bytes per chunk when --chunk-rows is not given: large enough that the
 #: per-call overhead (~30 us) vanishes, small enough to stay in a few MB of RSS
 DEFAULT_CHUNK_BYTES = 32 << 20
+#: the same for CSV and parquet inputs: parsing costs far more than a call, and a
+#: chunk of text lines takes several times the memory of the numbers it holds
+TABLE_CHUNK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ METRICS = {
                                        "ignore_index"})),
     "js": Metric("js", js_divergence, 2, False, frozenset({"axis", "normalize"})),
     "binary-kl": Metric("binary-kl", binary_kl, 2, True, frozenset({"p_space", "q_space"})),
+    "binary-cross-entropy": Metric("binary-cross-entropy", binary_cross_entropy, 2, True,
+                                   frozenset({"q_space"})),
 }
 
 _FLAGS = {"axis": "--axis", "normalize": "--normalize", "p_space": "--p-space",
@@ -65,26 +73,39 @@ _FLAGS = {"axis": "--axis", "normalize": "--normalize", "p_space": "--p-space",
 class ScoreSummary:
     """What one run did: for the summary line and for callers."""
 
-    rows: int              # distributions (or elements, for binary-kl) scored
-    n_cat: int             # categories per distribution (0 for binary-kl)
+    rows: int              # distributions (or elements, for the binary metrics) scored
+    n_cat: int             # categories per distribution (0 for the binary metrics)
     bytes_read: int
     seconds: float
-    out: str
+    out: object            # the output path, or None (a sum/mean printed, not written)
     reduction: str
     value: object = None   # the sum or mean (reduction "sum"/"mean")
     chunks: int = 0
 
     def line(self):
-        """One line: rows, categories, bytes, time, throughput, output path."""
+        """One line: rows, categories, bytes, time, throughput, output path, sum/mean."""
         unit = "rows" if self.n_cat else "elements"
         what = f"{self.rows:,} {unit}" + (f" x {self.n_cat:,}" if self.n_cat else "")
         secs = max(self.seconds, 1e-9)
-        text = (f"kl-fast score: {what} ({self.bytes_read / 1e9:.2f} GB) in {self.seconds:.2f} s:"
-                f" {self.rows / secs:,.0f} {unit}/s, {self.bytes_read / secs / 1e9:.2f} GB/s"
-                f" -> {self.out}")
+        text = (f"kl-fast score: {what} ({_size(self.bytes_read)}) in {self.seconds:.2f} s:"
+                f" {self.rows / secs:,.0f} {unit}/s, {_size(self.bytes_read / secs)}/s")
+        if self.out is not None:
+            text += f" -> {self.out}"
         if self.value is not None:
-            text += f" ({self.reduction} = {float(self.value)!r})"
+            text += f" ({self.reduction} = {self.value_text()})"
         return text
+
+    def value_text(self):
+        """The sum or mean as text: the shortest digits that read back as the same
+        value of its dtype (a float32 result is not shown with float64's digits)."""
+        return str(self.value)
+
+
+def _size(nbytes):
+    """Bytes as GB, or as MB below 0.01 GB (where GB would print 0.00)."""
+    if nbytes < 0.01e9:
+        return f"{nbytes / 1e6:.2f} MB"
+    return f"{nbytes / 1e9:.2f} GB"
 
 
 class AtomicNpyWriter:
@@ -170,7 +191,12 @@ class AtomicNpyWriter:
         return False
 
 
-def _check_out(out, paths):
+def _check_out(out, paths, reduction):
+    if out is None:
+        if reduction == "none":
+            raise ScoreInputError("give the output file with -o OUT.npy (only a --reduction "
+                                  "sum or mean can go without one: its value is printed)")
+        return None
     out = os.fspath(out)
     if not out.endswith(".npy"):
         raise ScoreInputError(f"output {out!r} must end in .npy (the result is written with "
@@ -205,7 +231,9 @@ def _keywords(metric, given, eps, base, backend, num_threads):
     if metric.elementwise:
         bad = [s for s in spaces.values() if s == "log"]
         if bad:
-            raise ScoreInputError("binary-kl takes --p-space/--q-space prob or logits")
+            flags = "--q-space" if metric.name == "binary-cross-entropy" else \
+                "--p-space/--q-space"
+            raise ScoreInputError(f"{metric.name} takes {flags} prob or logits")
         kw.update(spaces)
         return kw
     kw["axis"] = -1 if given.get("axis") is None else given["axis"]
@@ -264,6 +292,11 @@ def _frame(metric, sources, kw):
     labels = (metric.name == "cross-entropy" and p.dtype.kind in "iu"
               and len(p.shape) == len(q.shape) - 1)
     normalize = kw.get("normalize", False)
+    for source in sources:
+        # a CSV column of integers has no dtype of its own: it is float data unless labels
+        if hasattr(source, "use_float") and source.dtype.kind in "iu" \
+                and not (labels and source is p):
+            source.use_float()
     p.check_dtype(allow_int=labels or normalize)
     if q is not None:
         q.check_dtype(allow_int=normalize)
@@ -294,14 +327,18 @@ def _chunk_rows(inputs, n, chunk_rows):
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ScoreInputError(f"--chunk-rows must be a positive integer, got {chunk_rows!r}")
         return chunk_rows
-    per_row = sum(i.source.nbytes // max(n, 1) for i in inputs if i.chunk_axis is not None)
-    return max(1, DEFAULT_CHUNK_BYTES // max(per_row, 1))
+    sliced = [i.source for i in inputs if i.chunk_axis is not None]
+    per_row = sum(s.nbytes // max(n, 1) for s in sliced)
+    budget = min((TABLE_CHUNK_BYTES if isinstance(s, TableSource) else DEFAULT_CHUNK_BYTES)
+                 for s in sliced) if sliced else DEFAULT_CHUNK_BYTES
+    return max(1, budget // max(per_row, 1))
 
 
-def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=None,
-                normalize=None, p_space=None, q_space=None, temperature=None,
-                ignore_index=None, reduction="none", chunk_rows=None, num_threads=None,
-                backend="auto", validate=True, progress=None):
+def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None,
+                axis=None, eps=0.0, base=None, normalize=None, p_space=None, q_space=None,
+                temperature=None, ignore_index=None, reduction="none", chunk_rows=None,
+                num_threads=None, backend="auto", validate=True, progress=None,
+                delimiter=None, header="auto"):
     """Score the arrays in files `p` (and `q`) chunk by chunk and write a .npy.
 
     What ``kl-fast score`` runs.  The result equals ``kl_fast.<metric>`` on
@@ -311,20 +348,31 @@ def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=No
     Parameters
     ----------
     p, q : str or path
-        .npy files, or .npz archives (the array named `key`, or the only
-        one).  `q` is not given for ``metric="entropy"``.  For
-        "cross-entropy" an integer `p` with one dimension fewer than `q`
-        holds class labels.  Inputs broadcast by numpy rules; only the ones
-        that have the full length along the chunked axis are sliced.
-    metric : {"kl", "entropy", "cross-entropy", "js", "binary-kl"}
+        .npy files, .npz archives (the array named by the key, or the only
+        one), parquet files (pyarrow; the column named by the key, else every
+        column) or CSV files (.csv, .tsv or .txt).  `q` is not given for
+        ``metric="entropy"``; when `q_key` is given, `q` defaults to `p` (two
+        arrays of one file).  For "cross-entropy" an integer `p` with one
+        dimension fewer than `q` holds class labels (a CSV with one column of
+        integers, say).  Inputs broadcast by numpy rules; only the ones that
+        have the full length along the chunked axis are sliced.
+    metric : {"kl", "entropy", "cross-entropy", "js", "binary-kl", \
+"binary-cross-entropy"}
         The quantity: :func:`kl_fast.kl_divergence`, :func:`~kl_fast.entropy`,
-        :func:`~kl_fast.cross_entropy`, :func:`~kl_fast.js_divergence` or
-        :func:`~kl_fast.binary_kl` (elementwise).
-    out : str or path
+        :func:`~kl_fast.cross_entropy`, :func:`~kl_fast.js_divergence`,
+        :func:`~kl_fast.binary_kl` or :func:`~kl_fast.binary_cross_entropy`
+        (the last two elementwise; for binary-cross-entropy `p` holds the
+        targets y).
+    out : str or path, optional
         The .npy to write: the per-row results (shape: the batch shape), or a
-        0-d array holding the sum or mean.  Written atomically.
+        0-d array holding the sum or mean.  Written atomically.  May be None
+        only for a "sum" or "mean" (then only ``ScoreSummary.value`` has it).
     key : str, optional
-        Array name inside .npz inputs.
+        Array name inside .npz inputs, or column of parquet inputs; a file
+        holding a single array ignores it.
+    p_key, q_key : str, optional
+        The same for `p` alone or `q` alone (overriding `key`); it must
+        exist.
     axis, eps, base, normalize, p_space, q_space, temperature, ignore_index
         As for the metric's function (None: its default).  `p_space` is
         `space` for entropy.  A setting the metric does not take raises.
@@ -339,6 +387,13 @@ def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=No
     progress : callable, optional
         ``progress(total_rows)`` returns an object with ``update(n)`` and
         ``close()`` (a tqdm bar, say).
+    delimiter : str, optional
+        CSV inputs: the one-character delimiter (default ",", tab for .tsv;
+        "\\t" and "tab" mean tab).
+    header : {"auto", "yes", "no"}, default "auto"
+        CSV inputs: "auto" reads a first row of text cells as a header and
+        refuses a first row it cannot place (text beside numbers, pandas'
+        index or its integer column names).
 
     Returns
     -------
@@ -348,19 +403,24 @@ def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=No
     Raises
     ------
     ScoreInputError
-        A missing, truncated or non-numpy file, an unsupported dtype, shapes
+        A missing, truncated or unknown file, an unsupported dtype, shapes
         that do not broadcast, an output that would overwrite an input, or a
-        setting the metric does not take.  Bad values found in a chunk carry
-        the chunk's rows in the message.
+        setting the metric does not take; in a CSV file a ragged row or a cell
+        that is not a number (naming the line and column), in a parquet file a
+        null, a non-numeric column or a missing pyarrow.  Bad values found in
+        a chunk carry the chunk's rows in the message.
     ValueError, TypeError
         A bad option value (from the metric's own checks).
 
     Notes
     -----
     Memory: each chunk maps only its own window of each input (or reads it
-    into one reused buffer), and the output is appended with sequential
-    writes, so the peak resident set is a few chunks whatever the file
-    size.
+    into one reused buffer; CSV lines and parquet batches are read in order,
+    one chunk at a time), and the output is appended with sequential writes,
+    so the peak resident set is a few chunks (plus one parquet row group)
+    whatever the file size.  A CSV file is read twice: a fast scan counts
+    its rows (the output's shape is needed first), then the chunks are
+    parsed.
 
     Examples
     --------
@@ -381,20 +441,27 @@ def score_files(p, q=None, *, metric, out, key=None, axis=None, eps=0.0, base=No
         raise ScoreInputError(f"unknown metric {metric!r}; choose one of {list(METRICS)}")
     metric = METRICS[metric]
     reduction = check_reduction(reduction)
+    if q is None and q_key is not None and metric.n_inputs == 2:
+        q = p                    # --q-key without Q: both arrays come from one file
     paths = [p] if q is None else [p, q]
     if len(paths) != metric.n_inputs:
         raise ScoreInputError("entropy takes one input (P)" if metric.n_inputs == 1
-                              else f"--metric {metric.name} needs two inputs, P and Q")
+                              else f"--metric {metric.name} needs two inputs, P and Q "
+                                   "(or P alone with --q-key, both arrays from one file)")
+    if metric.n_inputs == 1 and q_key is not None:
+        raise ScoreInputError("--q-key does not apply to --metric entropy (one input)")
     paths = [os.fspath(x) for x in paths]
-    out = _check_out(out, paths)
+    out = _check_out(out, paths, reduction)
     given = {"axis": axis, "normalize": normalize or None, "p_space": p_space,
              "q_space": q_space, "temperature": temperature, "ignore_index": ignore_index}
     kw = _keywords(metric, given, eps, base, backend, num_threads)
     kw["validate"] = bool(validate)
     sources = []
     try:
-        for path in paths:
-            sources.append(open_input(path, key))
+        for path, own in zip(paths, (p_key, q_key), strict=False):
+            sources.append(open_input(path, key if own is None else own,
+                                      strict_key=own is not None, delimiter=delimiter,
+                                      header=header))
         return _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time)
     finally:
         for source in sources:
@@ -427,6 +494,27 @@ class _Merge:
         return self.dtype.type(total)
 
 
+class _NoOutput:
+    """The writer of a run whose sum or mean is printed, not written (no -o)."""
+
+    is_open = False
+
+    def open(self, shape, dtype):
+        pass
+
+    def write(self, values):
+        pass
+
+    def commit(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return False
+
+
 def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
     inputs, shape, cat_axis, labels = _frame(metric, sources, kw)
     batch_axes = [a for a in range(len(shape)) if a != cat_axis]
@@ -443,7 +531,7 @@ def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
     merge = _Merge()
     ignore = kw.get("ignore_index")
     try:
-        with AtomicNpyWriter(out) as writer:
+        with AtomicNpyWriter(out) if out is not None else _NoOutput() as writer:
             for first, stop in bounds:
                 arrays = [item.chunk(first, stop) for item in inputs]
                 try:
@@ -478,6 +566,6 @@ def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
     rows = int(np.prod(out_shape, dtype=np.int64))
     n_cat = 0 if cat_axis is None else shape[cat_axis]
     return ScoreSummary(rows=rows, n_cat=n_cat,
-                        bytes_read=sum(i.source.nbytes for i in inputs),
+                        bytes_read=sum(i.source.read_bytes for i in inputs),
                         seconds=time.perf_counter() - start_time, out=out,
                         reduction=reduction, value=value, chunks=len(bounds))

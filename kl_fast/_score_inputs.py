@@ -1,4 +1,9 @@
-"""Open a ``.npy`` file or ``.npz`` member for ``kl-fast score`` and read it in slabs.
+"""Open an input of ``kl-fast score`` and read it in slabs.
+
+:func:`open_input` tells the format by the first bytes (``.npy``, ``.npz``,
+parquet) or, for text, by the name (``.csv``, ``.tsv``, ``.txt``: see
+:mod:`kl_fast._score_csv`; parquet: :mod:`kl_fast._score_parquet`).  This
+module reads ``.npy`` files and ``.npz`` members.
 
 Memory stays bounded whatever the file size: nothing here keeps the whole
 file mapped or in memory.  A slab (rows ``start:stop`` along one axis) is
@@ -28,6 +33,8 @@ import zlib
 
 import numpy as np
 
+from ._score_errors import ScoreInputError, dtype_problem
+
 __all__ = ["ScoreInputError", "open_input"]
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -37,25 +44,6 @@ _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")   # zip local file header, 30 byt
 _MAX_HEADER = 1 << 20    # numpy allows 10,000 header bytes by default; shapes stay far below
 # what a damaged compressed member raises while it is decompressed
 _DAMAGED = (zipfile.BadZipFile, OSError, EOFError, zlib.error)
-
-
-class ScoreInputError(ValueError):
-    """A bad input file or option of ``kl-fast score`` (one line, names the file)."""
-
-
-def _dtype_problem(dtype, allow_int):
-    """Why `dtype` cannot be scored (None if it can)."""
-    if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
-        return None
-    if dtype.kind in "iu" and allow_int:
-        return None
-    if dtype.kind in "iu":
-        return (f"holds integers ({dtype}); integer data is only read as class labels "
-                "(cross-entropy, one dimension fewer than Q) or as counts with --normalize")
-    what = {"c": "complex numbers", "O": "Python objects", "b": "booleans",
-            "U": "strings", "S": "bytes", "V": "structured records",
-            "M": "datetimes", "m": "timedeltas"}.get(dtype.kind, "an unsupported type")
-    return f"holds {what} ({dtype}); score needs float16, float32 or float64 data"
 
 
 class _Layout:
@@ -111,10 +99,11 @@ class _Source:
         self.shape = layout.shape
         self.dtype = layout.dtype
         self.nbytes = layout.nbytes
+        self.read_bytes = layout.nbytes
         self._buffer = None
 
     def check_dtype(self, allow_int):
-        problem = _dtype_problem(self.dtype, allow_int)
+        problem = dtype_problem(self.dtype, allow_int)
         if problem:
             raise ScoreInputError(f"{self.label} {problem}")
 
@@ -259,16 +248,17 @@ class _StreamSource(_Source):
         self._archive.close()
 
 
-def _member_name(names, key, label):
-    """The member of an .npz that `key` names (or the only one)."""
+def _member_name(names, key, label, strict=False):
+    """The member of an .npz that `key` names (or the only one, unless `strict`)."""
     arrays = {n[:-4] if n.endswith(".npy") else n: n for n in names}
-    if key is not None and (key in arrays or len(arrays) != 1):
+    if key is not None and (key in arrays or len(arrays) != 1 or strict):
         # --key names the array in every .npz input; one holding a single array
         # needs no name (e.g. labels.npz beside predictions.npz with --key logits)
         if key in arrays:
             return arrays[key]
-        raise ScoreInputError(f"{label} has no array {key!r}; it holds {sorted(arrays)} "
-                              "(pick one with --key)")
+        flag = "--p-key/--q-key" if strict else "--key"
+        raise ScoreInputError(f"{label} has no array {key!r} ({flag}); it holds "
+                              f"{sorted(arrays)}")
     if len(arrays) == 1:
         return next(iter(arrays.values()))
     if not arrays:
@@ -277,14 +267,14 @@ def _member_name(names, key, label):
                           "choose one with --key NAME")
 
 
-def _open_npz(path, key):
+def _open_npz(path, key, strict):
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise ScoreInputError(f"{path}: not a readable .npz archive ({exc}); it may be "
                               "truncated, write it again") from None
     try:
-        name = _member_name(archive.namelist(), key, path)
+        name = _member_name(archive.namelist(), key, path, strict)
         label = f"{path}[{name[:-4] if name.endswith('.npy') else name}]"
         info = archive.getinfo(name)
         if info.flag_bits & 0x1:
@@ -336,18 +326,39 @@ def _check_size(path, label, data_offset, layout):
             "write the file again")
 
 
-def open_input(path, key=None):
-    """Open the array in `path` (.npy, or .npz with `key`) for slab reads.
+_PARQUET_MAGIC = b"PAR1"
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 
-    The format is told by the file's first bytes, not its name.  Raises
-    :class:`ScoreInputError` for a missing, unreadable, non-numpy or
-    truncated file, or an .npz without a unique array.
+
+def open_input(path, key=None, *, strict_key=False, delimiter=None, header="auto"):
+    """Open the array in `path` for slab reads.
+
+    Parameters
+    ----------
+    path : str
+        A .npy file, an .npz archive, a parquet file (told by their first
+        bytes) or a CSV file (a name ending in .csv, .tsv or .txt).
+    key : str, optional
+        The .npz member or parquet column to read.  Unless `strict_key`, a
+        file with a single array or column ignores a key it does not hold
+        (the shared ``--key``); a CSV file ignores it.
+    strict_key : bool
+        `key` was given for this input alone (``--p-key``/``--q-key``): it
+        must exist.
+    delimiter, header
+        CSV only: see :class:`kl_fast._score_csv.CsvSource`.
+
+    Raises
+    ------
+    ScoreInputError
+        A missing, unreadable, truncated or unknown file, an .npz without a
+        unique array, a key that names nothing, bad CSV text.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ScoreInputError(f"{path}: no such file")
     if os.path.isdir(path):
-        raise ScoreInputError(f"{path} is a directory; give a .npy or .npz file")
+        raise ScoreInputError(f"{path} is a directory; give a .npy, .npz, .parquet or .csv file")
     try:
         with open(path, "rb") as fp:
             magic = fp.read(6)
@@ -359,6 +370,19 @@ def open_input(path, key=None):
     except PermissionError:
         raise ScoreInputError(f"{path}: permission denied") from None
     if magic[:4] in (_ZIP_MAGIC, _ZIP_EMPTY_MAGIC):
-        return _open_npz(path, key)
-    raise ScoreInputError(f"{path} is not a .npy or .npz file (it does not start with the "
-                          "numpy or zip magic bytes); save arrays with numpy.save/savez")
+        return _open_npz(path, key, strict_key)
+    size = os.path.getsize(path)
+    if magic[:4] == _PARQUET_MAGIC:
+        from ._score_parquet import ParquetSource
+
+        return ParquetSource(path, key, strict_key, file_bytes=size)
+    if path.lower().endswith(_TEXT_SUFFIXES):
+        if strict_key and key is not None:
+            raise ScoreInputError(f"{path} is a CSV file, read whole; --p-key/--q-key name an "
+                                  "array of an .npz or a column of a .parquet file")
+        from ._score_csv import CsvSource
+
+        return CsvSource(path, delimiter, header, file_bytes=size)
+    raise ScoreInputError(f"{path} is not a .npy, .npz or .parquet file (it does not start with "
+                          "their magic bytes) and its name does not end in .csv, .tsv or .txt; "
+                          "save arrays with numpy.save/savez, or name a text file .csv")

@@ -82,8 +82,9 @@ def _cmd_score(args):
 
     try:
         summary = score_files(
-            args.P, args.Q, metric=args.metric, out=args.output, key=args.key, axis=args.axis,
-            eps=args.eps, base=args.base, normalize=args.normalize or None,
+            args.P, args.Q, metric=args.metric, out=args.output, key=args.key,
+            p_key=args.p_key, q_key=args.q_key, delimiter=args.delimiter, header=args.header,
+            axis=args.axis, eps=args.eps, base=args.base, normalize=args.normalize or None,
             p_space=args.p_space, q_space=args.q_space, temperature=args.temperature,
             ignore_index=args.ignore_index, reduction=args.reduction,
             chunk_rows=args.chunk_rows, num_threads=args.threads, backend=args.backend,
@@ -93,26 +94,55 @@ def _cmd_score(args):
         return 130
     except (ValueError, TypeError, OSError) as exc:
         return fail(exc)
+    # stdout carries only the result (a sum or mean), so `$(kl-fast score ...)` and
+    # pipes get a number; the summary is a message, on stderr
     if not args.quiet:
-        print(summary.line(), flush=True)
+        print(summary.line(), file=sys.stderr, flush=True)
+    if summary.value is not None:
+        print(summary.value_text(), flush=True)
     return 0
+
+
+_SCORE_DESCRIPTION = """\
+Score P (and Q) chunk by chunk with bounded memory and write OUT (.npy)
+atomically. Inputs: .npy, .npz (--key/--p-key/--q-key pick an array),
+.parquet (pip install "kl_fast[parquet]"; the numeric columns, or one list
+column, are the categories; a key picks a column) and .csv/.tsv/.txt (one
+distribution per line; a first line of names is a header). Inputs
+broadcast as in numpy. The summary goes to stderr; a --reduction sum or
+mean value is printed alone on stdout (with -o it is also written).
+Errors: one line on stderr, exit status 2."""
 
 
 def _add_score(sub):
     from ._score import METRICS
 
     score = sub.add_parser(
-        "score", help="score .npy/.npz files of any size in chunks (bounded memory)",
-        description="Score P (and Q) chunk by chunk with bounded memory and write OUT "
-                    "(.npy) atomically. Inputs broadcast; .npz needs --key when it holds "
-                    "several arrays.")
-    score.add_argument("P", help="the first input (.npy or .npz); labels for cross-entropy")
+        "score", help="score .npy/.npz/.parquet/.csv files of any size in chunks "
+                      "(bounded memory)",
+        description=_SCORE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    score.add_argument("P", help="the first input: P for kl/js, the distributions for "
+                                 "entropy, labels or targets for cross-entropy, y for "
+                                 "binary-cross-entropy")
     score.add_argument("Q", nargs="?", default=None,
-                       help="the second input (not for entropy)")
+                       help="the second input (not for entropy; default with --q-key: P's file)")
     score.add_argument("--metric", required=True, choices=list(METRICS))
-    score.add_argument("-o", "--output", required=True, metavar="OUT",
-                       help="result file (.npy); replaced only when complete")
-    score.add_argument("--key", default=None, help="array name inside .npz inputs")
+    score.add_argument("-o", "--output", default=None, metavar="OUT",
+                       help="result file (.npy); replaced only when complete. Required "
+                            "unless --reduction is sum or mean")
+    score.add_argument("--key", default=None,
+                       help="array name inside .npz inputs (column of .parquet inputs); a "
+                            "file holding a single array ignores it")
+    score.add_argument("--p-key", default=None, metavar="KEY",
+                       help="the array (or parquet column) of P; overrides --key")
+    score.add_argument("--q-key", default=None, metavar="KEY",
+                       help="the array (or parquet column) of Q; overrides --key. Without Q, "
+                            "Q comes from P's file")
+    score.add_argument("--delimiter", default=None, metavar="CHAR",
+                       help="CSV delimiter (default ',', tab for .tsv; '\\t' or 'tab' for tab)")
+    score.add_argument("--header", choices=["auto", "yes", "no"], default="auto",
+                       help="CSV: is the first line a header (default auto: yes when all "
+                            "its cells are text)")
     score.add_argument("--axis", type=int, default=None,
                        help="the category axis (default -1)")
     score.add_argument("--eps", type=float, default=0.0, help="smoothing (default 0)")
@@ -123,20 +153,24 @@ def _add_score(sub):
     score.add_argument("--p-space", choices=["prob", "log", "logits"], default=None,
                        help="what P holds (entropy: its space)")
     score.add_argument("--q-space", choices=["prob", "log", "logits"], default=None,
-                       help="what Q holds")
+                       help="what Q holds (binary metrics: prob or logits)")
     score.add_argument("--temperature", type=float, default=None,
                        help="divides logits before the softmax")
     score.add_argument("--ignore-index", type=int, default=None,
                        help="cross-entropy labels: rows with this label are skipped")
-    score.add_argument("--reduction", choices=["none", "sum", "mean"], default="none")
+    score.add_argument("--reduction", choices=["none", "sum", "mean"], default="none",
+                       help="none: one value per row in OUT; sum/mean: one value, printed "
+                            "on stdout")
     score.add_argument("--chunk-rows", type=int, default=None, metavar="N",
-                       help="rows per chunk (default: about 32 MiB of input)")
+                       help="rows per chunk (default: about 32 MiB of input; 4 MiB of "
+                            "numbers for CSV/parquet)")
     score.add_argument("--threads", type=int, default=None, help="threads for kl_fast")
     score.add_argument("--backend", choices=["auto", "cython", "numba", "numpy"],
                        default="auto")
     score.add_argument("--no-validate", action="store_true",
                        help="skip the value and row-sum checks (validate=False)")
-    score.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    score.add_argument("--quiet", action="store_true",
+                       help="no progress bar, no summary (a sum/mean value is still printed)")
     score.set_defaults(func=_cmd_score)
 
 

@@ -19,11 +19,14 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import kl_fast
 from kl_fast import _score, cli
 from tests import reference as ref
+from tests.binary_reference import bce as mp_bce
 from tests.binary_reference import binary_kl as mp_binary_kl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,17 +68,19 @@ ORACLES = {
     "cross-entropy": lambda p, q: ref.cross_entropy(p, q),
     "js": lambda p, q: ref.js(p, q),
     "binary-kl": lambda p, q: np.vectorize(lambda a, b: float(mp_binary_kl(a, b)))(p, q),
+    "binary-cross-entropy": lambda y, q: np.vectorize(lambda a, b: float(mp_bce(a, b)))(y, q),
 }
 API = {"kl": kl_fast.kl_divergence, "entropy": kl_fast.entropy,
        "cross-entropy": kl_fast.cross_entropy, "js": kl_fast.js_divergence,
-       "binary-kl": kl_fast.binary_kl}
+       "binary-kl": kl_fast.binary_kl, "binary-cross-entropy": kl_fast.binary_cross_entropy}
+ELEMENTWISE = ("binary-kl", "binary-cross-entropy")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("metric", list(_score.METRICS))
 def test_metric_matches_in_memory_call(tmp_path, rng, metric, dtype):
     n, k = 53, 6
-    if metric == "binary-kl":
+    if metric in ELEMENTWISE:
         p, q = (rng.uniform(0.01, 0.99, (n, k)).astype(dtype) for _ in range(2))
     else:
         p, q = dirichlet(rng, n, k, dtype), dirichlet(rng, n, k, dtype)
@@ -275,7 +280,7 @@ def _bad_case(name, tmp_path, rng):
         return [path, good], [str(path), "no such file"]
     if name == "not-npy":
         path.write_text("p,q\n0.5,0.5\n")
-        return [path, good], [str(path), "not a .npy or .npz"]
+        return [path, good], [str(path), "not a .npy, .npz or .parquet", ".csv"]
     if name == "truncated":
         np.save(path, dirichlet(rng, 20, 4))
         data = path.read_bytes()
@@ -474,7 +479,9 @@ def test_disk_full_mid_run_leaves_no_partial_file(tmp_path, rng, capsys, monkeyp
 
 # -- summary line and progress bar ---------------------------------------------------------
 
-def test_summary_line_and_no_bar_without_a_terminal(tmp_path, rng, capsys):
+def test_summary_on_stderr_value_on_stdout(tmp_path, rng, capsys):
+    """The summary is a message (stderr, in MB below 0.01 GB); stdout carries only a
+    requested sum/mean, also with --quiet, so pipes and $(...) get a number."""
     p = dirichlet(rng, 1234, 8)
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "q.npy", p[::-1].copy())
@@ -482,20 +489,29 @@ def test_summary_line_and_no_bar_without_a_terminal(tmp_path, rng, capsys):
     assert score(tmp_path / "p.npy", tmp_path / "q.npy", "--metric", "kl", "-o", out,
                  "--chunk-rows", 100) == 0
     captured = capsys.readouterr()
-    assert captured.err == ""                    # stderr is no TTY here: no bar
-    line = captured.out.strip()
-    pattern = (r"kl-fast score: 1,234 rows x 8 \(0\.00 GB\) in \d+\.\d\d s: [\d,]+ rows/s, "
-               r"\d+\.\d\d GB/s -> " + re.escape(str(out)))
+    assert captured.out == ""                    # per-row results: nothing on stdout
+    line = captured.err.strip()                  # stderr is no TTY here: no bar, one line
+    pattern = (r"kl-fast score: 1,234 rows x 8 \(0\.16 MB\) in \d+\.\d\d s: [\d,]+ rows/s, "
+               r"\d+\.\d\d [MG]B/s -> " + re.escape(str(out)))
     assert re.fullmatch(pattern, line), line
+    value = kl_fast.kl_divergence(p, p[::-1], reduction="mean")
     assert score(tmp_path / "p.npy", tmp_path / "q.npy", "--metric", "kl", "-o", out,
                  "--reduction", "mean", "--quiet") == 0
-    assert capsys.readouterr() == ("", "")      # --quiet: nothing at all
+    captured = capsys.readouterr()
+    assert captured.err == ""                    # --quiet: no summary
+    assert float(captured.out) == float(np.load(out))
+    assert captured.out == f"{np.load(out)[()]}\n"
+    assert math.isclose(float(captured.out), float(value), rel_tol=1e-15)
+    assert math.isclose(float(captured.out), ref.reduce(ref.kl(p, p[::-1]), "mean"),
+                        rel_tol=1e-13)
     assert score(tmp_path / "p.npy", tmp_path / "q.npy", "--metric", "kl", "-o", out,
                  "--reduction", "sum") == 0
-    line = capsys.readouterr().out.strip()
-    value = float(kl_fast.kl_divergence(p, p[::-1], reduction="sum"))
-    assert line.endswith(f"-> {out} (sum = {float(np.load(out))!r})")
-    assert math.isclose(float(np.load(out)), value, rel_tol=1e-15)
+    captured = capsys.readouterr()
+    total = float(np.load(out))
+    assert captured.err.strip().endswith(f"-> {out} (sum = {total!r})")
+    assert float(captured.out) == total
+    assert math.isclose(total, float(kl_fast.kl_divergence(p, p[::-1], reduction="sum")),
+                        rel_tol=1e-15)
 
 
 def test_no_bar_without_tqdm(monkeypatch):
@@ -595,3 +611,461 @@ def test_memory_stays_bounded_on_a_400_mb_file(tmp_path, rng):
     got = np.load(tmp_path / "b.npy")
     np.testing.assert_array_equal(got, np.tile(kl_fast.kl_divergence(block, q), 200))
     big.unlink()
+
+
+# -- CSV inputs ------------------------------------------------------------------------------
+
+def write_csv(path, rows, header=None, delimiter=",", fmt="%.17g"):
+    """A CSV of `rows` (2-D: one row a line; 1-D: one value a line) written by numpy."""
+    np.savetxt(path, rows, delimiter=delimiter, fmt=fmt,
+               header="" if header is None else delimiter.join(header), comments="")
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_csv_with_and_without_header(tmp_path, rng, header):
+    n, k = 47, 5
+    p, q = dirichlet(rng, n, k), dirichlet(rng, n, k)
+    names = [f"class_{j}" for j in range(k)] if header else None
+    write_csv(tmp_path / "p.csv", p, names)
+    write_csv(tmp_path / "q.csv", q, names)
+    if header:
+        assert (tmp_path / "p.csv").read_text().startswith("class_0,class_1,")
+    assert score(tmp_path / "p.csv", tmp_path / "q.csv", "--metric", "kl", "--base", 2,
+                 "-o", tmp_path / "o.npy", "--chunk-rows", 6, "--quiet") == 0
+    got = np.load(tmp_path / "o.npy")
+    # %.17g text reads back as the same float64: the same numbers as the in-memory call
+    assert np.array_equal(np.loadtxt(tmp_path / "p.csv", delimiter=",",
+                                     skiprows=int(header)), p)
+    assert got.shape == (n,) and got.dtype == np.float64
+    np.testing.assert_array_equal(got, kl_fast.kl_divergence(p, q, base=2))
+    np.testing.assert_allclose(got, ref.kl(p, q, base=2), rtol=1e-13)
+
+
+def test_csv_labels_against_logits(tmp_path, rng):
+    """One column of integers is a labels file: cross-entropy from logits, every reduction."""
+    n, k = 38, 7
+    logits = rng.normal(size=(n, k)) * 3
+    labels = rng.integers(0, k, n)
+    labels[::6] = -100
+    write_csv(tmp_path / "logits.csv", logits, [f"z{j}" for j in range(k)])
+    write_csv(tmp_path / "labels.csv", labels, ["label"], fmt="%d")
+    log_q = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    oracle = ref.cross_entropy_labels(labels, np.exp(log_q), ignore_index=-100)
+    for reduction in ("none", "mean"):
+        out = tmp_path / f"{reduction}.npy"
+        assert score(tmp_path / "labels.csv", tmp_path / "logits.csv", "--metric",
+                     "cross-entropy", "--q-space", "logits", "--ignore-index", -100,
+                     "--reduction", reduction, "-o", out, "--chunk-rows", 5, "--quiet") == 0
+        got = np.load(out)
+        api = kl_fast.cross_entropy(labels, logits, q_space="logits", ignore_index=-100,
+                                    reduction=reduction)
+        if reduction == "none":
+            np.testing.assert_array_equal(got, api)
+            np.testing.assert_allclose(got, oracle, rtol=1e-12)
+        else:
+            assert math.isclose(float(got), float(api), rel_tol=1e-15)
+            expected = ref.reduce(oracle, "mean", ignored=labels == -100)
+            assert math.isclose(float(got), expected, rel_tol=1e-12)
+
+
+def test_csv_text_forms(tmp_path, rng):
+    """Delimiters (--delimiter, .tsv), CRLF, a BOM, quoted cells, blank lines, 7 decimals."""
+    p = dirichlet(rng, 12, 3)
+    q = np.array([0.2, 0.3, 0.5])
+    lines = [";".join(f"{v:.17g}" for v in row) for row in p]
+    lines.insert(4, "")
+    lines.insert(8, "   ")
+    (tmp_path / "p.csv").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n\r\n").encode())
+    (tmp_path / "q.csv").write_text('"0.2";"0.3";"0.5"\n')
+    assert score(tmp_path / "p.csv", tmp_path / "q.csv", "--metric", "kl", "--delimiter", ";",
+                 "-o", tmp_path / "o.npy", "--chunk-rows", 5, "--quiet") == 0
+    got = np.load(tmp_path / "o.npy")
+    assert got.shape == (12,)
+    np.testing.assert_array_equal(got, kl_fast.kl_divergence(p, q))
+    np.testing.assert_allclose(got, ref.kl(p, np.broadcast_to(q, p.shape)), rtol=1e-13)
+    # tab-delimited: given as "\t", or told by a .tsv name
+    write_csv(tmp_path / "p.txt", p, delimiter="\t")
+    write_csv(tmp_path / "q.txt", q[None], delimiter="\t")
+    assert score(tmp_path / "p.txt", tmp_path / "q.txt", "--metric", "kl", "--delimiter",
+                 "\\t", "-o", tmp_path / "t.npy", "--quiet") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), got)
+    write_csv(tmp_path / "p.tsv", p, delimiter="\t")
+    assert score(tmp_path / "p.tsv", tmp_path / "q.csv", "--metric", "kl", "--delimiter",
+                 ";", "-o", tmp_path / "t.npy", "--quiet") == 2     # one --delimiter for all
+    write_csv(tmp_path / "q.tsv", q[None], delimiter="\t")
+    assert score(tmp_path / "p.tsv", tmp_path / "q.tsv", "--metric", "kl",
+                 "-o", tmp_path / "t.npy", "--quiet") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), got)
+
+
+def test_csv_one_column_of_integers_is_float_data_unless_labels(tmp_path, rng):
+    """binary-cross-entropy targets written as 0/1 integers are read as numbers."""
+    y = rng.integers(0, 2, 30)
+    q = rng.uniform(0.05, 0.95, 30)
+    write_csv(tmp_path / "y.csv", y, fmt="%d")
+    write_csv(tmp_path / "q.csv", q)
+    assert score(tmp_path / "y.csv", tmp_path / "q.csv", "--metric", "binary-cross-entropy",
+                 "-o", tmp_path / "o.npy", "--chunk-rows", 4, "--quiet") == 0
+    got = np.load(tmp_path / "o.npy")
+    np.testing.assert_array_equal(got, kl_fast.binary_cross_entropy(y.astype(float), q))
+    np.testing.assert_allclose(got, -(y * np.log(q) + (1 - y) * np.log1p(-q)), rtol=1e-14)
+
+
+def test_csv_is_streamed_in_chunks(tmp_path, rng, monkeypatch):
+    """Every chunk is parsed on its own: numpy.loadtxt never sees more than --chunk-rows."""
+    from kl_fast import _score_csv
+
+    p = dirichlet(rng, 103, 4)
+    write_csv(tmp_path / "p.csv", p, ["a", "b", "c", "d"])
+    seen = []
+    real = np.loadtxt
+
+    def counting(fname, *args, **kwargs):
+        arr = real(fname, *args, **kwargs)
+        seen.append(arr.shape[0])
+        return arr
+
+    monkeypatch.setattr(_score_csv.np, "loadtxt", counting)
+    assert score(tmp_path / "p.csv", "--metric", "entropy", "-o", tmp_path / "o.npy",
+                 "--chunk-rows", 10, "--quiet") == 0
+    assert seen == [10] * 10 + [3]
+    monkeypatch.undo()
+    got = np.load(tmp_path / "o.npy")
+    np.testing.assert_array_equal(got, kl_fast.entropy(p))
+    np.testing.assert_allclose(got, ref.entropy(p), rtol=1e-13)
+
+
+def test_csv_memory_stays_bounded(tmp_path, rng):
+    """A 60 MB CSV peaks at about the RSS of a tiny one: it is never read whole."""
+    k = 16
+    block = dirichlet(rng, 1000, k)
+    text = io_text(block)
+    big, tiny = tmp_path / "big.csv", tmp_path / "tiny.csv"
+    with open(big, "w") as fp:
+        for _ in range(200):
+            fp.write(text)
+    tiny.write_text(text)
+    assert os.path.getsize(big) > 60e6         # parsed: 200,000 x 16 float64 = 26 MB
+    argv = ["--metric", "entropy", "--chunk-rows", 2000, "--quiet"]
+    tiny_rss = _peak_rss([tiny, "-o", tmp_path / "t.npy", *argv])
+    big_rss = _peak_rss([big, "-o", tmp_path / "b.npy", *argv])
+    growth = big_rss - tiny_rss
+    print(f"\npeak RSS: tiny CSV {tiny_rss / 2**20:.1f} MiB, 60 MB CSV "
+          f"{big_rss / 2**20:.1f} MiB, growth {growth / 2**20:.1f} MiB")
+    assert growth < 16 * 2**20
+    got = np.load(tmp_path / "b.npy")
+    np.testing.assert_array_equal(got, np.tile(kl_fast.entropy(block), 200))
+    big.unlink()
+
+
+def io_text(rows):
+    """`rows` as CSV text, %.17g (reads back exactly)."""
+    return "".join(",".join(f"{v:.17g}" for v in row) + "\n" for row in rows)
+
+
+def _bad_csv(name, tmp_path):
+    """(path, words the error must contain) for one bad CSV."""
+    path = tmp_path / f"{name}.csv"
+    good = "0.25,0.25,0.5\n"
+    if name == "empty":
+        path.write_text("\n  \n")
+        return path, [str(path), "empty"]
+    if name == "header-only":
+        path.write_text("a,b,c\n")
+        return path, [str(path), "header", "no rows"]
+    if name == "ragged":
+        path.write_text("a,b,c\n" + good * 3 + "0.5,0.5\n" + good)
+        return path, [str(path), "line 5", "2 fields", "the header (line 1) has 3"]
+    if name == "ragged-no-header":
+        path.write_text(good * 2 + "0.2,0.2,0.2,0.4\n")
+        return path, [str(path), "line 3", "4 fields", "line 1, the first row"]
+    if name == "not-a-number":
+        path.write_text(good * 7 + "0.25,abc,0.5\n")
+        return path, [str(path), "line 8, column 2", "'abc' is not a number"]
+    if name == "empty-cell":
+        path.write_text(good * 2 + "0.5,,0.5\n")
+        return path, [str(path), "line 3, column 2", "empty cell"]
+    if name == "mixed-first-line":
+        path.write_text("0.25,x,0.5\n" + good)
+        return path, [str(path), "line 1, column 2", "'x'", "--header yes"]
+    if name == "pandas-index":
+        path.write_text(",a,b,c\n0," + good + "1," + good)
+        return path, [str(path), "no name", "index=False"]
+    if name == "pandas-names":
+        path.write_text("0,1,2\n" + good)
+        return path, [str(path), "line 1", "--header yes or --header no"]
+    if name == "not-utf8":
+        path.write_bytes(good.encode() + b"0.5,0.5,\xff\n")
+        return path, [str(path), "line 2", "UTF-8"]
+    raise AssertionError(name)
+
+
+BAD_CSV = ["empty", "header-only", "ragged", "ragged-no-header", "not-a-number", "empty-cell",
+           "mixed-first-line", "pandas-index", "pandas-names", "not-utf8"]
+
+
+@pytest.mark.parametrize("name", BAD_CSV)
+def test_bad_csv_is_one_line_naming_line_and_column(tmp_path, capsys, name):
+    path, words = _bad_csv(name, tmp_path)
+    out = tmp_path / "out.npy"
+    assert score(path, "--metric", "entropy", "-o", out, "--chunk-rows", 2) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("kl-fast score: error: "), err
+    for word in words:
+        assert word in err, (word, err)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_csv_header_option_and_axis_0(tmp_path, rng, capsys):
+    """--header yes/no settle pandas' 0,1,2 names; a CSV's rows cannot be the categories."""
+    p = dirichlet(rng, 6, 3)
+    (tmp_path / "p.csv").write_text("0,1,2\n" + io_text(p))
+    assert score(tmp_path / "p.csv", "--metric", "entropy", "--header", "yes",
+                 "-o", tmp_path / "o.npy", "--quiet") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), kl_fast.entropy(p))
+    # --header no: the first line is data, and 0,1,2 is no distribution
+    assert score(tmp_path / "p.csv", "--metric", "entropy", "--header", "no",
+                 "-o", tmp_path / "o.npy", "--quiet") == 2
+    assert "sums to 3" in capsys.readouterr().err
+    write_csv(tmp_path / "t.csv", np.ascontiguousarray(p.T))
+    assert score(tmp_path / "t.csv", "--metric", "entropy", "--axis", 0,
+                 "-o", tmp_path / "o.npy", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert "read row by row" in err and "--axis -1" in err
+
+
+# -- parquet inputs --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_parquet_numeric_columns(tmp_path, rng, dtype):
+    """Columns are the categories; several row groups, chunks that straddle them."""
+    n, k = 53, 4
+    p, q = dirichlet(rng, n, k, dtype), dirichlet(rng, n, k, dtype)
+    for name, arr in (("p", p), ("q", q)):
+        table = pa.table({f"c{j}": arr[:, j] for j in range(k)})
+        pq.write_table(table, tmp_path / f"{name}.parquet", row_group_size=10)
+    assert pq.ParquetFile(tmp_path / "p.parquet").num_row_groups == 6
+    assert score(tmp_path / "p.parquet", tmp_path / "q.parquet", "--metric", "js",
+                 "-o", tmp_path / "o.npy", "--chunk-rows", 7, "--quiet") == 0
+    got = np.load(tmp_path / "o.npy")
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, kl_fast.js_divergence(p, q))
+    np.testing.assert_allclose(got, ref.js(p.astype(float), q.astype(float)),
+                               rtol=2e-7 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_parquet_list_column_and_label_column_from_one_file(tmp_path, rng, fixed):
+    """One file holds labels and logits: --p-key/--q-key pick the columns, Q defaults to P."""
+    n, k = 41, 6
+    logits = rng.normal(size=(n, k)).astype(np.float32)
+    labels = rng.integers(0, k, n)
+    kind = pa.list_(pa.float32(), k) if fixed else pa.list_(pa.float32())
+    table = pa.table({"id": [f"row{i}" for i in range(n)], "label": labels,
+                      "logits": pa.array(list(logits), type=kind)})
+    pq.write_table(table, tmp_path / "batch.parquet", row_group_size=16)
+    assert score(tmp_path / "batch.parquet", "--p-key", "label", "--q-key", "logits",
+                 "--metric", "cross-entropy", "--q-space", "logits", "-o", tmp_path / "o.npy",
+                 "--chunk-rows", 9, "--quiet") == 0
+    got = np.load(tmp_path / "o.npy")
+    expected = kl_fast.cross_entropy(labels, logits, q_space="logits")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    lg = logits.astype(np.float64)
+    log_q = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
+    np.testing.assert_allclose(got, -log_q[np.arange(n), labels], rtol=2e-7)
+
+
+def _bad_parquet(name, tmp_path):
+    path = tmp_path / f"{name}.parquet"
+    if name == "null":
+        pq.write_table(pa.table({"a": [0.5, None, 0.5], "b": [0.5, 0.5, 0.5]}), path)
+        return [path], [str(path), "row 1", "'a'", "null"]
+    if name == "text-column":
+        pq.write_table(pa.table({"id": ["x", "y"], "a": [0.5, 0.5], "b": [0.5, 0.5]}), path)
+        return [path], [str(path), "'id'", "not numeric", "--p-key"]
+    if name == "int-beside-float":
+        pq.write_table(pa.table({"id": [1, 2], "a": [0.5, 0.5], "b": [0.5, 0.5]}), path)
+        return [path], [str(path), "['id']", "integer"]
+    if name == "ragged-lists":
+        pq.write_table(pa.table({"p": [[0.5, 0.5], [0.5, 0.5], [1.0]]}), path)
+        return [path], [str(path), "row 2", "1 values", "has 2"]
+    if name == "missing-key":
+        pq.write_table(pa.table({"a": [0.5, 0.5], "b": [0.5, 0.5]}), path)
+        return [path, "--p-key", "probs"], [str(path), "'probs'", "['a', 'b']"]
+    if name == "truncated":
+        pq.write_table(pa.table({"a": [0.5, 0.5], "b": [0.5, 0.5]}), path)
+        path.write_bytes(path.read_bytes()[:-30])
+        return [path], [str(path), "parquet"]
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["null", "text-column", "int-beside-float", "ragged-lists",
+                                  "missing-key", "truncated"])
+def test_bad_parquet_is_one_line(tmp_path, capsys, name):
+    argv, words = _bad_parquet(name, tmp_path)
+    assert score(*argv, "--metric", "entropy", "-o", tmp_path / "o.npy") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("kl-fast score: error: "), err
+    for word in words:
+        assert word in err, (word, err)
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path, capsys, monkeypatch):
+    pq.write_table(pa.table({"a": [0.5], "b": [0.5]}), tmp_path / "p.parquet")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)      # import pyarrow now fails
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    assert score(tmp_path / "p.parquet", "--metric", "entropy", "-o", tmp_path / "o.npy") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "kl_fast[parquet]"' in err, err
+
+
+# -- --p-key / --q-key -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_p_key_and_q_key_from_one_npz(tmp_path, rng, compressed):
+    n, k = 33, 5
+    logits = rng.normal(size=(n, k))
+    labels = rng.integers(0, k, n)
+    save = np.savez_compressed if compressed else np.savez
+    save(tmp_path / "batch.npz", labels=labels, logits=logits, other=np.zeros(3))
+    expected = kl_fast.cross_entropy(labels, logits, q_space="logits")
+    log_q = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    for extra in ([], [tmp_path / "batch.npz"]):       # Q omitted: P's file
+        assert score(tmp_path / "batch.npz", *extra, "--p-key", "labels", "--q-key", "logits",
+                     "--metric", "cross-entropy", "--q-space", "logits",
+                     "-o", tmp_path / "o.npy", "--chunk-rows", 8, "--quiet") == 0
+        got = np.load(tmp_path / "o.npy")
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_allclose(got, -log_q[np.arange(n), labels], rtol=1e-13)
+
+
+def test_keys_that_name_nothing(tmp_path, rng, capsys):
+    np.savez(tmp_path / "one.npz", only=dirichlet(rng, 4, 3))
+    np.save(tmp_path / "q.npy", dirichlet(rng, 4, 3))
+    # the shared --key is ignored by a one-array .npz; --p-key must exist
+    assert score(tmp_path / "one.npz", tmp_path / "q.npy", "--metric", "kl", "--key", "x",
+                 "-o", tmp_path / "o.npy", "--quiet") == 0
+    assert score(tmp_path / "one.npz", tmp_path / "q.npy", "--metric", "kl", "--p-key", "x",
+                 "-o", tmp_path / "o.npy", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert "has no array 'x'" in err and "['only']" in err
+    write_csv(tmp_path / "p.csv", dirichlet(rng, 4, 3))
+    assert score(tmp_path / "p.csv", tmp_path / "q.npy", "--metric", "kl", "--p-key", "x",
+                 "-o", tmp_path / "o.npy", "--quiet") == 2
+    assert "CSV" in capsys.readouterr().err
+    assert score(tmp_path / "one.npz", "--q-key", "only", "--metric", "entropy",
+                 "-o", tmp_path / "o.npy", "--quiet") == 2
+    assert "--q-key does not apply" in capsys.readouterr().err
+
+
+# -- binary-cross-entropy --------------------------------------------------------------------
+
+def test_binary_cross_entropy_matches_torch(tmp_path, rng):
+    import torch
+
+    F = torch.nn.functional
+    y = rng.uniform(0, 1, (57, 3))
+    y[::4] = np.round(y[::4])                  # hard and soft targets
+    logits = rng.normal(size=(57, 3)) * 4
+    probs = 1 / (1 + np.exp(-logits))
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "p.npy", probs)
+    np.save(tmp_path / "z.npy", logits)
+    ty = torch.from_numpy(y)
+    assert score(tmp_path / "y.npy", tmp_path / "p.npy", "--metric", "binary-cross-entropy",
+                 "-o", tmp_path / "b.npy", "--chunk-rows", 10, "--quiet") == 0
+    got = np.load(tmp_path / "b.npy")
+    np.testing.assert_array_equal(got, kl_fast.binary_cross_entropy(y, probs))
+    torch_bce = F.binary_cross_entropy(torch.from_numpy(probs), ty, reduction="none").numpy()
+    np.testing.assert_allclose(got, torch_bce, rtol=1e-12)
+    assert score(tmp_path / "y.npy", tmp_path / "z.npy", "--metric", "binary-cross-entropy",
+                 "--q-space", "logits", "--reduction", "mean", "-o", tmp_path / "m.npy",
+                 "--chunk-rows", 10, "--quiet") == 0
+    mean = float(np.load(tmp_path / "m.npy"))
+    torch_mean = float(F.binary_cross_entropy_with_logits(torch.from_numpy(logits), ty))
+    assert math.isclose(mean, torch_mean, rel_tol=1e-13)
+    assert math.isclose(mean, float(kl_fast.binary_cross_entropy(
+        y, logits, q_space="logits", reduction="mean")), rel_tol=1e-15)
+
+
+def test_binary_cross_entropy_broadcast_and_refused_options(tmp_path, rng, capsys):
+    y = rng.integers(0, 2, (20, 3)).astype(np.float64)
+    q = np.array([0.1, 0.5, 0.8])                   # one prediction per column, broadcast
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "q.npy", q)
+    assert score(tmp_path / "y.npy", tmp_path / "q.npy", "--metric", "binary-cross-entropy",
+                 "-o", tmp_path / "o.npy", "--chunk-rows", 6, "--quiet") == 0
+    got = np.load(tmp_path / "o.npy")
+    assert got.shape == (20, 3)
+    np.testing.assert_allclose(got, -(y * np.log(q) + (1 - y) * np.log1p(-q)), rtol=1e-14)
+    for extra, word in ((["--p-space", "logits"], "--p-space does not apply"),
+                        (["--q-space", "log"], "--q-space prob or logits"),
+                        (["--normalize"], "--normalize does not apply")):
+        assert score(tmp_path / "y.npy", tmp_path / "q.npy", "--metric",
+                     "binary-cross-entropy", *extra, "-o", tmp_path / "o.npy") == 2
+        assert word in capsys.readouterr().err
+
+
+# -- stdout / stderr, --quiet, sizes ---------------------------------------------------------
+
+def test_mean_without_an_output_file_prints_only_the_value(tmp_path, rng):
+    """In a subprocess, as a shell pipe sees it: stdout is the number and nothing else."""
+    p = dirichlet(rng, 40, 4)
+    np.save(tmp_path / "p.npy", p)
+    proc = run_cli(tmp_path / "p.npy", "--metric", "entropy", "--reduction", "mean",
+                   "--base", 2)
+    assert proc.returncode == 0, proc.stderr
+    expected = kl_fast.entropy(p, base=2, reduction="mean")
+    assert proc.stdout == f"{expected}\n"
+    assert math.isclose(float(proc.stdout), ref.reduce(ref.entropy(p, base=2), "mean"),
+                        rel_tol=1e-13)
+    assert proc.stderr.startswith("kl-fast score: 40 rows x 4 (0.00 MB)")
+    assert "->" not in proc.stderr and f"(mean = {expected})" in proc.stderr
+    quiet = run_cli(tmp_path / "p.npy", "--metric", "entropy", "--reduction", "mean",
+                    "--base", 2, "--quiet")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, proc.stdout, "")
+    none = run_cli(tmp_path / "p.npy", "--metric", "entropy")
+    assert none.returncode == 2 and none.stdout == "" and "-o OUT.npy" in none.stderr
+
+
+def test_float32_value_printed_with_float32_digits(tmp_path, rng, capsys):
+    p = dirichlet(rng, 30, 5, np.float32)
+    np.save(tmp_path / "p.npy", p)
+    assert score(tmp_path / "p.npy", "--metric", "entropy", "--reduction", "sum",
+                 "--quiet") == 0
+    printed = capsys.readouterr().out.strip()
+    value = kl_fast.entropy(p, reduction="sum")
+    assert value.dtype == np.float32 and np.float32(printed) == value
+    assert printed == str(value) and len(printed) <= 12      # not float64's 17 digits
+
+
+@pytest.mark.parametrize("nbytes, text", [(0, "0.00 MB"), (123_456, "0.12 MB"),
+                                          (9_990_000, "9.99 MB"), (10_000_000, "0.01 GB"),
+                                          (4_190_000_000, "4.19 GB")])
+def test_sizes_below_a_hundredth_of_a_gb_are_in_mb(nbytes, text):
+    summary = _score.ScoreSummary(rows=10, n_cat=4, bytes_read=nbytes, seconds=1.0,
+                                  out="o.npy", reduction="none")
+    assert f"({text}) in 1.00 s" in summary.line()
+    assert f", {text}/s -> o.npy" in summary.line()
+
+
+def test_csv_by_hand_in_a_subprocess(tmp_path, rng):
+    """What a user runs: a CSV of predictions with a header against a labels CSV."""
+    n, k = 250, 3
+    probs = dirichlet(rng, n, k)
+    labels = rng.integers(0, k, n)
+    (tmp_path / "preds.csv").write_text("cat,dog,bird\n" + "".join(
+        ",".join(f"{v:.7f}" for v in row) + "\n" for row in probs))
+    (tmp_path / "labels.csv").write_text("label\n" + "".join(f"{v}\n" for v in labels))
+    proc = run_cli(tmp_path / "labels.csv", tmp_path / "preds.csv", "--metric",
+                   "cross-entropy", "-o", tmp_path / "loss.npy", "--chunk-rows", 64)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert re.fullmatch(r"kl-fast score: 250 rows x 3 \(0\.\d\d MB\) in .* -> "
+                        + re.escape(str(tmp_path / "loss.npy")) + "\n", proc.stderr)
+    printed = np.loadtxt(tmp_path / "preds.csv", delimiter=",", skiprows=1)
+    got = np.load(tmp_path / "loss.npy")
+    np.testing.assert_array_equal(got, kl_fast.cross_entropy(labels, printed))
+    np.testing.assert_allclose(got, -np.log(printed[np.arange(n), labels]), rtol=1e-14)
