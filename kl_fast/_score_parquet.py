@@ -35,6 +35,19 @@ def _numeric(pa, typ):
     return pa.types.is_integer(typ) or pa.types.is_floating(typ)
 
 
+def _numbers(array):
+    """A zero-copy numpy view of a null-free array of numbers.
+
+    Read from the data buffer directly: pyarrow's ``to_numpy`` imports pandas
+    (about a second) even for a zero-copy view.
+    """
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    if len(array) == 0:
+        return np.empty(0, dtype)
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
+                         offset=array.offset * dtype.itemsize)
+
+
 def _pick(names, key, strict, label):
     """The columns to read: the one `key` names, else all."""
     if key is None:
@@ -144,10 +157,13 @@ class ParquetSource(TableSource):
                 self._pending = None
         return out
 
+    def _first_null(self, array):
+        return self._pc.index(array.is_null(), True).as_py()
+
     def _null(self, array, first_row, column):
-        rows = np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))
-        return ScoreInputError(f"{self.label}, row {first_row + int(rows[0]):,}, column "
-                               f"{column!r}: a null (missing value); fill or drop it first")
+        return ScoreInputError(f"{self.label}, row {first_row + self._first_null(array):,}, "
+                               f"column {column!r}: a null (missing value); fill or drop it "
+                               "first")
 
     def _fill(self, out, piece, first_row):
         if self._list is None:
@@ -155,7 +171,7 @@ class ParquetSource(TableSource):
                 col = piece.column(j)
                 if col.null_count:
                     raise self._null(col, first_row, name)
-                values = col.to_numpy(zero_copy_only=False)
+                values = _numbers(col)
                 if out.ndim == 1:
                     out[:] = values
                 else:
@@ -164,7 +180,7 @@ class ParquetSource(TableSource):
         col, name, k = piece.column(0), self._columns[0], self.shape[1]
         if col.null_count:
             raise self._null(col, first_row, name)
-        lengths = self._pc.list_value_length(col).to_numpy(zero_copy_only=False)
+        lengths = _numbers(self._pc.list_value_length(col))
         wrong = np.flatnonzero(lengths != k)
         if wrong.size:
             i = int(wrong[0])
@@ -173,10 +189,10 @@ class ParquetSource(TableSource):
                                   f"{k}; every row needs one value per category")
         values = col.flatten()
         if values.null_count:
-            at = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+            at = self._first_null(values)
             raise ScoreInputError(f"{self.label}, row {first_row + at // k:,}, column "
                                   f"{name!r}: a null inside the list; fill or drop it first")
-        out[:] = values.to_numpy(zero_copy_only=False).reshape(out.shape)
+        out[:] = _numbers(values).reshape(out.shape)
 
     def close(self):
         self._batches = None
