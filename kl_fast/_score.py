@@ -9,12 +9,11 @@ per-row results are bit-identical to one call on the whole array; "sum" and
 Inputs are opened by :mod:`kl_fast._score_inputs` (one mapped window or one
 reused buffer per chunk; CSV and parquet files are read in order, one row
 chunk at a time); the output goes to a temporary file beside the
-target and is renamed over it only when complete (:class:`AtomicNpyWriter`).
+target and is renamed over it only when complete (:mod:`kl_fast._score_output`).
 """
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from ._backends import get_backend
 from ._binary import binary_cross_entropy, binary_kl
 from ._score_errors import ScoreInputError
 from ._score_inputs import open_input
+from ._score_output import AtomicNpyWriter, check_out, open_writer
 from ._score_table import TableSource
 from ._spaces import check_space, check_temperature
 from ._threading import check_num_threads
@@ -106,113 +106,6 @@ def _size(nbytes):
     if nbytes < 0.01e9:
         return f"{nbytes / 1e6:.2f} MB"
     return f"{nbytes / 1e9:.2f} GB"
-
-
-class AtomicNpyWriter:
-    """Write a .npy to a temporary file beside `path`; rename it onto `path` on commit.
-
-    Used as a context manager: leaving the block by any exception (Ctrl-C
-    included) before :meth:`commit` deletes the temporary file and leaves an
-    existing `path` untouched.  Rows are appended in C order with plain
-    sequential writes (no mapping, so the output adds nothing to RSS).
-    """
-
-    def __init__(self, path):
-        self.path = os.fspath(path)
-        self.tmp = None
-        self._fp = None
-        self._expected = 0
-        self._written = 0
-
-    def _failed(self, exc):
-        return ScoreInputError(f"output {self.path!r}: writing failed ({exc.strerror or exc}); "
-                               "nothing was written (check the directory's permissions and "
-                               "free space)")
-
-    def open(self, shape, dtype):
-        directory = os.path.dirname(os.path.abspath(self.path))
-        try:
-            fd, self.tmp = tempfile.mkstemp(dir=directory, suffix=".tmp",
-                                            prefix=f".{os.path.basename(self.path)}.")
-            self._fp = os.fdopen(fd, "wb")
-            dtype = np.dtype(dtype)
-            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                      "shape": tuple(shape)}
-            np.lib.format.write_array_header_1_0(self._fp, header)
-        except OSError as exc:
-            raise self._failed(exc) from None
-        self._expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-
-    @property
-    def is_open(self):
-        return self._fp is not None
-
-    def write(self, values):
-        data = np.ascontiguousarray(values)
-        try:
-            self._fp.write(memoryview(data).cast("B"))
-        except OSError as exc:
-            raise self._failed(exc) from None
-        self._written += data.nbytes
-
-    def commit(self):
-        if self._written != self._expected:
-            raise RuntimeError(f"wrote {self._written} bytes of {self._expected}")
-        try:
-            self._fp.flush()
-            os.fsync(self._fp.fileno())
-            self._fp.close()
-            self._fp = None
-            # mkstemp makes the file 0600; give it the permissions a plain open() would
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-            os.replace(self.tmp, self.path)
-        except OSError as exc:
-            raise self._failed(exc) from None
-        self.tmp = None
-
-    def abort(self):
-        if self._fp is not None:
-            self._fp.close()
-            self._fp = None
-        if self.tmp is not None:
-            try:
-                os.unlink(self.tmp)
-            except FileNotFoundError:
-                pass
-            self.tmp = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.abort()      # a no-op after commit
-        return False
-
-
-def _check_out(out, paths, reduction):
-    if out is None:
-        if reduction == "none":
-            raise ScoreInputError("give the output file with -o OUT.npy (only a --reduction "
-                                  "sum or mean can go without one: its value is printed)")
-        return None
-    out = os.fspath(out)
-    if not out.endswith(".npy"):
-        raise ScoreInputError(f"output {out!r} must end in .npy (the result is written with "
-                              "numpy's .npy format)")
-    if os.path.isdir(out):
-        raise ScoreInputError(f"output {out!r} is a directory; give a file name ending in .npy")
-    directory = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(directory):
-        raise ScoreInputError(f"output {out!r}: the directory {directory!r} does not exist")
-    for path in paths:
-        same = (os.path.realpath(out) == os.path.realpath(path)
-                or (os.path.exists(out) and os.path.exists(path) and os.path.samefile(out, path)))
-        if same:
-            raise ScoreInputError(f"output {out!r} is the input {path!r}; refusing to "
-                                  "overwrite an input, choose another -o")
-    return out
 
 
 def _keywords(metric, given, eps, base, backend, num_threads):
@@ -339,7 +232,7 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
                 temperature=None, ignore_index=None, reduction="none", chunk_rows=None,
                 num_threads=None, backend="auto", validate=True, progress=None,
                 delimiter=None, header="auto"):
-    """Score the arrays in files `p` (and `q`) chunk by chunk and write a .npy.
+    """Score the arrays in files `p` (and `q`) chunk by chunk and write a .npy or .csv.
 
     What ``kl-fast score`` runs.  The result equals ``kl_fast.<metric>`` on
     the whole arrays: bit for bit per row, and to ~1e-16 relative for "sum"
@@ -365,7 +258,10 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
         targets y).
     out : str or path, optional
         The .npy to write: the per-row results (shape: the batch shape), or a
-        0-d array holding the sum or mean.  Written atomically.  May be None
+        0-d array holding the sum or mean.  A name ending in .csv gets text
+        instead: a header line (the metric's name), then one line per row, the
+        values with the digits that read back exactly (1-D or 2-D batches
+        only).  Written atomically.  May be None
         only for a "sum" or "mean" (then only ``ScoreSummary.value`` has it).
     key : str, optional
         Array name inside .npz inputs, or column of parquet inputs; a file
@@ -451,7 +347,7 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
     if metric.n_inputs == 1 and q_key is not None:
         raise ScoreInputError("--q-key does not apply to --metric entropy (one input)")
     paths = [os.fspath(x) for x in paths]
-    out = _check_out(out, paths, reduction)
+    out = check_out(out, paths, reduction)
     given = {"axis": axis, "normalize": normalize or None, "p_space": p_space,
              "q_space": q_space, "temperature": temperature, "ignore_index": ignore_index}
     kw = _keywords(metric, given, eps, base, backend, num_threads)
@@ -494,27 +390,6 @@ class _Merge:
         return self.dtype.type(total)
 
 
-class _NoOutput:
-    """The writer of a run whose sum or mean is printed, not written (no -o)."""
-
-    is_open = False
-
-    def open(self, shape, dtype):
-        pass
-
-    def write(self, values):
-        pass
-
-    def commit(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        return False
-
-
 def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
     inputs, shape, cat_axis, labels = _frame(metric, sources, kw)
     batch_axes = [a for a in range(len(shape)) if a != cat_axis]
@@ -531,7 +406,7 @@ def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
     merge = _Merge()
     ignore = kw.get("ignore_index")
     try:
-        with AtomicNpyWriter(out) if out is not None else _NoOutput() as writer:
+        with open_writer(out, metric.name) as writer:
             for first, stop in bounds:
                 arrays = [item.chunk(first, stop) for item in inputs]
                 try:

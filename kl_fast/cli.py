@@ -104,8 +104,8 @@ def _cmd_score(args):
 
 
 _SCORE_DESCRIPTION = """\
-Score P (and Q) chunk by chunk with bounded memory and write OUT (.npy)
-atomically. Inputs: .npy, .npz (--key/--p-key/--q-key pick an array),
+Score P (and Q) chunk by chunk with bounded memory and write OUT (.npy or
+.csv) atomically. Inputs: .npy, .npz (--key/--p-key/--q-key pick an array),
 .parquet (pip install "kl_fast[parquet]"; the numeric columns, or one list
 column, are the categories; a key picks a column) and .csv/.tsv/.txt (one
 distribution per line; a first line of names is a header). Inputs
@@ -128,8 +128,9 @@ def _add_score(sub):
                        help="the second input (not for entropy; default with --q-key: P's file)")
     score.add_argument("--metric", required=True, choices=list(METRICS))
     score.add_argument("-o", "--output", default=None, metavar="OUT",
-                       help="result file (.npy); replaced only when complete. Required "
-                            "unless --reduction is sum or mean")
+                       help="result file: .npy, or .csv (a header line, then one line per "
+                            "row); replaced only when complete. Required unless --reduction "
+                            "is sum or mean")
     score.add_argument("--key", default=None,
                        help="array name inside .npz inputs (column of .parquet inputs); a "
                             "file holding a single array ignores it")

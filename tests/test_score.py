@@ -340,7 +340,7 @@ def _bad_case(name, tmp_path, rng):
     if name == "out-dir-missing":
         return [good, good, "-o", tmp_path / "nowhere" / "o.npy"], ["nowhere", "does not exist"]
     if name == "wrong-suffix":
-        return [good, good, "-o", tmp_path / "out.csv"], ["out.csv", ".npy"]
+        return [good, good, "-o", tmp_path / "out.txt"], ["out.txt", ".npy", ".csv"]
     if name == "out-is-input":
         return [good, good, "-o", good], [str(good), "input"]
     raise AssertionError(name)
@@ -1069,3 +1069,44 @@ def test_csv_by_hand_in_a_subprocess(tmp_path, rng):
     got = np.load(tmp_path / "loss.npy")
     np.testing.assert_array_equal(got, kl_fast.cross_entropy(labels, printed))
     np.testing.assert_allclose(got, -np.log(printed[np.arange(n), labels]), rtol=1e-14)
+
+
+# -- CSV output ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_csv_output_reads_back_exactly(tmp_path, rng, dtype):
+    p, q = dirichlet(rng, 29, 4, dtype), dirichlet(rng, 29, 4, dtype)
+    p[3] = [1.0, 0.0, 0.0, 0.0]
+    q[3] = [0.0, 0.5, 0.25, 0.25]                      # KL = inf: written as inf
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "q.npy", q)
+    assert score(tmp_path / "p.npy", tmp_path / "q.npy", "--metric", "kl", "-o",
+                 tmp_path / "kl.csv", "--chunk-rows", 6, "--quiet") == 0
+    lines = (tmp_path / "kl.csv").read_text().splitlines()
+    assert lines[0] == "kl" and len(lines) == 30 and lines[4] == "inf"
+    got = np.loadtxt(tmp_path / "kl.csv", skiprows=1, dtype=np.float64).astype(dtype)
+    expected = kl_fast.kl_divergence(p, q)
+    np.testing.assert_array_equal(got, expected)        # the digits read back exactly
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], ref.kl(p.astype(float), q.astype(float))[finite],
+                               rtol=2e-7 if dtype == np.float32 else 1e-13)
+    # a (6, 4) batch: 6 lines of 4 values; a mean: one value
+    np.save(tmp_path / "p3.npy", dirichlet(rng, 24, 3).reshape(6, 4, 3))
+    assert score(tmp_path / "p3.npy", "--metric", "entropy", "-o", tmp_path / "h.csv",
+                 "--chunk-rows", 4, "--quiet") == 0
+    text = (tmp_path / "h.csv").read_text().splitlines()
+    assert text[0] == "entropy_0,entropy_1,entropy_2,entropy_3" and len(text) == 7
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "h.csv", delimiter=",", skiprows=1),
+                                  kl_fast.entropy(np.load(tmp_path / "p3.npy")))
+    assert score(tmp_path / "p.npy", tmp_path / "q.npy", "--metric", "js", "--reduction",
+                 "mean", "-o", tmp_path / "m.csv", "--quiet") == 0
+    assert (tmp_path / "m.csv").read_text().splitlines() == [
+        "js", str(kl_fast.js_divergence(p, q, reduction="mean"))]
+
+
+def test_csv_output_of_more_than_two_dimensions_is_refused(tmp_path, rng, capsys):
+    np.save(tmp_path / "p.npy", dirichlet(rng, 24, 3).reshape(2, 3, 4, 3))
+    assert score(tmp_path / "p.npy", "--metric", "entropy", "-o", tmp_path / "h.csv") == 2
+    err = capsys.readouterr().err
+    assert "(2, 3, 4)" in err and ".npy" in err
+    assert not (tmp_path / "h.csv").exists() and leftovers(tmp_path) == []
