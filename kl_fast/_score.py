@@ -14,6 +14,7 @@ target and is renamed over it only when complete (:mod:`kl_fast._score_output`).
 
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -167,6 +168,27 @@ class _Input:
         if self.chunk_axis is None:
             return self.whole
         return self.source.read_slab(self.chunk_axis, start, stop)
+
+
+# the function's keywords, as the fixes in its messages name them, and the flags that set
+# them: "pass normalize=True" must read "pass --normalize" on the command line
+_FLAG_WORDS = [
+    (re.compile(r"\bnormalize=True\b"), "--normalize"),
+    (re.compile(r"\bvalidate=False\b"), "--no-validate"),
+    (re.compile(r"\baxis=(-?\d+)"), r"--axis \1"),
+    (re.compile(r"\bignore_index=(-?\d+)"), r"--ignore-index \1"),
+    (re.compile(r"\btemperature=(?=\S)"), "--temperature "),
+    (re.compile(r"\b(?:p_)?space=['\"]?(\w+)['\"]?"), r"--p-space \1"),
+    (re.compile(r"\bq_space=['\"]?(\w+)['\"]?"), r"--q-space \1"),
+]
+
+
+def as_flags(message):
+    """An API error's text with the keywords in its advice written as score's flags."""
+    text = str(message)
+    for pattern, flag in _FLAG_WORDS:
+        text = pattern.sub(flag, text)
+    return text
 
 
 def _check_axis(axis, shape, what):
@@ -413,10 +435,10 @@ def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
                     result = np.asarray(metric.fn(*arrays, **kw))
                 except (ValueError, TypeError) as exc:
                     if len(bounds) == 1:
-                        raise ScoreInputError(f"{names}: {exc}") from None
+                        raise ScoreInputError(f"{names}: {as_flags(exc)}") from None
                     raise ScoreInputError(
-                        f"rows {first:,}-{stop - 1:,} ({names}): {exc} [the index is "
-                        f"relative to the chunk starting at row {first:,}]") from None
+                        f"rows {first:,}-{stop - 1:,} ({names}): {as_flags(exc)} [the index "
+                        f"is relative to the chunk starting at row {first:,}]") from None
                 if reduction == "none":
                     if not writer.is_open:
                         writer.open(out_shape, result.dtype)

@@ -712,24 +712,33 @@ def test_csv_one_column_of_integers_is_float_data_unless_labels(tmp_path, rng):
 
 
 def test_csv_is_streamed_in_chunks(tmp_path, rng, monkeypatch):
-    """Every chunk is parsed on its own: numpy.loadtxt never sees more than --chunk-rows."""
+    """The text is parsed in blocks of whole lines and handed out in --chunk-rows rows:
+    numpy.loadtxt never sees the whole file, the metric never more than a chunk."""
     from kl_fast import _score_csv
 
     p = dirichlet(rng, 103, 4)
     write_csv(tmp_path / "p.csv", p, ["a", "b", "c", "d"])
-    seen = []
-    real = np.loadtxt
+    parsed, chunks = [], []
+    real_loadtxt, real_entropy = np.loadtxt, _score.METRICS["entropy"].fn
 
-    def counting(fname, *args, **kwargs):
-        arr = real(fname, *args, **kwargs)
-        seen.append(arr.shape[0])
+    def loadtxt(fname, *args, **kwargs):
+        arr = real_loadtxt(fname, *args, **kwargs)
+        parsed.append(arr.shape[0])
         return arr
 
-    monkeypatch.setattr(_score_csv.np, "loadtxt", counting)
+    def entropy(p, **kwargs):
+        chunks.append(p.shape[0])
+        return real_entropy(p, **kwargs)
+
+    monkeypatch.setattr(_score_csv, "_BLOCK", 1000)       # ~12 lines a block
+    monkeypatch.setattr(_score_csv.np, "loadtxt", loadtxt)
+    monkeypatch.setitem(_score.METRICS, "entropy",
+                        dataclasses.replace(_score.METRICS["entropy"], fn=entropy))
     assert score(tmp_path / "p.csv", "--metric", "entropy", "-o", tmp_path / "o.npy",
                  "--chunk-rows", 10, "--quiet") == 0
-    assert seen == [10] * 10 + [3]
     monkeypatch.undo()
+    assert sum(parsed) == 103 and max(parsed) <= 1000 // 70 + 1, parsed
+    assert chunks == [10] * 10 + [3]
     got = np.load(tmp_path / "o.npy")
     np.testing.assert_array_equal(got, kl_fast.entropy(p))
     np.testing.assert_allclose(got, ref.entropy(p), rtol=1e-13)
@@ -1110,3 +1119,47 @@ def test_csv_output_of_more_than_two_dimensions_is_refused(tmp_path, rng, capsys
     err = capsys.readouterr().err
     assert "(2, 3, 4)" in err and ".npy" in err
     assert not (tmp_path / "h.csv").exists() and leftovers(tmp_path) == []
+
+
+def test_advice_in_errors_names_the_flags(tmp_path, rng, capsys):
+    """A CSV of counts: the API's "pass normalize=True" reads "--normalize" here."""
+    counts = rng.integers(1, 9, (12, 4))
+    (tmp_path / "c.csv").write_text("a,b,c,d\n" + "".join(
+        ",".join(map(str, row)) + "\n" for row in counts))
+    assert score(tmp_path / "c.csv", "--metric", "entropy", "-o", tmp_path / "h.npy",
+                 "--chunk-rows", 5) == 2
+    err = capsys.readouterr().err
+    assert "--normalize" in err and "normalize=True" not in err, err
+    assert "rows 0-4" in err
+    assert score(tmp_path / "c.csv", "--metric", "entropy", "--normalize", "-o",
+                 tmp_path / "h.npy", "--chunk-rows", 5, "--quiet") == 0
+    got = np.load(tmp_path / "h.npy")
+    np.testing.assert_array_equal(got, kl_fast.entropy(counts.astype(float), normalize=True))
+    np.testing.assert_allclose(got, ref.entropy(counts, normalize=True), rtol=1e-13)
+    assert _score.as_flags("or pass validate=False; q_space='logits'; axis=0") == \
+        "or pass --no-validate; --q-space logits; --axis 0"
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_csv_blocks_of_any_size(tmp_path, rng, monkeypatch, capsys, block):
+    """Lines cut by a block boundary, lines longer than a block, blank lines at block
+    starts, CRLF and no final newline: the same numbers, and errors on the right line."""
+    from kl_fast import _score_csv
+
+    monkeypatch.setattr(_score_csv, "_BLOCK", block)
+    p = dirichlet(rng, 40, 3)
+    lines = [",".join(f"{v:.17g}" for v in row) for row in p]
+    for at in (35, 20, 10, 3):
+        lines.insert(at, " " if at % 2 else "")
+    (tmp_path / "p.csv").write_bytes("\r\n".join(["x,y,z", *lines]).encode())
+    assert score(tmp_path / "p.csv", "--metric", "entropy", "-o", tmp_path / "o.npy",
+                 "--chunk-rows", 6, "--quiet") == 0
+    got = np.load(tmp_path / "o.npy")
+    np.testing.assert_array_equal(got, kl_fast.entropy(p))
+    np.testing.assert_allclose(got, ref.entropy(p), rtol=1e-13)
+    lines[30] = lines[30].replace(",", ",oops", 1)        # file line 32 (header is line 1)
+    (tmp_path / "p.csv").write_bytes("\r\n".join(["x,y,z", *lines]).encode())
+    assert score(tmp_path / "p.csv", "--metric", "entropy", "-o", tmp_path / "o.npy",
+                 "--chunk-rows", 6) == 2
+    err = capsys.readouterr().err
+    assert "line 32, column 2" in err and "'oops" in err, err
