@@ -209,7 +209,7 @@ class CsvSource(TableSource):
     def _parse_block(self):
         """Parse the next block of whole lines (about 1 MiB) into `self._parsed`."""
         if self._fp is None:
-            self._fp = open(self._path, "rb")  # noqa: SIM115 - closed by close()
+            self._fp = open(self._path, "rb")     # closed by close()
             self._fp.seek(self._offset)
         raw = self._fp.read(_BLOCK)
         block = self._tail + raw
@@ -257,7 +257,7 @@ class CsvSource(TableSource):
                     f"{self._delimiter!r}); every row needs one value per category")
             for column, cell in enumerate(cells, start=1):
                 try:
-                    int(cell) if integer else float(cell)
+                    (int if integer else float)(cell)
                 except ValueError:
                     what = ("an empty cell (a missing value)" if not cell.strip()
                             else f"{cell.strip()!r} is not a number")

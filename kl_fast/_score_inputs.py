@@ -264,7 +264,7 @@ def _member_name(names, key, label, strict=False):
     if not arrays:
         raise ScoreInputError(f"{label} is an empty .npz archive (no arrays)")
     raise ScoreInputError(f"{label} holds {len(arrays)} arrays {sorted(arrays)}; "
-                          "choose one with --key NAME")
+                          "choose one with --key NAME, or --p-key/--q-key for one input")
 
 
 def _open_npz(path, key, strict):

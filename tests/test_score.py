@@ -846,7 +846,7 @@ def test_csv_header_option_and_axis_0(tmp_path, rng, capsys):
 # -- parquet inputs --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_parquet_numeric_columns(tmp_path, rng, dtype):
+def test_parquet_numeric_columns(tmp_path, rng, monkeypatch, dtype):
     """Columns are the categories; several row groups, chunks that straddle them."""
     n, k = 53, 4
     p, q = dirichlet(rng, n, k, dtype), dirichlet(rng, n, k, dtype)
@@ -854,8 +854,20 @@ def test_parquet_numeric_columns(tmp_path, rng, dtype):
         table = pa.table({f"c{j}": arr[:, j] for j in range(k)})
         pq.write_table(table, tmp_path / f"{name}.parquet", row_group_size=10)
     assert pq.ParquetFile(tmp_path / "p.parquet").num_row_groups == 6
+    batches = []
+    real = pq.ParquetFile.iter_batches
+
+    def iter_batches(self, *args, **kwargs):
+        for batch in real(self, *args, **kwargs):
+            batches.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", iter_batches)
     assert score(tmp_path / "p.parquet", tmp_path / "q.parquet", "--metric", "js",
                  "-o", tmp_path / "o.npy", "--chunk-rows", 7, "--quiet") == 0
+    monkeypatch.undo()
+    # both files streamed: batches of at most a chunk, every row read once
+    assert sum(batches) == 2 * n and max(batches) <= 7, batches
     got = np.load(tmp_path / "o.npy")
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, kl_fast.js_divergence(p, q))
