@@ -436,9 +436,12 @@ def _run(metric, sources, kw, out, reduction, chunk_rows, progress, start_time):
                 except (ValueError, TypeError) as exc:
                     if len(bounds) == 1:
                         raise ScoreInputError(f"{names}: {as_flags(exc)}") from None
+                    lines = "".join(
+                        f", line {i.source.chunk_first_line:,} of {i.source.label}"
+                        for i in inputs if getattr(i.source, "chunk_first_line", None))
                     raise ScoreInputError(
                         f"rows {first:,}-{stop - 1:,} ({names}): {as_flags(exc)} [the index "
-                        f"is relative to the chunk starting at row {first:,}]") from None
+                        f"is relative to the chunk starting at row {first:,}{lines}]") from None
                 if reduction == "none":
                     if not writer.is_open:
                         writer.open(out_shape, result.dtype)

@@ -181,8 +181,10 @@ class CsvSource(TableSource):
         super().__init__(path, shape, np.int64 if integer else np.float64, file_bytes)
         self._fp = None
         self._tail = b""         # the partial last line of the block read last
-        self._parsed = []        # parsed blocks not yet handed out, and the first row
-        self._parsed_at = 0      # of the first of them that is still to go
+        self._parsed = []        # (rows, line of each row or of the first) of the parsed
+        self._parsed_at = 0      # blocks not yet handed out; the first row still to go
+        #: the file's line number of the first row last handed out (for error messages)
+        self.chunk_first_line = None
 
     def use_float(self):
         """Read an integer column as float64 (for a use other than class labels)."""
@@ -195,7 +197,10 @@ class CsvSource(TableSource):
             if not self._parsed:
                 self._parse_block()
                 continue
-            block = self._parsed[0]
+            block, lines = self._parsed[0]
+            if not parts:
+                self.chunk_first_line = (lines + self._parsed_at if isinstance(lines, int)
+                                         else int(lines[self._parsed_at]))
             take = min(n - have, block.shape[0] - self._parsed_at)
             parts.append(block[self._parsed_at:self._parsed_at + take])
             have += take
@@ -223,9 +228,10 @@ class CsvSource(TableSource):
             self._tail = b""
         first_line = self._line
         self._line += block.count(b"\n")
-        data = block
+        data, lines = block, first_line
         if _may_have_blank_lines(block):
             data = _BLANK_LINE.sub(b"", block)
+            lines = [first_line + i for i, x in enumerate(block.splitlines()) if x.strip()]
         if not data.strip():
             if not raw:
                 raise ScoreInputError(
@@ -240,7 +246,7 @@ class CsvSource(TableSource):
             raise self._diagnose(block.splitlines(), first_line, exc) from None
         if arr.shape[1] != self.n_columns:
             raise self._diagnose(block.splitlines(), first_line, None)
-        self._parsed.append(arr)
+        self._parsed.append((arr, lines))
 
     def _diagnose(self, lines, first_line, exc):
         """The first bad line of a chunk numpy could not read, as a one-line error."""

@@ -1142,7 +1142,14 @@ def test_advice_in_errors_names_the_flags(tmp_path, rng, capsys):
                  "--chunk-rows", 5) == 2
     err = capsys.readouterr().err
     assert "--normalize" in err and "normalize=True" not in err, err
-    assert "rows 0-4" in err
+    assert "rows 0-4" in err and "starting at row 0, line 2 of" in err
+    # a bad row in a later chunk, after blank lines: the chunk's first line is named
+    (tmp_path / "p.csv").write_text("a,b\n" + "0.5,0.5\n" * 3 + "\n \n" + "0.5,0.5\n" * 4
+                                    + "0.5,0.6\n")
+    assert score(tmp_path / "p.csv", "--metric", "entropy", "-o", tmp_path / "h.npy",
+                 "--chunk-rows", 5) == 2
+    err = capsys.readouterr().err
+    assert "rows 5-7" in err and "starting at row 5, line 9 of" in err, err
     assert score(tmp_path / "c.csv", "--metric", "entropy", "--normalize", "-o",
                  tmp_path / "h.npy", "--chunk-rows", 5, "--quiet") == 0
     got = np.load(tmp_path / "h.npy")
