@@ -132,7 +132,11 @@ class ParquetSource(TableSource):
         if self._batches is None:
             self._batches = self._file.iter_batches(batch_size=max(n, 1),
                                                     columns=self._columns)
-        batch = next(self._batches, None)
+        try:
+            batch = next(self._batches, None)
+        except (self._pa.ArrowException, OSError) as exc:
+            raise ScoreInputError(f"{self.label}: reading rows from {self._position:,} failed "
+                                  f"({exc}); the file may be damaged, write it again") from None
         if batch is None:
             raise ScoreInputError(f"{self.label} ended after {self._position:,} rows; its "
                                   f"footer promises {self.shape[0]:,}: write it again")
