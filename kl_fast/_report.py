@@ -67,23 +67,27 @@ def _value_at(arr, index):
         return None
 
 
-def _value_fix(original, index, value, space_kw):
-    """The fix for an invalid probability: depends on what the value says the data are."""
-    if isinstance(value, float) and value != value:
+def _value_fix(original, value, space_kw):
+    """The fix for an invalid probability: depends on what the values say the data are."""
+    if value != value:
         return ("NaN has no meaning as a probability: find where it came from, or drop "
-                "those rows (np.isnan), or pass validate=False to skip all checks")
+                "those rows (np.isnan)")
     if value == float("inf"):
-        return ("an infinite value is no probability or count: check how the input was "
-                "computed, or pass validate=False to skip all checks")
+        return "an infinite value is no probability or count: check how it was computed"
     with np.errstate(invalid="ignore"):
-        finite = original[np.isfinite(original)] if original.size <= 1 << 24 else original
-        all_nonpositive = bool(np.all(finite <= 0)) if finite.size else False
+        sample = original.ravel()[: 1 << 22]
+        finite = sample[np.isfinite(sample)]
+        negative = finite[finite < 0]
+    if finite.size == 0:
+        return "clean the input (e.g. np.nan_to_num)"
+    if negative.size and float(negative.min()) > -1e-6 and negative.size < 0.05 * finite.size:
+        return ("the negative values are tiny, like rounding errors of a computation: "
+                "np.clip(x, 0, None) removes them")
     if space_kw is None:
-        what = "log-probabilities" if all_nonpositive else "logits or log-probabilities"
-        return (f"if these are {what}, turn them into probabilities first "
-                "(scipy.special.softmax along the category axis); counts and probabilities "
-                "are >= 0")
-    if all_nonpositive:
+        return ("if these are logits or log-probabilities, turn them into probabilities "
+                "first (scipy.special.softmax along the category axis); probabilities and "
+                "counts are >= 0")
+    if negative.size == finite.size or bool(np.all(finite <= 0)):
         return (f"every value is <= 0, so these look like log-probabilities: pass "
                 f"{space_kw}='log' (or {space_kw}='logits' if they are unnormalized)")
     return (f"values of both signs look like logits: pass {space_kw}='logits' (a softmax "
@@ -103,14 +107,14 @@ def raise_for_values(total, rows, names, originals, requirement, space_kws=None)
     value = _value_at(original, index)
     value = value.item() if hasattr(value, "item") else value
     if isinstance(value, (int, float)) and requirement.startswith("probabilities"):
-        fix = _value_fix(np.asarray(original), index, float(value),
+        fix = _value_fix(np.asarray(original), float(value),
                          space_kws[arg] if space_kws else None)
     else:
-        fix = ("clean the input (e.g. np.nan_to_num), or pass validate=False to skip all "
-               "checks")
+        fix = "clean the input (e.g. np.nan_to_num, np.clip)"
     raise ValueError(
         f"{name} contains an invalid value, {value!r} at index {index} ({int(total[0])} "
-        f"invalid value(s) in the inputs): {requirement}. Fix: {fix}."
+        f"invalid value(s) in the inputs): {requirement}. Fix: {fix}; validate=False skips "
+        "all checks (garbage in, garbage out)."
     )
 
 
