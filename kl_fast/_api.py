@@ -603,7 +603,8 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
             "index the category axis of q (use ignore_index to skip rows)"
         )
     if check:
-        raise_for_values(report, rows, ["p", "q"], [label_arr, q_arr], requirement)
+        raise_for_values(report, rows, ["p", "q"], [label_arr, q_arr], requirement,
+                         [None, "q_space"])
         if report[4] >= 0:
             row = int(report[4])
             index = tuple(int(i) for i in np.unravel_index(row, rows.batch)) if rows.batch else ()

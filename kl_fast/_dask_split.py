@@ -347,13 +347,16 @@ def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype
         if validate and (code == LOGITS or transform):
             _raise_values("q", x, code, offset)
         if validate and not transform and inside.any():
-            ok = ((picked >= 0) & (picked <= 1)) if code == PROB else (picked <= 0)
+            ok = (((picked >= 0) & (picked <= 1)) if code == PROB else (picked <= 0)
+                  if code == LOG else ~(np.isnan(picked) | (picked == np.inf)))
             bad = inside & ~ok
             if bad.any():
                 row = tuple(int(i) for i in np.argwhere(bad)[0])
-                requirement = ("the probability picked by each label must be in [0, 1]"
-                               if code == PROB else "the log-probability picked by each "
-                               "label must be <= 0, not NaN")
+                requirement = {PROB: "the probability picked by each label must be in "
+                                     "[0, 1]",
+                               LOG: "the log-probability picked by each label must be <= 0, "
+                                    "not NaN",
+                               LOGITS: "logits must not be NaN or +inf"}[code]
                 raise ValueError(f"q: {requirement}, but the row at index {row} of its dask "
                                  f"block picks {picked[row]!r}")
         if code == LOGITS:

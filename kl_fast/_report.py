@@ -80,7 +80,7 @@ def _value_fix(original, value, space_kw):
         negative = finite[finite < 0]
     if finite.size == 0:
         return "clean the input (e.g. np.nan_to_num)"
-    if negative.size and float(negative.min()) > -1e-6 and negative.size < 0.05 * finite.size:
+    if negative.size and float(negative.min()) > -1e-6:
         return ("the negative values are tiny, like rounding errors of a computation: "
                 "np.clip(x, 0, None) removes them")
     if space_kw is None:
@@ -109,8 +109,13 @@ def raise_for_values(total, rows, names, originals, requirement, space_kws=None)
     if isinstance(value, (int, float)) and requirement.startswith("probabilities"):
         fix = _value_fix(np.asarray(original), float(value),
                          space_kws[arg] if space_kws else None)
+    elif ("log-probabilit" in requirement and isinstance(value, (int, float))
+          and value > 0 and value != float("inf")):
+        kw = (space_kws[arg] if space_kws else None) or "space"
+        fix = (f"a positive log-probability is a probability above 1: if {name} holds "
+               f"probabilities pass {kw}='prob'; if unnormalized log-weights, {kw}='logits'")
     else:
-        fix = "clean the input (e.g. np.nan_to_num, np.clip)"
+        fix = "clean the input (e.g. np.nan_to_num)"
     raise ValueError(
         f"{name} contains an invalid value, {value!r} at index {index} ({int(total[0])} "
         f"invalid value(s) in the inputs): {requirement}. Fix: {fix}; validate=False skips "
