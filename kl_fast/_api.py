@@ -46,10 +46,11 @@ _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
 
 
 def _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-              validate):
+              validate, sum_tol):
     return (_FAST is not None and axis == -1 and base is None and eps == 0.0
             and normalize is False and reduction == "none" and keepdims is False
-            and out is None and backend == "auto" and num_threads is None and validate is True)
+            and out is None and backend == "auto" and num_threads is None and validate is True
+            and sum_tol is None)
 
 
 _PROB_REQUIREMENT = "probabilities (or counts) must be finite and >= 0"
@@ -68,30 +69,41 @@ def _prepare_inputs(named, what="probabilities"):
     return arrays, dtype, _arrays.output_kind(kinds), tol_dtype
 
 
-def _check_mode(validate, normalize, eps, dtype, n_cat):
+# Per row kernel: the keywords that declare an input as logits/log-probabilities, and
+# the elementwise Bernoulli function for 1-D binary data (what error messages offer).
+_ADVICE = {
+    "kl_rows": (["p_space", "q_space"], "binary_kl"),
+    "cross_entropy_rows": (["p_space", "q_space"], "binary_cross_entropy"),
+    "entropy_rows": (["space"], None),
+    "js_rows": (None, None),
+}
+
+
+def _check_mode(opts, normalize, eps, dtype, n_cat):
     """(check, tol) for the kernel: what the one pass must verify."""
-    if not validate:
+    if not opts.validate:
         return 0, 0.0
     if normalize:
         # counts need no sum of 1, only a positive sum (unless eps supplies one)
         return (1, -1.0) if eps > 0 else (2, -1.0)
-    return 2, sum_tolerance(dtype, n_cat)
+    return 2, sum_tolerance(dtype, n_cat, opts.sum_tol)
 
 
-def _reduce_probabilities(kernel_name, named, axis, base, eps, normalize, opts):
+def _reduce_probabilities(kernel_name, named, axis, base, eps, normalize, opts, advice=None):
     log_base = check_base(base)
     eps = check_eps(eps)
     normalize = check_flag(normalize, "normalize")
     arrays, dtype, out_kind, tol_dtype = _prepare_inputs(named)
     names = [name for name, _ in named]
     rows = make_rows(arrays, names, axis)
-    check, tol = _check_mode(opts.validate, normalize, eps, tol_dtype, rows.n_cat)
+    check, tol = _check_mode(opts, normalize, eps, tol_dtype, rows.n_cat)
     transform = normalize or eps > 0
     result, report = run_kernel(kernel_name, rows, dtype,
                                 (check, tol, eps, transform, log_base), opts)
     if check:
-        raise_for_values(report, rows, names, arrays, _PROB_REQUIREMENT)
-        raise_for_sums(report, rows, names, arrays, tol)
+        space_kws, binary = advice or _ADVICE[kernel_name]
+        raise_for_values(report, rows, names, arrays, _PROB_REQUIREMENT, space_kws)
+        raise_for_sums(report, rows, names, arrays, tol, binary)
     return finish(result, rows, opts, out_kind)
 
 
@@ -103,7 +115,7 @@ def _in_spaces(kind, named, codes, axis, base, eps, normalize, temperature, opts
 
 def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis=-1,
                   base=None, eps=0.0, normalize=False, reduction="none", keepdims=False,
-                  out=None, backend="auto", num_threads=None, validate=True):
+                  out=None, backend="auto", num_threads=None, validate=True, sum_tol=None):
     r"""Kullback-Leibler divergence KL(p || q) = sum p log(p / q) along `axis`.
 
     Parameters
@@ -142,9 +154,17 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
         Which kernels run; all agree within the accuracy bound.
     num_threads : int, optional
         Threads for this call; None uses ``kl_fast.get_num_threads()``.
-    validate : bool, default True
+    validate : bool or "full", default True
         Check for negative, NaN or inf values and for rows not summing to 1,
-        in the same pass that computes the result.
+        in the same pass that computes the result.  ``"full"`` matters only
+        for the label path of :func:`cross_entropy` (which otherwise reads
+        just the picked value of each row); elsewhere it equals True.
+    sum_tol : float, optional
+        How far a row sum may miss 1.  None (default): ``K * eps(float32)``
+        for K categories, at least 1e-6 and at most 1e-3 (float32 inputs: at
+        least sqrt(eps32)), which accepts probabilities that were float32
+        once or were printed with 7 decimals, and still rejects counts,
+        logits and rows taken along the wrong axis.
 
     Returns
     -------
@@ -223,17 +243,17 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
         codes = (check_space(p_space, "p_space"), check_space(q_space, "q_space"))
         if codes != (0, 0) or temperature != 1.0:
             opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                                 num_threads=num_threads, validate=validate)
+                                 num_threads=num_threads, validate=validate, sum_tol=sum_tol)
             temperature = check_temperature(temperature, codes)
             return _in_spaces("kl", [("p", p), ("q", q)], codes, axis, base, eps, normalize,
                               temperature, opts)
         if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                     validate):
+                     validate, sum_tol):
             result = _FAST(p, q, _Q_KL, _FAST_MAX_N)
             if result is not None:
                 return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                             num_threads=num_threads, validate=validate)
+                             num_threads=num_threads, validate=validate, sum_tol=sum_tol)
         return _reduce_probabilities("kl_rows", [("p", p), ("q", q)], axis, base, eps, normalize,
                                      opts)
     except (ValueError, TypeError) as err:
@@ -242,7 +262,8 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
 
 
 def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
-                  keepdims=False, out=None, backend="auto", num_threads=None, validate=True):
+                  keepdims=False, out=None, backend="auto", num_threads=None, validate=True,
+                  sum_tol=None):
     r"""Jensen-Shannon divergence JS(p, q) = (KL(p || m) + KL(q || m)) / 2, m = (p + q) / 2.
 
     The divergence itself, not its square root (which
@@ -292,12 +313,12 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
         if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
             return _dask_rows.dispatch("js_divergence", locals())
         if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                     validate):
+                     validate, sum_tol):
             result = _FAST(p, q, _Q_JS, _FAST_MAX_N)
             if result is not None:
                 return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                             num_threads=num_threads, validate=validate)
+                             num_threads=num_threads, validate=validate, sum_tol=sum_tol)
         return _reduce_probabilities("js_rows", [("p", p), ("q", q)], axis, base, eps, normalize,
                                      opts)
     except (ValueError, TypeError) as err:
@@ -307,7 +328,7 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
 
 def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
             normalize=False, reduction="none", keepdims=False, out=None, backend="auto",
-            num_threads=None, validate=True):
+            num_threads=None, validate=True, sum_tol=None):
     r"""Shannon entropy H(p) = -sum p log p along `axis`.
 
     Parameters
@@ -363,17 +384,17 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
         code = check_space(space, "space")
         if code != 0 or temperature != 1.0:
             opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                                 num_threads=num_threads, validate=validate)
+                                 num_threads=num_threads, validate=validate, sum_tol=sum_tol)
             temperature = check_temperature(temperature, (code,))
             return _in_spaces("h", [("p", p)], (code,), axis, base, eps, normalize, temperature,
                               opts)
         if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                     validate):
+                     validate, sum_tol):
             result = _FAST(p, None, _Q_H, _FAST_MAX_N)
             if result is not None:
                 return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                             num_threads=num_threads, validate=validate)
+                             num_threads=num_threads, validate=validate, sum_tol=sum_tol)
         return _reduce_probabilities("entropy_rows", [("p", p)], axis, base, eps, normalize, opts)
     except (ValueError, TypeError) as err:
         note_out(err, out)
@@ -382,15 +403,18 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
 
 def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, axis=-1,
                   base=None, eps=0.0, normalize=False, reduction="none", keepdims=False,
-                  out=None, backend="auto", num_threads=None, validate=True):
+                  out=None, backend="auto", num_threads=None, validate=True,
+                  sum_tol=None):
     r"""Cross-entropy H(p, q) = -sum p log q along `axis`, or -log q[label] for labels.
 
     Parameters
     ----------
     p : array_like
-        Target probabilities with the shape of `q` (broadcasting), or
-        integer class labels with ``q.ndim - 1`` dimensions: the batch shape
-        of `q` with `axis` removed.
+        Target probabilities with the shape of `q` (batch axes broadcast; the
+        category axis never does), or integer class labels with
+        ``q.ndim - 1`` dimensions: the batch shape of `q` with `axis`
+        removed.  Whole numbers that look like labels but are floats, or
+        carry a length-1 category axis, raise a ValueError saying so.
     q : array_like
         Predictions: probabilities, or see `q_space`.
     q_space : {"prob", "log", "logits"}, default "prob"
@@ -403,11 +427,19 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
         With labels: rows whose label equals it are NaN under
         ``reduction="none"`` and left out of "sum" and "mean" (PyTorch
         uses -100).
-    axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads, validate
-        As in :func:`kl_divergence`.  With labels, validation reads only the
-        picked probability of each row (the call costs O(N), not O(N K))
-        unless `eps` or `normalize` need the row sums; labels out of range
-        always raise, even with ``validate=False``.
+    axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads, sum_tol
+        As in :func:`kl_divergence`.
+    validate : bool or "full", default True
+        Probability targets: as in :func:`kl_divergence`.  With labels,
+        ``True`` checks what the call reads: the picked probability of each
+        row must be in [0, 1] (the call costs O(N), not O(N K)), the picked
+        log-probability <= 0 (q_space="log"), and logits rows whole (they
+        are read whole for the log-sum-exp); rows are checked to sum to 1
+        only where `eps` or `normalize` read them.  ``"full"`` also checks
+        every row of q as a distribution (finite, >= 0 and summing to 1 within
+        `sum_tol`; log-probabilities <= 0 whose exponentials sum to 1), at the
+        cost of one more pass over q.  Labels out of range always raise, even
+        with ``validate=False``.
 
     Returns
     -------
@@ -452,15 +484,17 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
             temperature = check_temperature(temperature, (q_code,))
         plain = q_code == 0 and temperature == 1.0 and ignore_index is None
         if plain and _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend,
-                               num_threads, validate):
+                               num_threads, validate, sum_tol):
             result = _FAST(p, q, _Q_CE, _FAST_MAX_N)
             if result is not None:
                 return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                             num_threads=num_threads, validate=validate)
+                             num_threads=num_threads, validate=validate, sum_tol=sum_tol)
         p_np = _arrays.to_numpy(p, _arrays.input_kind(p, "p"))
         q_np = _arrays.to_numpy(q, _arrays.input_kind(q, "q"))
         is_labels = p_np.dtype.kind in "iu" and p_np.ndim == q_np.ndim - 1
+        if not is_labels:
+            _reject_label_lookalike(p_np, q_np, axis)
         if is_labels:
             return _cross_entropy_labels(p, q, axis, base, eps, normalize, ignore_index, opts,
                                          q_code, temperature)
@@ -475,6 +509,45 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
     except (ValueError, TypeError) as err:
         note_out(err, out)
         raise
+
+
+def _reject_label_lookalike(p, q, axis):
+    """ValueError for a `p` that looks like class labels but is not given as labels.
+
+    Labels are integers of shape ``q.shape[:-1]`` (the batch shape).  Whole numbers
+    in [0, K) that are floats, or that carry a stray length-1 category axis, would
+    otherwise be read as probabilities -- broadcast, or silently valid when a float
+    one-hot vector happens to sum to 1.
+    """
+    if q.ndim < 2 or p.size == 0 or p.dtype.kind not in "iuf" or p.size > 1 << 24:
+        return
+    try:
+        ax = normalize_axis(axis, q.ndim, "q")
+    except (TypeError, ValueError):
+        return
+    n_cat = q.shape[ax]
+    batch = q.shape[:ax] + q.shape[ax + 1:]
+    stray_axis = p.ndim == q.ndim and p.shape[ax] == 1 and n_cat > 1
+    short = p.ndim == q.ndim - 1
+    if not (stray_axis or short):
+        return
+    if short and ax >= 1 and p.shape[ax - 1] == n_cat and p.shape != batch:
+        return    # one distribution for every row of q (its shape cannot be labels')
+    with np.errstate(invalid="ignore"):
+        whole = bool(np.all((np.mod(p, 1) == 0) & (p >= 0) & (p < n_cat)))
+    if not whole:
+        return
+    if stray_axis:
+        how = f"drop the length-1 axis (np.squeeze(p, axis={ax}))"
+    else:
+        how = "pass p.astype(np.int64)"
+    raise ValueError(
+        f"p of dtype {p.dtype} and shape {p.shape} holds whole numbers in [0, {n_cat}), so it "
+        f"looks like class labels: labels must be integers of shape q.shape[:-1] = {batch} "
+        f"(one per row of q); {how}. If p really is a distribution, give it the category "
+        f"axis of q ({n_cat} entries along axis {axis}; one distribution for every row of q "
+        f"as shape (1, {n_cat}))"
+    )
 
 
 def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, opts,
@@ -494,7 +567,7 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
     # labels index the category axis: give them a length-1 axis there so that
     # they broadcast against q like any batch input
     label_view = np.expand_dims(label_arr, ax)
-    rows = make_rows([label_view, q_arr], ["p (labels)", "q"], ax)
+    rows = make_rows([label_view, q_arr], ["p (labels)", "q"], ax, fixed=(1,))
     check = 1 if opts.validate else 0
     transform = normalize or eps > 0
     has_ignore = ignore_index is not None
@@ -511,7 +584,8 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
                                     (check, q_code, temperature, ignore, has_ignore, log_base),
                                     opts)
         requirement = ("logits must not be NaN or +inf" if q_code == 2 else
-                       "the log-probability picked by each label must not be NaN or +inf")
+                       "the log-probability picked by each label must be <= 0 (a probability "
+                       "<= 1), not NaN")
     else:
         # without eps/normalize a row costs one read, not n_cat (sizes the thread count)
         label_rows = _LabelRows(rows, rows.n_cat if transform else 1)
@@ -529,16 +603,33 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
             "index the category axis of q (use ignore_index to skip rows)"
         )
     if check:
-        raise_for_values(report, rows, ["p", "q"], [label_arr, q_arr], requirement)
+        raise_for_values(report, rows, ["p", "q"], [label_arr, q_arr], requirement,
+                         [None, "q_space"])
         if report[4] >= 0:
             row = int(report[4])
             index = tuple(int(i) for i in np.unravel_index(row, rows.batch)) if rows.batch else ()
             raise ValueError(f"q: the row at batch index {index} has every logit -inf, so it "
                              "is no distribution; give at least one category a finite logit")
+    if opts.full_check:
+        _check_label_rows_fully(q, q_code, axis, eps, normalize, opts)
     keep = None
     if has_ignore:
         keep = label_rows.labels_flat() != ignore
     return finish(result, rows, opts, out_kind, keep_rows=keep)
+
+
+def _check_label_rows_fully(q, q_code, axis, eps, normalize, opts):
+    """validate="full": check every row of `q` as a distribution, as the probability
+    path does (values and row sums), at the cost of one more pass over q.  Logits rows
+    are read whole by the label kernel already."""
+    check_opts = Options(reduction="sum", keepdims=False, out=None, backend=opts.backend,
+                         num_threads=opts.num_threads, validate=True, sum_tol=opts.sum_tol)
+    if q_code == 0:
+        _reduce_probabilities("entropy_rows", [("q", q)], axis, None, eps, normalize,
+                              check_opts, advice=(["q_space"], None))
+    elif q_code == 1:
+        reduce_spaces("h", [("q", q)], (1,), axis, None, 0.0, False, 1.0, check_opts,
+                      _prepare_inputs)
 
 
 def q_space_name(code):

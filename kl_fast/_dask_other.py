@@ -38,7 +38,7 @@ def dispatch(name, args):
     dd.reject_out(args.pop("out"))
     Options.check(reduction=args.get("reduction", "none"), keepdims=args.get("keepdims", False),
                   out=None, backend=args["backend"], num_threads=args["num_threads"],
-                  validate=args["validate"])
+                  validate=args["validate"], sum_tol=args.get("sum_tol"))
     names = [n for n in _INPUTS[name] if args[n] is not None]
     xs = dd.as_dask_inputs([(n, args[n]) for n in names])
     kw = {k: v for k, v in args.items() if k not in _INPUTS[name]}

@@ -18,7 +18,7 @@ result dtype, like the numpy call's.
 from . import _dask_dispatch as dd
 from ._backends import get_backend
 from ._engine import Options
-from ._rows import broadcast_shape, normalize_axis
+from ._rows import broadcast_shape, check_category_length, normalize_axis
 from ._spaces import LOGITS, check_space, check_temperature
 from ._validation import check_base, check_eps, check_flag
 
@@ -33,7 +33,7 @@ def dispatch(name, args):
     dd.reject_out(args.pop("out"))
     Options.check(reduction=args["reduction"], keepdims=args["keepdims"], out=None,
                   backend=args["backend"], num_threads=args["num_threads"],
-                  validate=args["validate"])
+                  validate=args["validate"], sum_tol=args.get("sum_tol"))
     get_backend(args["backend"])   # an unknown or unavailable backend fails at call time
     kind = _KIND[name]
     if kind == "kl":
@@ -66,10 +66,12 @@ def dispatch(name, args):
     if len(shape) == 0:
         raise ValueError(f"{' and '.join(names)} are 0-d; they need an axis of categories")
     ax = normalize_axis(args["axis"], len(shape), " and ".join(names))
+    for x, x_name in zip(xs, names, strict=True):
+        check_category_length(x.shape, x_name, ax, shape, args["axis"])
     # common chunks first: equal inputs then give equal partial sums in any path
     rows = dd.align([_rows_view(x, shape, ax) for x in xs], [("k",)] * len(xs))
     kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
-                               "validate") if k in args}
+                               "validate", "sum_tol") if k in args}
     kw.update({k: args[k] for k in ("p_space", "q_space", "space", "temperature")
                if k in args})
     import kl_fast
@@ -87,12 +89,13 @@ def dispatch(name, args):
 
 def _rows_view(x, shape, ax):
     """`x` with the broadcast ndim, the category axis last and its full length (the
-    batch axes may stay of length one: dask and the blocks broadcast them)."""
+    batch axes may stay of length one: dask and the blocks broadcast them).  A
+    distribution's category axis never broadcasts: the rows path checks that first."""
     import dask.array as da
 
     x = x.reshape((1,) * (len(shape) - x.ndim) + x.shape) if x.ndim < len(shape) else x
     x = da.moveaxis(x, ax, -1)
-    if x.shape[-1] != shape[ax]:   # a length-1 category axis broadcasts, as in numpy
+    if x.shape[-1] != shape[ax]:   # Gaussian parameters broadcast along the summed axis
         x = da.broadcast_to(x, x.shape[:-1] + (shape[ax],))
     return x
 
@@ -163,7 +166,8 @@ def _labels(labels, q, args, q_code, temperature, eps, normalize, ignore):
     if q_rows.shape[:-1] != batch:
         q_rows = da.broadcast_to(q_rows, batch + q_rows.shape[-1:])
     kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
-                               "validate", "q_space", "temperature", "ignore_index")}
+                               "validate", "sum_tol", "q_space", "temperature",
+                               "ignore_index")}
     if len(q_rows.chunks[-1]) == 1:
         values = _per_block(kl_fast.cross_entropy, [labels, q_rows], [0, 1], dtype, kw)
     else:
@@ -172,5 +176,30 @@ def _labels(labels, q, args, q_code, temperature, eps, normalize, ignore):
         code = LOGITS if (q_code == 1 and normalize) else q_code
         values = _dask_split.label_rows(labels, q_rows, code, temperature, eps, normalize,
                                         ignore, args, dtype)
+        if args["validate"] == "full" and code != LOGITS:
+            values = _checked_rows_first(values, q_rows, q_code, eps, normalize, args)
     keep = None if ignore is None else labels != int(ignore)
     return _shape(values, args, ax, q.ndim, dtype, keep)
+
+
+def _checked_rows_first(values, q_rows, q_code, eps, normalize, args):
+    """`values`, computed only once every row of `q_rows` passed the check of
+    validate="full" (the rows rechunked whole: that check needs their sums)."""
+    import dask.array as da
+    import numpy as np
+
+    from ._api import _check_label_rows_fully
+    from ._engine import Options
+
+    opts = Options.check(reduction="none", keepdims=False, out=None, backend=args["backend"],
+                         num_threads=args["num_threads"], validate="full",
+                         sum_tol=args.get("sum_tol"))
+
+    def check(block):
+        _check_label_rows_fully(block, q_code, -1, eps, normalize, opts)
+        return np.zeros(block.shape[:-1], dtype=values.dtype)
+
+    whole = q_rows.rechunk({q_rows.ndim - 1: -1})
+    ok = da.map_blocks(check, whole, drop_axis=q_rows.ndim - 1, dtype=values.dtype)
+    return values + ok
+

@@ -84,12 +84,15 @@ def _two_stage(chunk_fn, agg_fn, arrays, n_state, dtype, extra=()):
 def _bad_values(x, code):
     if code == PROB:
         return ~((x >= 0) & (x < np.inf))
+    if code == LOG:
+        return ~(x <= 0)
     return np.isnan(x) | (x == np.inf)
 
 
 _REQUIREMENT = {
     PROB: "probabilities (or counts) must be finite and >= 0",
-    LOG: "log-probabilities must not be NaN or +inf (-inf is probability 0)",
+    LOG: ("log-probabilities must be <= 0, not NaN (-inf is probability 0; a positive "
+          "value is a probability above 1)"),
     LOGITS: "logits must not be NaN or +inf (-inf is probability 0)",
 }
 
@@ -135,7 +138,7 @@ def rows(kind, xs, codes, temperature, eps, normalize, args, dtype, tol_dtype):
     log_base = check_base(args["base"])
     validate = bool(args["validate"])
     k = xs[0].shape[-1]
-    tol = sum_tolerance(tol_dtype, k)
+    tol = sum_tolerance(tol_dtype, k, args.get("sum_tol"))
     names = ["p"] if kind == "h" else ["p", "q"]
     if kind == "js" or not any(codes) and temperature == 1.0:
         return _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, dtype)
@@ -344,14 +347,16 @@ def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype
         if validate and (code == LOGITS or transform):
             _raise_values("q", x, code, offset)
         if validate and not transform and inside.any():
-            ok = ((picked >= 0) & (picked <= 1)) if code == PROB else \
-                ~(np.isnan(picked) | (picked == np.inf))
+            ok = (((picked >= 0) & (picked <= 1)) if code == PROB else (picked <= 0)
+                  if code == LOG else ~(np.isnan(picked) | (picked == np.inf)))
             bad = inside & ~ok
             if bad.any():
                 row = tuple(int(i) for i in np.argwhere(bad)[0])
-                requirement = ("the probability picked by each label must be in [0, 1]"
-                               if code == PROB else "the log-probability picked by each "
-                               "label must not be NaN or +inf")
+                requirement = {PROB: "the probability picked by each label must be in "
+                                     "[0, 1]",
+                               LOG: "the log-probability picked by each label must be <= 0, "
+                                    "not NaN",
+                               LOGITS: "logits must not be NaN or +inf"}[code]
                 raise ValueError(f"q: {requirement}, but the row at index {row} of its dask "
                                  f"block picks {picked[row]!r}")
         if code == LOGITS:

@@ -68,7 +68,7 @@ def elementwise(named, op, eps, log_base, opts, requirements, what):
     if size:
         # make_rows needs an axis: scalars run as (1, 1), the last axis is the column axis
         inputs = [a.reshape((1,) * (1 - a.ndim) + a.shape) if not shape else a for a in arrays]
-        rows = make_rows(inputs, names, -1)
+        rows = make_rows(inputs, names, -1, fixed=())
         target = None if reduce else result.reshape(-1, rows.n_cat)
         total, acc = _run(rows, target, dtype, op, eps, log_base, opts)
         if opts.validate and total[0] > 0:

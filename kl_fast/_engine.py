@@ -10,7 +10,7 @@ import numpy as np
 from . import _arrays, _report
 from ._backends import get_backend
 from ._threading import resolve_num_threads
-from ._validation import check_flag, check_reduction
+from ._validation import check_flag, check_reduction, check_sum_tol, check_validate
 
 __all__ = ["Options", "run_kernel", "finish"]
 
@@ -30,12 +30,15 @@ class Options:
     backend: str
     num_threads: object
     validate: bool
+    full_check: bool = False     # validate="full": the label path checks whole q rows
+    sum_tol: object = None       # the row-sum tolerance (None: the default)
 
     @classmethod
-    def check(cls, *, reduction, keepdims, out, backend, num_threads, validate):
+    def check(cls, *, reduction, keepdims, out, backend, num_threads, validate, sum_tol=None):
         reduction = check_reduction(reduction)
         keepdims = check_flag(keepdims, "keepdims")
-        validate = check_flag(validate, "validate")
+        validate, full_check = check_validate(validate)
+        sum_tol = check_sum_tol(sum_tol)
         if out is not None:
             if not isinstance(out, np.ndarray):
                 raise TypeError(f"out must be a numpy array or None, got {type(out).__name__}")
@@ -46,7 +49,7 @@ class Options:
                 raise TypeError(f"out must have a float dtype, got {out.dtype}")
             if not out.flags.writeable:
                 raise ValueError("out is read-only; pass a writeable array")
-        return cls(reduction, keepdims, out, backend, num_threads, validate)
+        return cls(reduction, keepdims, out, backend, num_threads, validate, full_check, sum_tol)
 
 
 def run_kernel(kernel_name, rows, dtype, args, opts):

@@ -107,7 +107,7 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
             # every coordinate is its own "row" of length one
             arrays = [a[..., np.newaxis] for a in arrays]
             axis = -1
-        rows = make_rows(arrays, names, axis)
+        rows = make_rows(arrays, names, axis, fixed=())
         check = 1 if opts.validate else 0
         kernel = "gaussian_kl_prior_rows" if prior else "gaussian_kl_rows"
         result, report = run_kernel(kernel, rows, dtype, (check, SCALES[scale], log_base), opts)

@@ -19,7 +19,7 @@ __all__ = ["mutual_information"]
 
 def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=False,
                        reduction="none", keepdims=False, out=None, backend="auto",
-                       num_threads=None, validate=True):
+                       num_threads=None, validate=True, sum_tol=None):
     r"""Mutual information I(X;Y) = KL(P(X,Y) || P(X) P(Y)) of joint probability tables.
 
     Parameters
@@ -113,7 +113,7 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
         if _dask_dispatch.has_dask(joint):
             return _dask_other.dispatch("mutual_information", locals())
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
-                             num_threads=num_threads, validate=validate)
+                             num_threads=num_threads, validate=validate, sum_tol=sum_tol)
         log_base = check_base(base)
         eps = check_eps(eps)
         normalize = check_flag(normalize, "normalize")
@@ -130,7 +130,7 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
         elif normalize:
             tol = -1.0 if eps == 0.0 else None   # counts: only a positive sum is needed
         else:
-            tol = sum_tolerance(tol_dtype, nx * ny)
+            tol = sum_tolerance(tol_dtype, nx * ny, opts.sum_tol)
         transform = normalize or eps > 0.0
         n_items = int(np.prod(batch, dtype=np.int64))
         result = np.empty(n_items, dtype=dtype)

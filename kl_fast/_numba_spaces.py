@@ -268,6 +268,8 @@ def _impl():
     def is_bad(v, space):
         if space == PROB:
             return not (v >= 0.0) or v == inf
+        if space == LOG:
+            return not (v <= 0.0)
         return v != v or v == inf
 
     @inline

@@ -26,6 +26,8 @@ PROB, LOG, LOGITS = 0, 1, 2
 def _bad(x, space):
     if space == PROB:
         return ~((x >= 0) & (x < np.inf))
+    if space == LOG:
+        return ~(x <= 0)
     return np.isnan(x) | (x == np.inf)
 
 

@@ -51,12 +51,12 @@ def _validate_rows(arr, name, check, tol, opts):
     raise_for_sums(report, rows, [name], [arr], tol)
 
 
-def _prepare(P, Q, eps, normalize, out, backend, num_threads, validate):
+def _prepare(P, Q, eps, normalize, out, backend, num_threads, validate, sum_tol):
     """Checked numpy matrices P, Q (Q is P for Q=None), options and output kind."""
     eps = check_eps(eps)
     normalize = check_flag(normalize, "normalize")
     opts = Options.check(reduction="none", keepdims=False, out=out, backend=backend,
-                         num_threads=num_threads, validate=validate)
+                         num_threads=num_threads, validate=validate, sum_tol=sum_tol)
     named = [("P", P)] if Q is None else [("P", P), ("Q", Q)]
     arrays, dtype, out_kind, tol_dtype = _api._prepare_inputs(named)
     mats = [_as_matrix(a, name) for (name, _), a in zip(named, arrays, strict=True)]
@@ -73,7 +73,7 @@ def _prepare(P, Q, eps, normalize, out, backend, num_threads, validate):
     if out is not None and out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, but the result has shape {shape}; "
                          "pass an array of that shape")
-    check, tol = _api._check_mode(opts.validate, normalize, eps, tol_dtype, p_mat.shape[1])
+    check, tol = _api._check_mode(opts, normalize, eps, tol_dtype, p_mat.shape[1])
     if check:
         for (name, _), arr in zip(named, mats, strict=True):
             _validate_rows(arr, name, check, tol, opts)
@@ -139,7 +139,7 @@ def _broadcast_rows(fn, p_mat, q_mat, base, eps, normalize, opts):
 
 
 def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False, out=None,
-                backend="auto", num_threads=None, validate=True):
+                backend="auto", num_threads=None, validate=True, sum_tol=None):
     r"""KL divergence between every row of `P` and every row of `Q`: D[i, j] = KL(P_i || Q_j).
 
     Parameters
@@ -244,7 +244,7 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
         precise = check_flag(precise, "precise")
         log_base = check_base(base)
         p_mat, q_mat, dtype, eps, normalize, opts, out_kind = _prepare(
-            P, Q, eps, normalize, out, backend, num_threads, validate)
+            P, Q, eps, normalize, out, backend, num_threads, validate, sum_tol)
         if precise:
             result = _broadcast_rows(_api.kl_divergence, p_mat, q_mat, base, eps, normalize, opts)
         else:
@@ -256,7 +256,7 @@ def pairwise_kl(P, Q=None, *, precise=False, base=None, eps=0.0, normalize=False
 
 
 def pairwise_js(P, Q=None, *, base=None, eps=0.0, normalize=False, out=None, backend="auto",
-                num_threads=None, validate=True):
+                num_threads=None, validate=True, sum_tol=None):
     r"""Jensen-Shannon divergence between every row of `P` and of `Q`: D[i, j] = JS(P_i, Q_j).
 
     The divergence itself, not its square root (scipy's ``cdist(P, Q,
@@ -315,7 +315,7 @@ def pairwise_js(P, Q=None, *, base=None, eps=0.0, normalize=False, out=None, bac
             return _dask_other.dispatch("pairwise_js", locals())
         check_base(base)   # fail before any work; the row kernel applies it
         p_mat, q_mat, _, eps, normalize, opts, out_kind = _prepare(
-            P, Q, eps, normalize, out, backend, num_threads, validate)
+            P, Q, eps, normalize, out, backend, num_threads, validate, sum_tol)
         result = _broadcast_rows(_api.js_divergence, p_mat, q_mat, base, eps, normalize, opts)
         return _deliver(result, opts, out_kind)
     except (ValueError, TypeError) as err:

@@ -11,7 +11,7 @@ import numpy as np
 from ._scale import REPORT_WIDTH
 
 __all__ = ["new_report", "merge_reports", "raise_for_values", "raise_for_sums", "OUT_UNTOUCHED",
-           "note_out"]
+           "note_out", "sum_advice"]
 
 # Every check runs before a result reaches the caller's out= array: the kernels write
 # into a private buffer that is copied into out as the very last step, and the one
@@ -67,8 +67,38 @@ def _value_at(arr, index):
         return None
 
 
-def raise_for_values(total, rows, names, originals, requirement):
-    """ValueError for the first negative/NaN/inf (or otherwise invalid) value."""
+def _value_fix(original, value, space_kw):
+    """The fix for an invalid probability: depends on what the values say the data are."""
+    if value != value:
+        return ("NaN has no meaning as a probability: find where it came from, or drop "
+                "those rows (np.isnan)")
+    if value == float("inf"):
+        return "an infinite value is no probability or count: check how it was computed"
+    with np.errstate(invalid="ignore"):
+        sample = original.ravel()[: 1 << 22]
+        finite = sample[np.isfinite(sample)]
+        negative = finite[finite < 0]
+    if finite.size == 0:
+        return "clean the input (e.g. np.nan_to_num)"
+    if negative.size and float(negative.min()) > -1e-6:
+        return ("the negative values are tiny, like rounding errors of a computation: "
+                "np.clip(x, 0, None) removes them")
+    if space_kw is None:
+        return ("if these are logits or log-probabilities, turn them into probabilities "
+                "first (scipy.special.softmax along the category axis); probabilities and "
+                "counts are >= 0")
+    if negative.size == finite.size or bool(np.all(finite <= 0)):
+        return (f"every value is <= 0, so these look like log-probabilities: pass "
+                f"{space_kw}='log' (or {space_kw}='logits' if they are unnormalized)")
+    return (f"values of both signs look like logits: pass {space_kw}='logits' (a softmax "
+            "is applied inside the kernel)")
+
+
+def raise_for_values(total, rows, names, originals, requirement, space_kws=None):
+    """ValueError for the first negative/NaN/inf (or otherwise invalid) value.
+
+    `space_kws` (aligned with `names`) names the keyword that would declare an
+    input as logits or log-probabilities; the fix offered depends on the value."""
     if total[0] == 0:
         return
     arg = int(total[3])
@@ -76,15 +106,81 @@ def raise_for_values(total, rows, names, originals, requirement):
     index = rows.position(int(total[1]), int(total[2]), original.shape)
     value = _value_at(original, index)
     value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, (int, float)) and requirement.startswith("probabilities"):
+        fix = _value_fix(np.asarray(original), float(value),
+                         space_kws[arg] if space_kws else None)
+    elif ("log-probabilit" in requirement and isinstance(value, (int, float))
+          and value > 0 and value != float("inf")):
+        kw = (space_kws[arg] if space_kws else None) or "space"
+        fix = (f"a positive log-probability is a probability above 1: if {name} holds "
+               f"probabilities pass {kw}='prob'; if unnormalized log-weights, {kw}='logits'")
+    else:
+        fix = "clean the input (e.g. np.nan_to_num)"
     raise ValueError(
         f"{name} contains an invalid value, {value!r} at index {index} ({int(total[0])} "
-        f"invalid value(s) in the inputs): {requirement}. Clean the input (e.g. "
-        f"np.nan_to_num, np.clip), or pass validate=False to skip all checks."
+        f"invalid value(s) in the inputs): {requirement}. Fix: {fix}; validate=False skips "
+        "all checks (garbage in, garbage out)."
     )
 
 
-def raise_for_sums(total, rows, names, originals, tol):
-    """ValueError for the first row that does not sum to 1 (or to something positive)."""
+def _own_axis(rows, original):
+    """The category axis of the broadcast shape, as an axis of `original`."""
+    return rows.axis - (len(rows.shape) - original.ndim)
+
+
+def _axis_summing_to_one(original, own, tol):
+    """Another axis of `original` along which every sum is 1 (the wrong-axis mistake)."""
+    if original.ndim < 2 or original.size > 1 << 26:
+        return None
+    with np.errstate(all="ignore"):
+        for a in range(original.ndim):
+            if a == own or original.shape[a] < 2:
+                continue
+            sums = np.sum(original, axis=a, dtype=np.float64)
+            if sums.size and np.all(np.abs(sums - 1.0) <= max(tol, 1e-6)):
+                return a
+    return None
+
+
+def _looks_binary(originals):
+    """Two 1-D inputs of values in [0, 1]: per-sample Bernoulli targets and probabilities."""
+    if len(originals) != 2 or any(a.ndim != 1 or a.size < 2 for a in originals):
+        return False
+    with np.errstate(invalid="ignore"):
+        return all(bool(np.all((a >= 0) & (a <= 1))) for a in originals)
+
+
+def sum_advice(original, rows, arg_name, row_sum, tol, originals=(), binary=None):
+    """The fix for a row that does not sum to 1, judged from what the data look like:
+    another axis that sums to 1, per-sample binary data, or counts/weights."""
+    own = _own_axis(rows, original)
+    other = _axis_summing_to_one(original, own, tol)
+    if other is not None:
+        suggest = other + (len(rows.shape) - original.ndim)
+        return (f"its sums along axis {suggest} are 1, so the categories run along that "
+                f"axis: pass axis={suggest}")
+    if binary is not None and _looks_binary(originals):
+        return (f"both inputs are 1-D with values in [0, 1], which looks like one Bernoulli "
+                f"per element (binary targets and predicted probabilities): use "
+                f"kl_fast.{binary}(...) for that; this function needs whole distributions "
+                f"along axis {rows.axis}")
+    with np.errstate(all="ignore"):
+        whole = original.size <= 1 << 26 and bool(np.all(np.mod(original, 1) == 0))
+    if abs(row_sum - 1.0) < 1e-2:
+        return (f"it misses 1 by {abs(row_sum - 1.0):.3g}, more than the tolerance: pass "
+                "normalize=True to renormalize the rows, or a larger sum_tol if such "
+                "rounding is expected")
+    if whole:
+        return "the values look like counts: pass normalize=True to divide each row by its sum"
+    return ("if these are unnormalized weights, pass normalize=True to divide each row by "
+            "its sum")
+
+
+def raise_for_sums(total, rows, names, originals, tol, binary=None):
+    """ValueError for the first row that does not sum to 1 (or to something positive).
+
+    `binary` names the elementwise Bernoulli function to suggest when two 1-D inputs
+    look like per-sample binary data."""
     if total[4] < 0:
         return
     arg = int(total[5])
@@ -102,7 +198,8 @@ def raise_for_sums(total, rows, names, originals, tol):
             f"{name}: {where} sums to {row_sum!r} along axis {rows.axis}, so it cannot be "
             f"normalized; {fix}."
         )
+    fix = sum_advice(np.asarray(originals[arg]), rows, name, row_sum, tol, originals, binary)
     raise ValueError(
         f"{name} must sum to 1 along axis {rows.axis}, but {where} sums to {row_sum!r} "
-        f"(tolerance {tol:.3g}); pass normalize=True to divide each row by its sum."
+        f"(tolerance {tol:.3g}). Fix: {fix}."
     )

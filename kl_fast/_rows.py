@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["RowBatch", "make_rows", "normalize_axis"]
+__all__ = ["RowBatch", "make_rows", "normalize_axis", "check_category_length"]
 
 
 def normalize_axis(axis, ndim, names):
@@ -38,6 +38,28 @@ def broadcast_shape(arrays, names):
             f"shapes do not broadcast: {shapes}; batch axes must match or be 1 "
             "(e.g. p of shape (N, K) against q of shape (K,))"
         ) from None
+
+
+def check_category_length(arg_shape, name, ax, shape, axis):
+    """ValueError unless an input of `arg_shape` spans the whole category axis `ax`
+    of the broadcast `shape` (it must not be broadcast along it)."""
+    n_cat = shape[ax]
+    own = ax - (len(shape) - len(arg_shape))
+    if own >= 0 and arg_shape[own] == n_cat:
+        return
+    if own < 0:
+        raise ValueError(
+            f"{name} of shape {tuple(arg_shape)} has no category axis {axis}: aligned with the "
+            f"other input(s) (broadcast shape {shape}) it would be repeated along the "
+            f"{n_cat} categories. A category axis never broadcasts: give {name} the category "
+            f"axis, or pass the axis it has as `axis`"
+        )
+    raise ValueError(
+        f"{name} has {arg_shape[own]} categor{'y' if arg_shape[own] == 1 else 'ies'} along "
+        f"axis {axis} (shape {tuple(arg_shape)}) but the other input(s) have {n_cat} "
+        f"(broadcast shape {shape}). A category axis never broadcasts: both inputs need the "
+        "same number of categories along `axis`"
+    )
 
 
 @dataclass
@@ -102,14 +124,23 @@ def _as_2d(view, index, n_rows, n_cat, inner_dims=()):
                       writeable=False)
 
 
-def make_rows(arrays, names, axis):
-    """Broadcast `arrays` and move `axis` last: a RowBatch of (*batch, n_cat) views."""
+def make_rows(arrays, names, axis, fixed=None):
+    """Broadcast `arrays` and move `axis` last: a RowBatch of (*batch, n_cat) views.
+
+    The arrays listed in `fixed` (indices; default all of them) are
+    distributions along `axis`: their category axis must have the full length,
+    never broadcast from 1 (a (N, 1) array against (N, K) is a mistake --
+    labels with a stray axis, or the wrong axis -- not K copies of a value).
+    Parameters of elementwise quantities (Gaussians, Bernoullis) pass ``()``.
+    """
     shape = broadcast_shape(arrays, names)
     label = " and ".join(names)
     if len(shape) == 0:
         raise ValueError(f"{label} are 0-d; they need an axis of categories (e.g. shape (K,))")
     ax = normalize_axis(axis, len(shape), label)
     n_cat = shape[ax]
+    for i in range(len(arrays)) if fixed is None else fixed:
+        check_category_length(arrays[i].shape, names[i], ax, shape, axis)
     if n_cat == 0:
         raise ValueError(
             f"the category axis {axis} of {label} (shape {shape}) is empty; "

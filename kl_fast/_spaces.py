@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ._engine import run_kernel
-from ._report import raise_for_values
+from ._report import raise_for_values, sum_advice
 from ._rows import make_rows
 from ._validation import check_base, check_eps, check_flag, sum_tolerance
 
@@ -22,7 +22,8 @@ PROB, LOG, LOGITS = 0, 1, 2
 
 _REQUIREMENT = {
     PROB: "probabilities (or counts) must be finite and >= 0",
-    LOG: "log-probabilities must not be NaN or +inf (-inf is probability 0)",
+    LOG: ("log-probabilities must be <= 0, not NaN (-inf is probability 0; a positive "
+          "value is a probability above 1)"),
     LOGITS: "logits must not be NaN or +inf (-inf is probability 0)",
 }
 
@@ -82,9 +83,10 @@ def _raise_for_sums(report, rows, names, arrays, codes, tols):
     if tols[arg] < 0:
         raise ValueError(f"{name}: {where} sums to {total!r} along axis {rows.axis}, so it "
                          "cannot be normalized; give it positive finite mass")
+    fix = sum_advice(np.asarray(arrays[arg]), rows, name, total, tols[arg])
     raise ValueError(
         f"{name} must sum to 1 along axis {rows.axis}, but {where} sums to {total!r} "
-        f"(tolerance {tols[arg]:.3g}); pass normalize=True to divide each row by its sum")
+        f"(tolerance {tols[arg]:.3g}). Fix: {fix}.")
 
 
 def reduce_spaces(kind, named, codes, axis, base, eps, normalize, temperature, opts, prepare):
@@ -102,7 +104,7 @@ def reduce_spaces(kind, named, codes, axis, base, eps, normalize, temperature, o
     names = [name for name, _ in named]
     rows = make_rows(arrays, names, axis)
     codes = [_effective(c, normalize) for c in codes]
-    tol = sum_tolerance(tol_dtype, rows.n_cat)
+    tol = sum_tolerance(tol_dtype, rows.n_cat, opts.sum_tol)
     tols = [_tolerance(c, normalize, tol) for c in codes]
     check = 2 if opts.validate else 0
     if kind == "kl":
@@ -118,6 +120,8 @@ def reduce_spaces(kind, named, codes, axis, base, eps, normalize, temperature, o
     result, report = run_kernel(kernel, rows, dtype, args, opts)
     if check:
         if report[0]:
-            raise_for_values(report, rows, names, arrays, _REQUIREMENT[codes[int(report[3])]])
+            space_kws = ["space"] if kind == "h" else ["p_space", "q_space"]
+            raise_for_values(report, rows, names, arrays, _REQUIREMENT[codes[int(report[3])]],
+                             space_kws)
         _raise_for_sums(report, rows, names, arrays, codes, tols)
     return result, rows, _out_kind

@@ -19,6 +19,8 @@ __all__ = [
     "check_reduction",
     "check_flag",
     "sum_tolerance",
+    "check_sum_tol",
+    "check_validate",
     "REDUCTIONS",
 ]
 
@@ -118,12 +120,49 @@ def check_flag(value, name):
     return bool(value)
 
 
-def sum_tolerance(dtype, n):
+def check_sum_tol(sum_tol):
+    """None (the default tolerance) or a finite float >= 0."""
+    if sum_tol is None:
+        return None
+    if isinstance(sum_tol, bool) or not isinstance(sum_tol, numbers.Real):
+        raise TypeError(f"sum_tol must be a float >= 0 or None, got {type(sum_tol).__name__}")
+    sum_tol = float(sum_tol)
+    if not (sum_tol >= 0.0 and math.isfinite(sum_tol)):
+        raise ValueError(f"sum_tol must be finite and >= 0, got {sum_tol!r}; None gives the "
+                         "default tolerance")
+    return sum_tol
+
+
+def check_validate(validate):
+    """(checks on, full row check of the label path) from validate=True/False/"full"."""
+    if isinstance(validate, str):
+        if validate != "full":
+            raise ValueError(f"validate must be True, False or 'full', got {validate!r}")
+        return True, True
+    return check_flag(validate, "validate"), False
+
+
+# Float32 machine epsilon: the default tolerance assumes the data may have been
+# float32 once (a model's softmax cast to float64) or printed with 7 decimals.
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+def sum_tolerance(dtype, n, sum_tol=None):
     """How far a row sum may stray from 1 before it counts as not normalized.
 
-    sqrt(eps) of the dtype (sklearn's ``log_loss`` uses the same), growing
-    with the row length as ``4 * n * eps`` (the worst case of normalizing in
-    that dtype), capped at 1e-3.
+    `sum_tol` (the public keyword) when given.  By default ``n * eps(float32)``,
+    at least 1e-6 and at most 1e-3, whatever the dtype: a float32 softmax
+    normalized by a plain float32 sum is off by up to about ``n * eps32 / 2``
+    (pairwise sums, as numpy's and torch's, far less), and a row printed with 7
+    decimals by up to ``n * 5e-8`` -- while counts, logits and rows taken along
+    the wrong axis miss 1 by far more.  float32 (and float16) inputs keep their
+    own precision's looser bound, sqrt(eps32) growing as ``4 * n * eps32``
+    (sklearn's ``log_loss`` uses sqrt(eps)).
     """
+    if sum_tol is not None:
+        return sum_tol
+    tol = max(1e-6, n * _EPS32)
     eps = float(np.finfo(dtype).eps)
-    return min(max(math.sqrt(eps), 4.0 * n * eps), 1e-3)
+    if eps >= _EPS32:
+        tol = max(tol, math.sqrt(eps), 4.0 * n * eps)
+    return min(tol, 1e-3)

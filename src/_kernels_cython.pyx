@@ -546,12 +546,26 @@ cnp.import_array()
 cdef extern from "numpy/arrayobject.h":
     object PyArray_Scalar(void* data, cnp.dtype descr, object base)
 
+cdef double _EPS32 = 1.1920928955078125e-07
+
+
 cdef double _sum_tolerance(double eps, Py_ssize_t n) noexcept nogil:
-    # kl_fast._validation.sum_tolerance, for the dtype's eps
-    cdef double t = 4.0 * n * eps
-    if t < sqrt(eps):
-        t = sqrt(eps)
+    # kl_fast._validation.sum_tolerance (the default), for the dtype's eps;
+    # tests/test_validation.py checks that the two agree
+    cdef double t = n * _EPS32
+    if t < 1e-6:
+        t = 1e-6
+    if eps >= _EPS32:
+        if t < sqrt(eps):
+            t = sqrt(eps)
+        if t < 4.0 * n * eps:
+            t = 4.0 * n * eps
     return t if t < 1e-3 else 1e-3
+
+
+def sum_tolerance(double eps, Py_ssize_t n):
+    """The one-vector fast path's default row-sum tolerance (for the tests)."""
+    return _sum_tolerance(eps, n)
 
 
 cdef bint _plain_vector(object x, int typenum, Py_ssize_t n):

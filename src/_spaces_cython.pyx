@@ -51,7 +51,10 @@ SPACE_CODES = {"prob": 0, "log": 1, "logits": 2}
 cdef inline bint _is_bad(double x, int space) noexcept nogil:
     if space == KL_SPACE_PROB:
         return not (x >= 0.0) or x == INFINITY
-    # log-probabilities and logits: NaN and +inf have no meaning (-inf is p = 0)
+    if space == KL_SPACE_LOG:
+        # a log-probability is <= 0 (-inf is p = 0); NaN and > 0 have no meaning
+        return not (x <= 0.0)
+    # logits: NaN and +inf have no meaning (-inf is p = 0)
     return x != x or x == INFINITY
 
 

@@ -132,8 +132,9 @@ KL_INLINE double kl_sp_shifted_diff(double a, double b, double sh, double sl, do
 
 /* The checks of a row: its sum (lanes, so that normalizing by it gives the
  * same bits in every backend) and its count of values that mean nothing in
- * its space (probabilities: negative, NaN, +inf; log-probabilities and
- * logits: NaN, +inf -- -inf is probability 0). */
+ * its space (probabilities: negative, NaN, +inf; log-probabilities: NaN and
+ * anything > 0, a probability above 1; logits: NaN, +inf -- -inf is
+ * probability 0). */
 KL_CLONES __attribute__((noinline))
 static double kl_space_scan(int space, const double* x, ptrdiff_t n, double* n_bad)
 {
@@ -142,6 +143,11 @@ static double kl_space_scan(int space, const double* x, ptrdiff_t n, double* n_b
         KL_SP_LANES(n, k, {
             acc[L_] += x[k];
             bad[L_] += (x[k] >= 0.0 && x[k] < INFINITY) ? 0.0 : 1.0;
+        });
+    else if (space == KL_SPACE_LOG)
+        KL_SP_LANES(n, k, {
+            acc[L_] += x[k];
+            bad[L_] += (x[k] <= 0.0) ? 0.0 : 1.0;
         });
     else
         KL_SP_LANES(n, k, {
