@@ -15,12 +15,13 @@ imported (and scipy with it) on first use, not by ``import kl_fast``.
 
 import math
 import operator
+import os
 
 import numpy as np
 
 from . import _api, _arrays, _dask_dispatch, _dask_other
 
-__all__ = ["rel_entr", "entropy", "jensenshannon"]
+__all__ = ["rel_entr", "entropy", "jensenshannon", "rel_entr_ufunc"]
 
 _NAN_POLICIES = ("propagate", "omit", "raise")
 
@@ -54,7 +55,44 @@ def _make_rel_entr():
         return _ufuncs.rel_entr
 
 
-rel_entr = _make_rel_entr()
+rel_entr_ufunc = _make_rel_entr()
+
+
+def _array_api_rel_entr(ufunc):
+    """rel_entr as scipy exports it under SCIPY_ARRAY_API: a function dispatching on the
+    array type.  numpy (and anything numpy takes) goes to the ufunc with every keyword;
+    dask arrays reach it through ``__array_ufunc__`` (lazily); CPU torch tensors are
+    computed by the ufunc on their numpy views and returned as tensors (torch's old
+    ``__array_wrap__`` would make numpy warn)."""
+
+    def rel_entr(*args, **kwargs):
+        names = [f"argument {i}" for i in range(len(args))]
+        kinds = [_arrays.input_kind(a, n) for a, n in zip(args, names, strict=True)]
+        if "torch" not in kinds:
+            return ufunc(*args, **kwargs)
+        for a, n in zip(args, names, strict=True):
+            if getattr(a, "requires_grad", False):
+                raise TypeError(
+                    f"{n} is a torch tensor that requires grad; kl_fast.scipy.rel_entr carries "
+                    "no gradient: pass .detach() to monitor the value, or use torch for a loss "
+                    "you differentiate")
+        values = [_arrays.to_numpy(a, k) for a, k in zip(args, kinds, strict=True)]
+        return _arrays.wrap_result(ufunc(*values, **kwargs), "torch")
+
+    rel_entr.__name__ = rel_entr.__qualname__ = "rel_entr"
+    rel_entr.__module__ = __name__
+    rel_entr.__doc__ = ufunc.__doc__
+    rel_entr.ufunc = ufunc
+    return rel_entr
+
+
+# scipy.special.rel_entr is its ufunc, except under scipy's array-API switch
+# SCIPY_ARRAY_API (read as scipy reads it, once) where scipy exports a function
+# that dispatches torch tensors natively: the drop-in follows scipy in both modes.
+if os.environ.get("SCIPY_ARRAY_API"):
+    rel_entr = _array_api_rel_entr(rel_entr_ufunc)
+else:
+    rel_entr = rel_entr_ufunc
 
 
 # -- checks with scipy's messages (kl_fast's text around them) ------------------------------------
@@ -113,7 +151,8 @@ def _to_rows(x, axes):
     """x with the reduced axes moved last and merged: shape (*batch, n)."""
     moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
     batch = moved.shape[: x.ndim - len(axes)]
-    return moved.reshape(batch + (-1,))
+    n = math.prod(x.shape[a] for a in axes)   # not -1: a batch of size 0 leaves it open
+    return moved.reshape(batch + (n,))
 
 
 def _kept_shape(shape, axes):
@@ -124,8 +163,8 @@ def _reduce_numpy(row_fn, arrays, names, axis, keepdims, nan_policy):
     """Broadcast, reduce `axis` (None, int or tuple) with row_fn(*rows) -> (*batch,).
 
     Empty slices give 0.0, as scipy's (a sum over nothing); with
-    nan_policy="omit" NaN entries (pairs) become 0, which neither the
-    normalizing sums nor the terms see, and a slice left empty gives 0.0.
+    nan_policy="omit" a slice holding NaN is reduced without its NaN entries
+    (pairs), and gives 0.0 if none is left.
     """
     arrays = [np.asarray(a) for a in arrays]
     if nan_policy == "raise" and any(a.dtype.kind in "fc" and np.isnan(a).any() for a in arrays):
@@ -140,21 +179,26 @@ def _reduce_numpy(row_fn, arrays, names, axis, keepdims, nan_policy):
     axes = _axes(axis, len(shape))
     rows = [_to_rows(a, axes) for a in arrays]
     dtype = np.result_type(*(a.dtype for a in arrays), np.float32)
-    all_omitted = None
-    if nan_policy == "omit":
-        nan = np.zeros(rows[0].shape, bool)
-        for r in rows:
-            if r.dtype.kind in "fc":
-                nan |= np.isnan(r)
-        if nan.any():
-            rows = [np.where(nan, 0, r) for r in rows]
-            all_omitted = nan.all(axis=-1)
     if rows[0].shape[-1] == 0:
         result = np.zeros(rows[0].shape[:-1], dtype)
     else:
         result = np.asarray(row_fn(*rows))
-        if all_omitted is not None and all_omitted.any():
-            result = np.where(all_omitted, 0, result).astype(result.dtype)
+    if nan_policy == "omit" and result.size and rows[0].shape[-1]:
+        nan = np.zeros(rows[0].shape, bool)
+        for r in rows:
+            if r.dtype.kind in "fc":
+                nan |= np.isnan(r)
+        # as scipy's decorator: each slice holding NaN is computed on its own,
+        # without them (the result is then that of the 1-D call on the clean slice)
+        flat_rows = [r.reshape(-1, r.shape[-1]) for r in rows]
+        flat_nan = nan.reshape(-1, nan.shape[-1])
+        bad = np.flatnonzero(flat_nan.any(axis=-1))
+        if bad.size:
+            flat = np.array(result).reshape(-1)
+            for b in bad:
+                keep = ~flat_nan[b]
+                flat[b] = row_fn(*(r[b][keep] for r in flat_rows)) if keep.any() else 0.0
+            result = flat.reshape(result.shape)
     if keepdims:
         result = result.reshape(_kept_shape(shape, axes))
     return result

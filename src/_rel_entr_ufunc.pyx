@@ -4,8 +4,7 @@ A. Why a ufunc.  scipy.special.rel_entr is a ufunc, and code that calls it
    relies on what only a ufunc does: ``dtype=``, ``where=``, ``casting=``,
    ``out=`` with numpy's casting rules (an int64 ``out`` is a casting error,
    never a truncation), ``.outer``/``.reduce``, broadcasting, and dispatch
-   to other array types (``__array_ufunc__`` for dask, ``__array_wrap__``
-   for torch tensors).  Reimplementing that in Python would be slower and
+   to other array types (``__array_ufunc__`` for dask).  Reimplementing that in Python would be slower and
    subtly different; ``PyUFunc_FromFuncAndData`` gives it all for the cost
    of two inner loops.
 B. Loops.  'ff->f' and 'dd->d', in that order, as scipy's: numpy's type
@@ -13,7 +12,12 @@ B. Loops.  'ff->f' and 'dd->d', in that order, as scipy's: numpy's type
    every input scipy accepts.  Both compute in double with the one scalar
    ``kl_rel_entr`` of kl_math.h (accurate where x ~ y), so the float32 loop
    is correctly rounded from a double result.
-C. Threads.  An inner loop over at least ``PARALLEL_MIN`` elements takes
+C. Floating-point flags.  numpy turns the flags a loop leaves set into
+   RuntimeWarnings.  kl_rel_entr's results raise none by themselves (inf
+   and NaN are returned, not computed), but its intermediates may overflow
+   or underflow (x / y before the log-difference fallback): each loop clears
+   the flags it leaves, as scipy's loops do not leave them either.
+D. Threads.  An inner loop over at least ``PARALLEL_MIN`` elements takes
    the GIL once to read ``kl_fast.get_num_threads()`` (the calling thread's
    setting) and splits over OpenMP threads; shorter loops never touch
    Python, so a small call stays as cheap as scipy's.  Elementwise, so the
@@ -32,6 +36,10 @@ cnp.import_ufunc()
 
 cdef extern from "kl_math.h" nogil:
     double kl_rel_entr(double p, double q)
+
+cdef extern from "<fenv.h>" nogil:
+    int feclearexcept(int excepts)
+    int FE_ALL_EXCEPT
 
 # Below this many elements one thread is faster than starting a team.
 cdef npy_intp PARALLEL_MIN = 1 << 16
@@ -63,6 +71,7 @@ cdef void _loop_ff(char** args, npy_intp* dims, npy_intp* steps,
         for i in prange(n, schedule="static", num_threads=n_threads):
             (<float*> (o + i * so))[0] = <float> kl_rel_entr(
                 (<float*> (x + i * sx))[0], (<float*> (y + i * sy))[0])
+    feclearexcept(FE_ALL_EXCEPT)
 
 
 cdef void _loop_dd(char** args, npy_intp* dims, npy_intp* steps,
@@ -81,6 +90,7 @@ cdef void _loop_dd(char** args, npy_intp* dims, npy_intp* steps,
         for i in prange(n, schedule="static", num_threads=n_threads):
             (<double*> (o + i * so))[0] = kl_rel_entr(
                 (<double*> (x + i * sx))[0], (<double*> (y + i * sy))[0])
+    feclearexcept(FE_ALL_EXCEPT)
 
 
 # numpy keeps these pointers (it does not copy them): module-level storage.
@@ -112,9 +122,10 @@ inputs give float32 (computed in double), everything else float64; ``out=``,
 for any ufunc.
 
 rel_entr has experimental support for Python Array API Standard compatible
-backends in addition to NumPy, as scipy's: a CPU torch tensor in gives a
-torch tensor out (numpy's ``__array_wrap__``), a dask array in gives a lazy
-dask array out (``__array_ufunc__``).
+backends in addition to NumPy, as scipy's: a dask array in gives a lazy dask
+array out (``__array_ufunc__``); with ``SCIPY_ARRAY_API=1`` set, as in scipy,
+``kl_fast.scipy.rel_entr`` is a function that passes numpy input to this
+ufunc and also returns CPU torch tensors for torch tensors.
 
 Examples
 --------

@@ -8,9 +8,12 @@
 # - `axis_nan_policy_cases` holds scipy's two entropy rows with
 #   kl_fast.scipy.entropy in place of scipy.stats.entropy, and the special-case
 #   sets name it;
-# - nan_policy_1d (the 1-D reference) calls scipy.stats.entropy with
-#   `_no_deco=True` (scipy's implementation without its axis/nan_policy
-#   decorator) where scipy's calls the function under test that way;
+# - nan_policy_1d (the 1-D reference) calls kl_fast.scipy.entropy on the
+#   cleaned 1-D samples where scipy's calls its undecorated implementation
+#   (`_no_deco=True`); these tests check the axis/nan_policy handling, values
+#   are checked against scipy's by test_entropy.py and tests/test_scipy_dropins.py;
+# - weightedtau_weighted (named in test_keepdims) is scipy's helper, unchanged;
+# - test_non_broadcastable's cases are a list (pytest 9 deprecates a generator);
 # - test_empty runs without scipy's `slow` mark (the project deselects slow tests;
 #   for entropy it takes about a second).
 
@@ -42,9 +45,25 @@ axis_nan_policy_cases = [
     (kls.entropy, tuple(), dict(), 2, 1, True, lambda x: (x,)),
 ]
 
-# adapted: the reference implementation of each function under test, called
-# with `_no_deco=True` by nan_policy_1d as scipy's calls the function itself
-_reference_1d = {kls.entropy: stats.entropy}
+
+
+def weightedtau_weighted(x, y, rank, **kwargs):
+    axis = kwargs.get('axis', 0)
+    nan_policy = kwargs.get('nan_policy', 'propagate')
+    rank = stats.rankdata(rank, axis=axis, nan_policy=nan_policy)
+    return stats.weightedtau(x, y, rank, **kwargs)
+
+
+def _entropy_no_deco(*args, _no_deco=True, **kwds):
+    # adapted: scipy's `_no_deco=True` calls its implementation without the
+    # axis/nan_policy decorator; kl_fast.scipy.entropy has one implementation,
+    # called here with its default nan_policy on the 1-D samples that
+    # nan_policy_1d has already cleaned
+    return kls.entropy(*args, **kwds)
+
+
+# adapted: what nan_policy_1d calls with `_no_deco`, for each function under test
+_reference_1d = {kls.entropy: _entropy_no_deco}
 
 # If the message is one of those expected, put nans in
 # appropriate places of `statistics` and `pvalues`
@@ -742,7 +761,8 @@ def paired_non_broadcastable_cases():
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize(("hypotest", "args", "kwds", "n_samples", "n_outputs",
                           "paired", "unpacker"),
-                         paired_non_broadcastable_cases())
+                         # adapted: list(), as pytest 9 deprecates generators here
+                         list(paired_non_broadcastable_cases()))
 def test_non_broadcastable(hypotest, args, kwds, n_samples, n_outputs, paired,
                            unpacker, axis):
     # test for correct error message when shapes are not broadcastable
