@@ -10,7 +10,7 @@ they meet is scipy's own test suite for those functions
 ``SCIPY_ARRAY_API=1`` for numpy, torch and dask arrays.
 
 After ``import kl_fast`` this module is reachable as ``kl_fast.scipy``; it is
-imported (and scipy with it) on first use, not by ``import kl_fast``.
+imported on first use, not by ``import kl_fast`` (which never imports scipy).
 """
 
 import math
@@ -32,27 +32,20 @@ except ImportError:  # numpy 1.x
 
 
 def _make_rel_entr():
-    """The rel_entr ufunc: compiled (Cython), else Numba's, else scipy's own loop."""
+    """The rel_entr ufunc: compiled (Cython), else scipy's own.
+
+    No Numba twin: numba's loops cannot keep the flags of their intermediates
+    (LLVM may evaluate x / y speculatively, and an overflow there becomes
+    numpy's RuntimeWarning), while scipy's ufunc has the same loops, the same
+    accurate form where x ~ y (scipy >= 1.14) and no spurious flags.
+    """
     try:
         from ._rel_entr_ufunc import rel_entr as ufunc
-        return ufunc
     except ImportError:  # a build without the Cython extensions
-        pass
-    try:
-        import numba
-
-        from . import _numba_math
-
-        def _rel_entr(x, y):
-            return _numba_math.rel_entr(x, y)
-
-        # float32 loop computed in double, as the compiled one
-        return numba.vectorize(["float32(float32, float32)", "float64(float64, float64)"],
-                               cache=True)(_rel_entr)
-    except ImportError:
         from scipy.special import _ufuncs
 
         return _ufuncs.rel_entr
+    return ufunc
 
 
 rel_entr_ufunc = _make_rel_entr()
@@ -61,14 +54,14 @@ rel_entr_ufunc = _make_rel_entr()
 def _array_api_rel_entr(ufunc):
     """rel_entr as scipy exports it under SCIPY_ARRAY_API: a function dispatching on the
     array type.  numpy (and anything numpy takes) goes to the ufunc with every keyword;
-    dask arrays reach it through ``__array_ufunc__`` (lazily); CPU torch tensors are
-    computed by the ufunc on their numpy views and returned as tensors (torch's old
-    ``__array_wrap__`` would make numpy warn)."""
+    dask arrays reach it through ``__array_ufunc__`` (lazily); CPU torch tensors (and
+    JAX arrays) are computed by the ufunc on their numpy views and returned as their
+    own type (torch's old ``__array_wrap__`` would make numpy warn)."""
 
     def rel_entr(*args, **kwargs):
         names = [f"argument {i}" for i in range(len(args))]
         kinds = [_arrays.input_kind(a, n) for a, n in zip(args, names, strict=True)]
-        if "torch" not in kinds:
+        if all(kind == "numpy" for kind in kinds):
             return ufunc(*args, **kwargs)
         for a, n in zip(args, names, strict=True):
             if getattr(a, "requires_grad", False):
@@ -77,7 +70,7 @@ def _array_api_rel_entr(ufunc):
                     "no gradient: pass .detach() to monitor the value, or use torch for a loss "
                     "you differentiate")
         values = [_arrays.to_numpy(a, k) for a, k in zip(args, kinds, strict=True)]
-        return _arrays.wrap_result(ufunc(*values, **kwargs), "torch")
+        return _arrays.wrap_result(ufunc(*values, **kwargs), _arrays.output_kind(kinds))
 
     rel_entr.__name__ = rel_entr.__qualname__ = "rel_entr"
     rel_entr.__module__ = __name__
