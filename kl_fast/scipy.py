@@ -142,7 +142,10 @@ def _axes(axis, ndim):
 
 def _to_rows(x, axes):
     """x with the reduced axes moved last and merged: shape (*batch, n)."""
-    moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
+    last = tuple(range(x.ndim - len(axes), x.ndim))
+    if axes == last and len(axes) == 1:       # the common case: nothing to move or merge
+        return x
+    moved = np.moveaxis(x, axes, last)
     batch = moved.shape[: x.ndim - len(axes)]
     n = math.prod(x.shape[a] for a in axes)   # not -1: a batch of size 0 leaves it open
     return moved.reshape(batch + (n,))
@@ -167,7 +170,7 @@ def _reduce_numpy(row_fn, arrays, names, axis, keepdims, nan_policy):
         )
     if len(arrays) > 1:
         shape = _broadcast_shape([a.shape for a in arrays], names)
-        arrays = [np.broadcast_to(a, shape) for a in arrays]
+        arrays = [a if a.shape == shape else np.broadcast_to(a, shape) for a in arrays]
     shape = arrays[0].shape
     axes = _axes(axis, len(shape))
     rows = [_to_rows(a, axes) for a in arrays]
