@@ -326,6 +326,12 @@ def jensenshannon(p, q, base=None, *, axis=0, keepdims=False):
     numpy scalar or array
         The distance; 0.0 for empty slices, as scipy.
 
+    Raises
+    ------
+    ValueError
+        Shapes that do not broadcast (with scipy's message text), and
+        ``base <= 0``, where scipy would return NaN from ``log(base)``.
+
     See Also
     --------
     scipy.spatial.distance.jensenshannon, kl_fast.js_divergence

@@ -15,7 +15,7 @@
 # - weightedtau_weighted (named in test_keepdims) is scipy's helper, unchanged;
 # - test_non_broadcastable's cases are a list (pytest 9 deprecates a generator);
 # - test_empty runs without scipy's `slow` mark (the project deselects slow tests;
-#   for entropy it takes about a second).
+#   for entropy it takes under half a second).
 
 from itertools import product, combinations_with_replacement
 import os
