@@ -477,6 +477,12 @@ def test_entropy_messages_contain_scipys():
         kls.entropy([0.5, 0.5], base=-2)
     with pytest.raises(ValueError, match="Array shapes are incompatible for broadcasting."):
         kls.entropy(np.ones((3, 2)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="Array shapes are incompatible for broadcasting."):
+        kls.jensenshannon(np.ones((3, 2)), np.ones((2, 2)))
+    # scipy's jensenshannon returns NaN from log(base <= 0); kl_fast's says why instead
+    for base in (0, -2.0, np.nan):
+        with pytest.raises(ValueError, match="base must be a positive number or None"):
+            kls.jensenshannon([0.5, 0.5], [0.2, 0.8], base=base)
 
 
 def test_entropy_and_jensenshannon_base_one_follow_scipy():
