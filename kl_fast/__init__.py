@@ -41,3 +41,14 @@ __all__ = [
     "show_config",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # kl_fast.scipy (the scipy drop-ins) is imported on first use, so that
+    # `import kl_fast; kl_fast.scipy.entropy(...)` works while `import kl_fast`
+    # itself never imports scipy.
+    if name == "scipy":
+        import importlib
+
+        return importlib.import_module(".scipy", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,9 @@
 """dask twins of the functions without a split-merge of their own: the elementwise
-ones (binary_kl, binary_cross_entropy, kl_estimate, gaussian_kl with axis=None,
-kl_fast.scipy.rel_entr), gaussian_kl along an axis, gaussian_kl_full,
-mutual_information, pairwise_kl and pairwise_js.
+ones (binary_kl, binary_cross_entropy, kl_estimate, gaussian_kl with axis=None),
+gaussian_kl along an axis, gaussian_kl_full, mutual_information, pairwise_kl and
+pairwise_js, and the reductions of the scipy drop-ins (kl_fast.scipy.entropy and
+jensenshannon; kl_fast.scipy.rel_entr is a numpy ufunc, which dask arrays take
+through ``__array_ufunc__``).
 
 Each block is one call of the numpy API (so the kernels, checks and messages
 are the ordinary ones, run at compute time); "sum"/"mean" are lazy float64
@@ -16,7 +18,7 @@ from . import _dask_dispatch as dd
 from ._backends import get_backend
 from ._engine import Options
 
-__all__ = ["dispatch"]
+__all__ = ["dispatch", "scipy_reduce"]
 
 _INPUTS = {
     "binary_kl": ("p", "q"),
@@ -199,11 +201,26 @@ def _pairwise(fn, xs, kw, dtype):
                         meta=np.empty((0, 0), dtype=dtype))
 
 
-def rel_entr(x, y, out=None):
-    """kl_fast.scipy.rel_entr for dask inputs: elementwise per block, lazily."""
-    from . import scipy as kl_scipy
+def scipy_reduce(block_fn, xs, shape, axes, keepdims, dtype):
+    """A kl_fast.scipy reduction on dask arrays, lazily.
 
-    dd.reject_out(out)
-    x, y = dd.as_dask_inputs([("x", x), ("y", y)])
-    dtype = kl_scipy.rel_entr(*(np.full(1, 0.5).astype(a.dtype) for a in (x, y))).dtype
-    return elementwise(kl_scipy.rel_entr, [x, y], {}, dtype)
+    `xs` are broadcast to `shape`, the reduced `axes` are moved last, made one
+    chunk each and merged, and ``block_fn(*blocks)`` reduces the last axis of
+    each block (numpy in, numpy out).  Only the batch axes stay chunked, so
+    the result does not depend on the chunking.
+    """
+    import dask.array as da
+
+    ndim, k = len(shape), len(axes)
+    last = tuple(range(ndim - k, ndim))
+    moved = [da.moveaxis(da.broadcast_to(da.asarray(x), shape), axes, last) for x in xs]
+    moved = [x.rechunk({a: -1 for a in last}) for x in moved]
+    moved = [x.rechunk(moved[0].chunks) for x in moved]
+    batch = moved[0].shape[: ndim - k]
+    n = int(np.prod([shape[a] for a in axes], dtype=np.int64))
+    rows = [x.reshape(batch + (n,)) for x in moved]
+    out = da.map_blocks(block_fn, *rows, drop_axis=len(batch), dtype=dtype,
+                        meta=np.empty((0,) * len(batch), dtype))
+    if keepdims:
+        out = out.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
+    return out

@@ -41,8 +41,6 @@ contract path, centred form) keeps: rechunk the category axis to one chunk
 (``x.rechunk({axis: -1})``) for that.
 """
 
-import math
-
 import numpy as np
 
 from ._spaces import LOG, LOGITS, PROB
@@ -52,6 +50,9 @@ __all__ = ["rows", "label_rows"]
 
 # signs (s1, s2) of l_p and l_q in d = s1 l_p - s2 l_q
 _SIGNS = {"kl": (1.0, 1.0), "h": (-1.0, 0.0), "ce": (0.0, 1.0)}
+
+_LN2 = 0.6931471805599453
+_LN2_ROUNDING = 0.6931471805599552   # _LN2 * (1 + 64 eps), as the kernels
 
 
 def _letters(n):
@@ -187,7 +188,10 @@ def _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, d
         if kind == "kl":
             value = np.maximum(value, 0.0)
         elif kind == "js":
-            value = np.clip(value, 0.0, math.log(2.0))
+            # into [0, log 2] only where rounding left it: inf, NaN and larger values
+            # (invalid input) pass unchanged, as in the kernels
+            value = np.where(value < 0, 0.0, value)
+            value = np.where((value > _LN2) & (value <= _LN2_ROUNDING), _LN2, value)
         return (value / log_base).astype(dtype)
 
     return _two_stage(chunk, aggregate, xs, 1 + n_in, dtype, extra=norms)

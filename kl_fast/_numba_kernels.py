@@ -43,6 +43,9 @@ _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
 # what a pass over a block computes (kl_blocks.h's KL_MODE_*)
 _TERMS, _TERMS_SUMS, _SUMS, _TERMS_SCALED = 0, 1, 2, 3
 _LN2 = 0.6931471805599453
+# _LN2 * (1 + 64 eps), as _kernels_cython.pyx: above it a JS total is no rounding
+# excess of log 2 but a real value (inf or garbage from invalid input)
+_LN2_ROUNDING = 0.6931471805599552
 # elements per vectorized sub-block (a multiple of LANES dividing BLOCK_SIZE):
 # its scratch stays in L1
 _SUB = 1024
@@ -368,7 +371,8 @@ def _impl():
             # divergences are never negative (rounding can dip below 0); NaN passes
             if (kind == _Q_KL or kind == _Q_JS) and total < 0.0:
                 total = 0.0
-            if kind == _Q_JS and total > _LN2:   # disjoint supports: log 2 up to rounding
+            # disjoint supports: log 2 up to rounding; inf, NaN and larger pass
+            if kind == _Q_JS and total > _LN2 and total <= _LN2_ROUNDING:
                 total = _LN2
             return total / log_base
 

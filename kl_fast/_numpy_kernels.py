@@ -39,6 +39,19 @@ def _quiet(kernel):
     return wrapper
 
 
+_LN2 = 0.6931471805599453
+# _LN2 * (1 + 64 eps), as _kernels_cython.pyx: above it a JS total is no rounding
+# excess of log 2 but a real value (inf or garbage from invalid input)
+_LN2_ROUNDING = 0.6931471805599552
+
+
+def _clamp_js(total):
+    """JS totals into [0, log 2] where only rounding left it: NaN, inf and any value
+    beyond a rounding excess (invalid input) pass unchanged, as in the compiled kernels."""
+    total = np.where(total < 0, 0.0, total)
+    return np.where((total > _LN2) & (total <= _LN2_ROUNDING), _LN2, total)
+
+
 def _bad(x):
     return ~((x >= 0) & (x < np.inf))
 
@@ -123,7 +136,7 @@ def js_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
     t = special.rel_entr(p64, 0.5 * s) + special.rel_entr(q64, 0.5 * s)
     with np.errstate(invalid="ignore"):
         terms = 0.5 * np.where(np.isfinite(e), t - e, t)
-    _finish(out, np.clip(terms.sum(axis=1), 0.0, np.log(2.0)), log_base)
+    _finish(out, _clamp_js(terms.sum(axis=1)), log_base)
 
 
 @_quiet

@@ -92,6 +92,9 @@ cdef enum:
     Q_JS = 3
 
 cdef double LN2 = 0.6931471805599453
+# LN2 * (1 + 64 eps): above it a JS total is no rounding excess of log 2 but a
+# real value (inf or garbage from invalid input) and must pass unchanged
+cdef double LN2_ROUNDING = 0.6931471805599552
 
 BLOCK_SIZE = BLOCK
 REPORT_WIDTH = N_REPORT
@@ -182,10 +185,13 @@ cdef inline void _record_sums(int kind, double sum_p, double sum_q, double tol,
 
 cdef inline double _finish(int kind, double total, double log_base) noexcept nogil:
     # Divergences are never negative: on stored inputs whose sums differ by
-    # rounding the exact sum can dip below zero by ~eps; clamp (NaN passes).
+    # rounding the exact sum can dip below zero by ~eps; clamp (NaN passes:
+    # NaN < 0 is false).
     if (kind == Q_KL or kind == Q_JS) and total < 0.0:
         total = 0.0
-    if kind == Q_JS and total > LN2:   # disjoint supports: log 2 up to rounding
+    # disjoint supports: log 2 up to rounding.  Only a rounding excess is
+    # clamped: inf, NaN and larger values (invalid input) pass unchanged.
+    if kind == Q_JS and total > LN2 and total <= LN2_ROUNDING:
         total = LN2
     return total / log_base
 
