@@ -161,8 +161,9 @@ def _smoothing_and_weighted(batch, p_view, q_view, codes, temperature, eps, norm
                 index = tuple(int(i) for i in np.unravel_index(r0 + row, batch)) if batch else ()
                 raise ValueError(
                     f"q: {_SMOOTH_REQUIREMENT[codes[1]]}, but the row at batch index {index} "
-                    f"holds {float(x[row, col])!r} at category {col} (label_smoothing and weight read "
-                    "every category of a row); fix the input or pass the right q_space")
+                    f"holds {float(x[row, col])!r} at category {col} (label_smoothing and "
+                    "weight read every category of a row); fix the input or pass the right "
+                    "q_space")
         with np.errstate(all="ignore"):
             nl = _neg_log_q(x, codes[1], temperature, eps, normalize)
             smooth[r0:r1] = _weighted_sum(nl, w)
@@ -197,6 +198,13 @@ def cross_entropy(fns, p, q, *, p_space, q_space, temperature, ignore_index, wei
     log_base = check_base(base)
     eps = check_eps(eps)
     normalize = check_flag(normalize, "normalize")
+    for name, x in (("p", p), ("q", q), ("weight", weight)):
+        if getattr(x, "requires_grad", False) is True:
+            raise TypeError(
+                f"{name} requires a gradient, but kl_fast's cross_entropy with weight, "
+                "label_smoothing or p_space returns a result that carries none; pass "
+                f"{name}.detach() to monitor the loss, or train with "
+                "torch.nn.functional.cross_entropy")
     kinds = [_arrays.input_kind(p, "p"), _arrays.input_kind(q, "q")]
     p_np, q_np = _arrays.to_numpy(p, kinds[0]), _arrays.to_numpy(q, kinds[1])
     out_kind = _arrays.output_kind(kinds)
@@ -211,29 +219,12 @@ def cross_entropy(fns, p, q, *, p_space, q_space, temperature, ignore_index, wei
         temperature = check_temperature(temperature, (q_code,))
         plain = np.asarray(fns["ce"](p_np, q_np, q_space=q_space, temperature=temperature,
                                      ignore_index=ignore_index, **ce_common))
-        if q_np.ndim == 0:
-            raise ValueError("q is 0-d; it needs an axis of categories (e.g. shape (N, K))")
-        ax = normalize_axis(axis, q_np.ndim, "q")
-        batch = plain.shape
-        n_cat = q_np.shape[ax]
-        w = None if weight is None else check_weight(weight, n_cat)
-        y = np.broadcast_to(p_np, batch).reshape(-1)
-        keep = np.ones(y.shape, bool) if ignore_index is None else y != int(ignore_index)
-        values = plain.reshape(-1).astype(np.float64)
-        wy = None
-        if w is not None:
-            wy = np.where(keep, w[np.where(keep, y, 0)], 0.0)
-            with np.errstate(invalid="ignore"):
-                values = np.where(wy > 0, wy * values, 0.0)
-        if smoothing > 0:
-            q_view = _moved(q_np, ax, q_np.ndim, batch, n_cat)
-            smooth, _ = _smoothing_and_weighted(batch, None, q_view, (PROB, q_code),
-                                                temperature, eps, normalize, w, keep,
-                                                opts.validate)
-            values = (1.0 - smoothing) * values + (smoothing / n_cat) * (smooth / log_base)
-        values = np.where(keep, values, np.nan)
-        denominator = keep.sum() if wy is None else wy[keep].sum()
         ndim = q_np.ndim
+        ax = normalize_axis(axis, ndim, "q")
+        q_view = _moved(q_np, ax, ndim, plain.shape, q_np.shape[ax])
+        values, keep, denominator = _labels(plain, p_np, q_view, q_code, ignore_index, weight,
+                                            smoothing, temperature, eps, normalize, log_base,
+                                            opts.validate)
     else:
         if ignore_index is not None:
             raise ValueError("ignore_index applies to integer class labels (p with q.ndim - 1 "
@@ -248,27 +239,61 @@ def cross_entropy(fns, p, q, *, p_space, q_space, temperature, ignore_index, wei
             kl = fns["kl"](p_np, q_np, p_space=p_space, q_space=q_space,
                            temperature=temperature, **common)
             plain = np.asarray(h + kl)   # H(p) + KL(p || q): both >= 0, nothing cancels
-        names = [("p", p_np), ("q", q_np)]
         ndim = max(p_np.ndim, q_np.ndim)
         ax = normalize_axis(axis, ndim, "p and q")
-        shape = broadcast_shape([x for _, x in names], [n for n, _ in names])
-        batch = plain.shape
-        n_cat = shape[ax]
-        w = None if weight is None else check_weight(weight, n_cat)
-        values = plain.reshape(-1).astype(np.float64)
-        if smoothing > 0 or w is not None:
-            q_view = _moved(q_np, ax, ndim, batch, n_cat)
-            p_view = None if w is None else _moved(p_np, ax, ndim, batch, n_cat)
-            smooth, weighted = _smoothing_and_weighted(batch, p_view, q_view, (p_code, q_code),
-                                                       temperature, eps, normalize, w, None,
-                                                       opts.validate)
-            if weighted is not None:
-                values = weighted / log_base
-            values = (1.0 - smoothing) * values + (smoothing / n_cat) * (smooth / log_base)
-        keep = None
-        denominator = values.size
-    return _finish(values.astype(plain.dtype), keep, denominator, batch, ax, ndim, opts,
+        n_cat = broadcast_shape([p_np, q_np], ["p", "q"])[ax]
+        views = [_moved(x, ax, ndim, plain.shape, n_cat) for x in (p_np, q_np)]
+        values = _soft(plain, views, (p_code, q_code), weight, smoothing, temperature, eps,
+                       normalize, log_base, opts.validate)
+        keep, denominator = None, values.size
+    return _finish(values.astype(plain.dtype), keep, denominator, plain.shape, ax, ndim, opts,
                    out_kind)
+
+
+def _mix(plain, smooth, smoothing, n_cat):
+    """(1 - e) plain + e/K smooth; a factor of 0 adds 0 even where its term is inf."""
+    if smoothing == 0.0:
+        return plain
+    mixed = (smoothing / n_cat) * smooth
+    return mixed if smoothing == 1.0 else (1.0 - smoothing) * plain + mixed
+
+
+def _labels(plain, y, q_view, q_code, ignore_index, weight, smoothing, temperature, eps,
+            normalize, log_base, validate):
+    """Flat per-row values, the rows kept, and the "mean" denominator (torch's
+    sum(w[y_i]) over the rows not ignored, or their count)."""
+    batch, n_cat = plain.shape, q_view.shape[-1]
+    w = None if weight is None else check_weight(weight, n_cat)
+    y = np.broadcast_to(y, batch).reshape(-1)
+    keep = np.ones(y.shape, bool) if ignore_index is None else y != int(ignore_index)
+    values = plain.reshape(-1).astype(np.float64)
+    wy = None
+    if w is not None:
+        wy = np.where(keep, w[np.where(keep, y, 0)], 0.0)
+        with np.errstate(invalid="ignore"):
+            values = np.where(wy > 0, wy * values, 0.0)
+    if smoothing > 0:
+        smooth, _ = _smoothing_and_weighted(batch, None, q_view, (PROB, q_code), temperature,
+                                            eps, normalize, w, keep, validate)
+        values = _mix(values, smooth / log_base, smoothing, n_cat)
+    values = np.where(keep, values, np.nan)
+    return values, keep, (keep.sum() if wy is None else wy[keep].sum())
+
+
+def _soft(plain, views, codes, weight, smoothing, temperature, eps, normalize, log_base,
+          validate):
+    """Flat per-row values for probability targets (torch's "mean" divides by the rows)."""
+    n_cat = views[1].shape[-1]
+    w = None if weight is None else check_weight(weight, n_cat)
+    values = plain.reshape(-1).astype(np.float64)
+    if smoothing == 0 and w is None:
+        return values
+    smooth, weighted = _smoothing_and_weighted(plain.shape, None if w is None else views[0],
+                                               views[1], codes, temperature, eps, normalize, w,
+                                               None, validate)
+    if weighted is not None:
+        values = weighted / log_base
+    return _mix(values, smooth / log_base, smoothing, n_cat)
 
 
 def _finish(values, keep, denominator, batch, ax, ndim, opts, out_kind):

@@ -370,3 +370,65 @@ def test_dask_where_equals_numpy(fn, make, reduction):
     lazy = f(da.from_array(a, chunks=(2, 3)), b, where=rows, reduction=reduction)
     np.testing.assert_allclose(lazy.compute(), f(a, b, where=rows, reduction=reduction),
                                rtol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_backends_agree_with_torch(backend):
+    logits = RNG.normal(size=(N, K))
+    y = RNG.integers(0, K, size=N)
+    w = RNG.uniform(0.5, 2.0, size=K)
+    got = kl_fast.cross_entropy(y, logits, q_space="logits", weight=w, label_smoothing=0.2,
+                                reduction="mean", backend=backend)
+    want = _torch_ce(torch.from_numpy(logits), torch.from_numpy(y), weight=torch.from_numpy(w),
+                     label_smoothing=0.2)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    teacher = RNG.normal(size=(N, K))
+    got = kl_fast.cross_entropy(teacher, logits, p_space="logits", q_space="logits",
+                                label_smoothing=0.2, backend=backend)
+    want = _torch_ce(torch.from_numpy(logits), torch.from_numpy(_softmax(teacher)),
+                     label_smoothing=0.2, reduction="none")
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_counts_and_eps_with_options():
+    """normalize=True and eps reach the smoothing term and weighted targets too."""
+    rng = np.random.default_rng(8)
+    p, q = rng.dirichlet(np.ones(K), size=N), rng.dirichlet(np.ones(K), size=N)
+    w = rng.uniform(0.5, 2.0, size=K)
+    kw = dict(weight=w, label_smoothing=0.3, reduction="none")
+    np.testing.assert_allclose(
+        kl_fast.cross_entropy(p * 7, q * 3, normalize=True, **kw),
+        kl_fast.cross_entropy(p, q, **kw), rtol=1e-13)
+    y = rng.integers(0, K, size=N)
+    np.testing.assert_allclose(
+        kl_fast.cross_entropy(y, q * 3, normalize=True, **kw),
+        kl_fast.cross_entropy(y, q, **kw), rtol=1e-13)
+    eps = 1e-3
+    smoothed = (q + eps) / (1 + K * eps)
+    target = (p + eps) / (1 + K * eps)
+    want = _torch_ce(torch.from_numpy(np.log(smoothed)), torch.from_numpy(target),
+                     weight=torch.from_numpy(w), label_smoothing=0.3, reduction="none")
+    np.testing.assert_allclose(kl_fast.cross_entropy(p, q, eps=eps, **kw), want, rtol=1e-12)
+
+
+def test_gradient_is_never_dropped_silently():
+    logits = torch.zeros(3, K, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(TypeError, match="gradient"):
+        kl_fast.cross_entropy(torch.tensor([0, 1, 2]), logits, q_space="logits",
+                              label_smoothing=0.1)
+
+
+def test_zero_factors_add_zero():
+    """label_smoothing=0 with weight: an inf smoothing term (q = 0 where p = 0) is not
+    multiplied in (0 * inf); label_smoothing=1: the target is uniform, as in torch."""
+    p = np.array([[0.5, 0.5, 0.0]])
+    q = np.array([[0.25, 0.75, 0.0]])
+    got = kl_fast.cross_entropy(p, q, weight=[2.0, 1.0, 1.0])
+    np.testing.assert_allclose(got, [-(1.0 * np.log(0.25) + 0.5 * np.log(0.75))], rtol=1e-15)
+    q = np.array([[0.2, 0.3, 0.5]])
+    got = kl_fast.cross_entropy(p, q, label_smoothing=1.0)
+    want = _torch_ce(torch.from_numpy(np.log(q)), torch.from_numpy(p), label_smoothing=1.0,
+                     reduction="none")
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    got = kl_fast.cross_entropy([1], q, label_smoothing=1.0)
+    np.testing.assert_allclose(got, -np.log(q).mean(axis=1), rtol=1e-14)
