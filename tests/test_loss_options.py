@@ -432,3 +432,18 @@ def test_zero_factors_add_zero():
     np.testing.assert_allclose(got, want, rtol=1e-13)
     got = kl_fast.cross_entropy([1], q, label_smoothing=1.0)
     np.testing.assert_allclose(got, -np.log(q).mean(axis=1), rtol=1e-14)
+
+
+def test_where_keeps_float32_and_torch():
+    rng = np.random.default_rng(9)
+    logp = np.log(rng.uniform(0.1, 1, size=(3, 5))).astype(np.float32)
+    logq = np.log(rng.uniform(0.1, 1, size=(3, 5))).astype(np.float32)
+    mask = rng.uniform(size=(3, 5)) < 0.7
+    got = kl_fast.kl_estimate(logp, logq, where=mask)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got[mask], kl_fast.kl_estimate(logp[mask], logq[mask]))
+    total = kl_fast.kl_estimate(torch.from_numpy(logp), torch.from_numpy(logq),
+                                   where=torch.from_numpy(mask), reduction="sum")
+    assert isinstance(total, torch.Tensor) and total.dtype == torch.float32
+    want = kl_fast.kl_estimate(logp[mask], logq[mask]).astype(np.float64).sum()
+    np.testing.assert_allclose(total.item(), want, rtol=1e-6)
