@@ -16,7 +16,7 @@ __all__ = ["binary_kl", "binary_cross_entropy"]
 
 
 def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduction="none",
-              out=None, backend="auto", num_threads=None, validate=True):
+              out=None, backend="auto", num_threads=None, validate=True, where=None):
     r"""KL(Bern(p) || Bern(q)), elementwise.
 
     Parameters
@@ -48,6 +48,13 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
     validate : bool, default True
         Check, in the same pass, that probabilities are finite and in
         [0, 1] and that logits are not NaN.
+    where : array_like of bool, optional
+        numpy's convention, True = include; broadcasts against the inputs.
+        Masked positions may hold anything (NaN, -inf) and are never
+        checked; they are 0.0 under ``reduction="none"`` and left out of
+        "sum" and "mean" ("mean" divides by the number of included
+        positions, NaN if none).  The mask costs one masked copy of each
+        input.
 
     Returns
     -------
@@ -119,15 +126,17 @@ def binary_kl(p, q, *, p_space="prob", q_space="prob", base=None, eps=0.0, reduc
                         LOGIT_REQUIREMENT if q_logits else PROB_REQUIREMENT]
         opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
                     validate=validate)
+        fill = (0.0 if p_logits else 0.5, 0.0 if q_logits else 0.5)
         return elementwise([("p", p), ("q", q)], op, eps, log_base, opts, requirements,
-                           "probabilities")
+                           "probabilities", where, fill)
     except (ValueError, TypeError) as err:
         note_out(err, out)
         raise
 
 
 def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction="none",
-                         out=None, backend="auto", num_threads=None, validate=True):
+                         out=None, backend="auto", num_threads=None, validate=True,
+                         where=None):
     r"""Binary cross-entropy -(y log q + (1 - y) log(1 - q)), elementwise.
 
     Parameters
@@ -139,7 +148,7 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
         broadcasts against `y`.
     q_space : {"prob", "logits"}, default "prob"
         "logits": q holds logits x, the probability is sigmoid(x).
-    base, eps, reduction, out, backend, num_threads, validate
+    base, eps, reduction, out, backend, num_threads, validate, where
         As in :func:`binary_kl`; `eps` smooths both y and q, x -> (x + eps)
         / (1 + 2 eps), so that cross-entropy = entropy + KL holds for the
         smoothed pair too.
@@ -189,6 +198,9 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
     array([ 0., inf])
     >>> round(float(kl_fast.binary_cross_entropy(1.0, 0.0, q_space="logits")), 6)
     0.693147
+    >>> float(kl_fast.binary_cross_entropy([1.0, 1.0], [0.5, float("nan")],
+    ...                                    where=[True, False], reduction="mean"))
+    0.6931471805599453
     """
     try:
         if _dask_dispatch.has_dask(y, q):
@@ -202,7 +214,7 @@ def binary_cross_entropy(y, q, *, q_space="prob", base=None, eps=0.0, reduction=
         opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
                     validate=validate)
         return elementwise([("y", y), ("q", q)], op, eps, log_base, opts, requirements,
-                           "probabilities")
+                           "probabilities", where, (0.0, 0.0 if q_logits else 0.5))
     except (ValueError, TypeError) as err:
         note_out(err, out)
         raise

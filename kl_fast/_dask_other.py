@@ -41,6 +41,7 @@ def dispatch(name, args):
     Options.check(reduction=args.get("reduction", "none"), keepdims=args.get("keepdims", False),
                   out=None, backend=args["backend"], num_threads=args["num_threads"],
                   validate=args["validate"], sum_tol=args.get("sum_tol"))
+    where = args.pop("where", None)
     names = [n for n in _INPUTS[name] if args[n] is not None]
     xs = dd.as_dask_inputs([(n, args[n]) for n in names])
     kw = {k: v for k, v in args.items() if k not in _INPUTS[name]}
@@ -55,7 +56,7 @@ def dispatch(name, args):
         return _mutual_information(fn, xs[0], kw, dtype)
     if name in ("pairwise_kl", "pairwise_js"):
         return _pairwise(fn, xs, kw, dtype)
-    return elementwise(fn, xs, kw, dtype)
+    return elementwise(fn, xs, kw, dtype, where)
 
 
 def _probe(fn, xs, kw):
@@ -84,13 +85,20 @@ def _finish(values, reduction, keepdims, ndim, dtype):
     return dd.reduce_lazy(values, reduction, keepdims, ndim, dtype)
 
 
-def elementwise(fn, xs, kw, dtype):
+def elementwise(fn, xs, kw, dtype, where=None):
     """One numpy call per block of the broadcast inputs (reduction "none"), then the
-    lazy reduction."""
+    lazy reduction.  A `where` mask is one more blockwise input: each block gets its
+    part (masked values 0.0) and "sum"/"mean" count only the included positions."""
     import dask.array as da
 
     reduction = kw.pop("reduction", "none")
     kw.pop("keepdims", None)
+    if where is not None:
+        from ._elementwise import check_where
+
+        (mask,) = dd.as_dask_inputs([("where", where)])
+        check_where(np.empty(0, dtype=mask.dtype))   # a non-bool mask fails at call time
+        xs = [*xs, mask]
     shape = np.broadcast_shapes(*(x.shape for x in xs))
     block_kw = dict(kw, reduction="none") if "reduction" in _signature_of(fn) else kw
     if "axis" in block_kw:
@@ -99,9 +107,22 @@ def elementwise(fn, xs, kw, dtype):
     pairs = []
     for x in xs:
         pairs += [x, letters[len(shape) - x.ndim:]]
-    values = da.blockwise(_run(fn, dtype, block_kw), letters, *pairs, dtype=dtype,
+    run = _run(fn, dtype, block_kw) if where is None else _run_masked(fn, dtype, block_kw)
+    values = da.blockwise(run, letters, *pairs, dtype=dtype,
                           meta=np.empty((0,) * len(shape), dtype=dtype))
-    return _finish(values, reduction, False, len(shape), dtype)
+    if where is None or reduction == "none":
+        return _finish(values, reduction, False, len(shape), dtype)
+    keep = da.broadcast_to(xs[-1], shape)
+    return dd.reduce_lazy(values, reduction, False, len(shape), dtype, keep)
+
+
+def _run_masked(fn, dtype, kw):
+    def run(*blocks):
+        result = dd.call_in_block(fn, *blocks[:-1], where=blocks[-1], **kw)
+        return np.asarray(result).astype(dtype, copy=False)
+
+    run.__name__ = getattr(fn, "__name__", "kl_fast")
+    return run
 
 
 def _signature_of(fn):

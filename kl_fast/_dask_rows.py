@@ -18,6 +18,7 @@ result dtype, like the numpy call's.
 from . import _dask_dispatch as dd
 from ._backends import get_backend
 from ._engine import Options
+from ._loss_options import check_label_smoothing, check_weight, wants_options
 from ._rows import broadcast_shape, check_category_length, normalize_axis
 from ._spaces import LOGITS, check_space, check_temperature
 from ._validation import check_base, check_eps, check_flag
@@ -36,6 +37,8 @@ def dispatch(name, args):
                   validate=args["validate"], sum_tol=args.get("sum_tol"))
     get_backend(args["backend"])   # an unknown or unavailable backend fails at call time
     kind = _KIND[name]
+    if kind == "ce" and wants_options(args["p_space"], args["weight"], args["label_smoothing"]):
+        return _ce_options(args)
     if kind == "kl":
         codes = (check_space(args["p_space"], "p_space"), check_space(args["q_space"], "q_space"))
     elif kind == "h":
@@ -203,3 +206,70 @@ def _checked_rows_first(values, q_rows, q_code, eps, normalize, args):
     ok = da.map_blocks(check, whole, drop_axis=q_rows.ndim - 1, dtype=values.dtype)
     return values + ok
 
+
+def _ce_options(args):
+    """cross_entropy with weight / label_smoothing / p_space: the category axis in one
+    chunk (rechunked if split: these options read whole rows), one numpy call per
+    block; "mean" with labels and weight divides by the lazy sum of w[label]."""
+    import dask.array as da
+    import numpy as np
+
+    import kl_fast
+
+    check_label_smoothing(args["label_smoothing"])
+    codes = (check_space(args["p_space"], "p_space"), check_space(args["q_space"], "q_space"))
+    check_base(args["base"])
+    check_eps(args["eps"])
+    check_flag(args["normalize"], "normalize")
+    p, q = dd.as_dask_inputs([("p", args["p"]), ("q", args["q"])])
+    labels = p.dtype.kind in "iu" and p.ndim == q.ndim - 1
+    check_temperature(args["temperature"], codes[1:] if labels else codes)
+    kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads", "validate",
+                               "sum_tol", "p_space", "q_space", "temperature", "ignore_index",
+                               "label_smoothing")}
+    if not labels:
+        names = ["p", "q"]
+        dtype = dd.float_dtype([p, q], names=names)
+        shape = broadcast_shape([p, q], names)
+        if len(shape) == 0:
+            raise ValueError("p and q are 0-d; they need an axis of categories")
+        ax = normalize_axis(args["axis"], len(shape), "p and q")
+        kw["weight"] = None if args["weight"] is None else check_weight(args["weight"],
+                                                                          shape[ax])
+        rows = dd.align([_rows_view(x, shape, ax).rechunk({-1: -1}) for x in (p, q)],
+                        [("k",)] * 2)
+        values = _per_block(kl_fast.cross_entropy, rows, [1, 1], dtype, kw)
+        return _shape(values, args, ax, len(shape), dtype)
+    ignore = args["ignore_index"]
+    if ignore is not None and (isinstance(ignore, bool)
+                               or not isinstance(ignore, (int, np.integer))):
+        raise TypeError(f"ignore_index must be an int or None, got {type(ignore).__name__}")
+    dtype = dd.float_dtype([q], names=["q"])
+    ax = normalize_axis(args["axis"], q.ndim, "q")
+    q_rows = da.moveaxis(q, ax, -1).rechunk({-1: -1})
+    w = None if args["weight"] is None else check_weight(args["weight"], q_rows.shape[-1])
+    kw["weight"] = w
+    batch = np.broadcast_shapes(p.shape, q_rows.shape[:-1])
+    p = p if p.shape == batch else da.broadcast_to(p, batch)
+    if q_rows.shape[:-1] != batch:
+        q_rows = da.broadcast_to(q_rows, batch + q_rows.shape[-1:])
+    values = _per_block(kl_fast.cross_entropy, [p, q_rows], [0, 1], dtype, kw)
+    keep = None if ignore is None else p != int(ignore)
+    if w is None or args["reduction"] != "mean":
+        return _shape(values, args, ax, q.ndim, dtype, keep)
+    # torch's weighted mean: sum of the weighted losses over sum(w[y_i]), both lazy
+    wy = p.map_blocks(_label_weights, w, ignore, dtype=np.float64)
+    v = values.astype(np.float64)
+    total = (v if keep is None else da.where(keep, v, 0.0)).sum()
+    den = wy.sum()
+    result = da.where(den > 0, total / da.where(den > 0, den, 1.0), np.nan).astype(dtype)
+    return result.reshape((1,) * q.ndim) if args["keepdims"] else result
+
+
+def _label_weights(labels, w, ignore):
+    """w[label] per row, 0 for ignored rows (labels out of range are clipped here; the
+    block's own call raises for them)."""
+    import numpy as np
+
+    keep = np.ones(labels.shape, bool) if ignore is None else labels != int(ignore)
+    return np.where(keep, w[np.clip(labels, 0, w.size - 1)], 0.0)

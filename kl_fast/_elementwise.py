@@ -18,7 +18,7 @@ from ._report import merge_reports, new_report, raise_for_values
 from ._rows import broadcast_shape, make_rows
 from ._threading import resolve_num_threads
 
-__all__ = ["OPS", "kl_op", "check_space", "elementwise"]
+__all__ = ["OPS", "kl_op", "check_space", "check_where", "elementwise"]
 
 # operation codes of kl_binary.h's KL_OP_*
 OPS = {
@@ -49,17 +49,42 @@ def check_space(space, name):
     return space == "logits"
 
 
-def elementwise(named, op, eps, log_base, opts, requirements, what):
+def check_where(where):
+    """The `where=` mask as a numpy bool array (numpy's rule: a bool dtype)."""
+    kind = _arrays.input_kind(where, "where")
+    mask = np.asarray(_arrays.to_numpy(where, kind))
+    if mask.dtype != np.bool_:
+        raise TypeError(f"where must be a boolean mask (True = include), got dtype "
+                        f"{mask.dtype}; pass where=mask.astype(bool) (torch: mask.bool())")
+    return mask
+
+
+def elementwise(named, op, eps, log_base, opts, requirements, what, where=None, fill=None):
     """Run op `op` over the broadcast inputs `named` [(name, x), (name, x)].
 
     `requirements[k]` words what input k must satisfy (for the error).
+    `where` (bool mask, broadcasting) leaves positions out: they are first set
+    to the valid stand-in `fill[k]` (so neither the checks nor the kernel see
+    what padding holds), then give 0.0 under "none" and are left out of
+    "sum"/"mean" ("mean" divides by the number of included positions).
     Returns the shaped result (reduction, out=, array type applied).
     """
     opts = Options.check(keepdims=False, **opts)
     arrays, dtype, out_kind, _ = _prepare_inputs(named, what=what)
     names = [name for name, _ in named]
+    mask = None
+    if where is not None:
+        mask = check_where(where)
+        shape = broadcast_shape(arrays + [mask], names + ["where"])
+        # one masked copy of each input: what the padding holds never reaches a check
+        arrays = [np.where(mask, a, f).astype(dtype, copy=False)
+                  for a, f in zip(arrays, fill, strict=True)]
+        mask = np.broadcast_to(mask, shape)
     shape = broadcast_shape(arrays, names)
     size = int(np.prod(shape, dtype=np.int64))
+    if mask is not None:
+        return _masked(arrays, names, shape, size, mask, dtype, out_kind, op, eps, log_base,
+                       opts, requirements)
     reduce = opts.reduction != "none"
     # "none" fills the result; "sum"/"mean" run through a small scratch buffer (the
     # result is a scalar: no input-sized array is ever made), summed in fixed pieces
@@ -76,6 +101,27 @@ def elementwise(named, op, eps, log_base, opts, requirements, what):
     if reduce:
         if opts.reduction == "mean":
             acc = acc / size if size else np.nan
+        return _arrays.wrap_result(dtype.type(acc), out_kind)
+    return _finish(result, opts, out_kind)
+
+
+def _masked(arrays, names, shape, size, mask, dtype, out_kind, op, eps, log_base, opts,
+            requirements):
+    """The where= path: every value computed, masked ones then 0.0, reductions over the
+    included positions only."""
+    result = np.empty(shape, dtype=dtype)
+    if size:
+        inputs = [a.reshape((1,) * (1 - a.ndim) + a.shape) if not shape else a for a in arrays]
+        rows = make_rows(inputs, names, -1)
+        total, _ = _run(rows, result.reshape(-1, rows.n_cat), dtype, op, eps, log_base, opts)
+        if opts.validate and total[0] > 0:
+            raise_for_values(total, rows, names, inputs, requirements[int(total[3])])
+    result[~mask] = 0.0
+    if opts.reduction != "none":
+        acc = result.sum(dtype=np.float64)
+        if opts.reduction == "mean":
+            count = int(np.count_nonzero(mask))
+            acc = acc / count if count else np.nan
         return _arrays.wrap_result(dtype.type(acc), out_kind)
     return _finish(result, opts, out_kind)
 

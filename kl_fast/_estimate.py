@@ -11,7 +11,7 @@ KINDS = ("k1", "k2", "k3")
 
 
 def kl_estimate(logp, logq, *, kind="k3", base=None, reduction="none", out=None,
-                backend="auto", num_threads=None, validate=True):
+                backend="auto", num_threads=None, validate=True, where=None):
     r"""Per-sample estimates of KL(p || q) from samples x ~ p.
 
     Parameters
@@ -35,6 +35,13 @@ def kl_estimate(logp, logq, *, kind="k3", base=None, reduction="none", out=None,
         mean over samples: pass ``reduction="mean"``.
     out, backend, num_threads, validate
         As in :func:`kl_divergence`.
+    where : array_like of bool, optional
+        numpy's convention, True = include: a mask broadcasting against the
+        inputs (e.g. the attention mask of padded sequences).  Masked
+        positions may hold anything (-inf, NaN) and are never checked; they
+        are 0.0 under ``reduction="none"`` and left out of "sum" and "mean"
+        ("mean" divides by the number of included positions, NaN if none).
+        The mask costs one masked copy of each input.
 
     Returns
     -------
@@ -75,6 +82,13 @@ def kl_estimate(logp, logq, *, kind="k3", base=None, reduction="none", out=None,
     0.367879
     >>> round(float(kl_fast.kl_estimate([-1.0, -2.0], [-1.0, -1.0], reduction="mean")), 6)
     0.359141
+
+    Padding left out of the mean (it may hold -inf):
+
+    >>> ninf = float("-inf")
+    >>> round(float(kl_fast.kl_estimate([-1.0, -2.0, ninf], [-1.0, -1.0, ninf],
+    ...                                 where=[True, True, False], reduction="mean")), 6)
+    0.359141
     """
     try:
         if _dask_dispatch.has_dask(logp, logq):
@@ -87,7 +101,7 @@ def kl_estimate(logp, logq, *, kind="k3", base=None, reduction="none", out=None,
         opts = dict(reduction=reduction, out=out, backend=backend, num_threads=num_threads,
                     validate=validate)
         return elementwise([("logp", logp), ("logq", logq)], OPS[kind], 0.0, log_base, opts,
-                           requirements, "log-probabilities")
+                           requirements, "log-probabilities", where, (0.0, 0.0))
     except (ValueError, TypeError) as err:
         note_out(err, out)
         raise

@@ -138,6 +138,16 @@ def _labels_ignored_on_probabilities(inputs):
     return y, _softmax(q)
 
 
+def _log_of(index):
+    """Input `index` as log-probabilities (p_space="log")."""
+    return _changed(index, np.log)
+
+
+# a where= mask for the 6 elements of the elementwise calls; ~_EVERY_OTHER[::-1] leaves
+# the last element out (where the padding variants put their NaN / -inf)
+_EVERY_OTHER = np.arange(6) % 2 == 0
+
+
 def _two_gaussians(inputs):
     mu, var = inputs
     return mu, var, mu[::-1], var[::-1]
@@ -171,17 +181,23 @@ CALLS = {
         "cross_entropy", PUBLIC["cross_entropy"][0], _fn(kl_fast.cross_entropy), (0, 1),
         _nan_at_last(1),
         {"bad-sum": _scaled(1), "ignore-index-without-labels": _keywords(ignore_index=3)},
-        {"logits": _keywords(q_space="logits")}),
+        {"logits": _keywords(q_space="logits"),
+         "log-targets-weight-smoothing": _data(_log_of(0), p_space="log",
+                                               weight=np.linspace(0.5, 2.0, 5),
+                                               label_smoothing=0.1)}),
     "cross_entropy_labels": Call(
         "cross_entropy", PUBLIC["cross_entropy_labels"][0],
         _fn(kl_fast.cross_entropy, q_space="logits"), (1,), _bad_label,
         {"nan-logit": _data(_nan_at_last(1)), "row-all-minus-inf": _last_row(1, -np.inf),
          "label-out-of-range-on-probabilities": _data(_labels_on_probabilities,
                                                       q_space="prob"),
-         "bad-ignore-index": _keywords(ignore_index=1.5), "eps-with-logits": _keywords(eps=0.1)},
+         "bad-ignore-index": _keywords(ignore_index=1.5), "eps-with-logits": _keywords(eps=0.1),
+         "bad-weight": _keywords(weight=np.ones(4)),
+         "bad-label-smoothing": _keywords(label_smoothing=1.5)},
         {"ignore-index-on-probabilities": _data(_labels_ignored_on_probabilities,
                                                 q_space="prob", ignore_index=-100),
-         "reduction-mean": _keywords(reduction="mean")}),
+         "reduction-mean": _keywords(reduction="mean"),
+         "weight-smoothing": _keywords(weight=np.linspace(0.5, 2.0, 5), label_smoothing=0.1)}),
     "js_divergence": Call(
         "js_divergence", PUBLIC["js_divergence"][0], _fn(kl_fast.js_divergence), (0, 1),
         _nan_at_last(0),
@@ -220,18 +236,23 @@ CALLS = {
     "binary_kl": Call(
         "binary_kl", PUBLIC["binary_kl"][0], _fn(kl_fast.binary_kl), (0, 1), _nan_at_last(1),
         {"above-one": _scaled(0, 3.0), "bad-space": _keywords(q_space="probs")},
-        {"logits": _keywords(p_space="logits", q_space="logits"), "eps": _keywords(eps=1e-6)}),
+        {"logits": _keywords(p_space="logits", q_space="logits"), "eps": _keywords(eps=1e-6),
+         "where": _keywords(where=_EVERY_OTHER)}),
     "binary_cross_entropy": Call(
         "binary_cross_entropy", PUBLIC["binary_cross_entropy"][0],
         _fn(kl_fast.binary_cross_entropy), (0, 1), _nan_at_last(1),
         {"target-above-one": _scaled(0, 3.0), "bad-eps": _keywords(eps=-0.1)},
-        {"logits": _keywords(q_space="logits"), "reduction-mean": _keywords(reduction="mean")}),
+        {"logits": _keywords(q_space="logits"), "reduction-mean": _keywords(reduction="mean"),
+         "where-padding": _data(_changed(1, lambda x: _set_last(x, np.nan)),
+                                where=~_EVERY_OTHER[::-1])}),
     "kl_estimate": Call(
         "kl_estimate", PUBLIC["kl_estimate"][0], _fn(kl_fast.kl_estimate, kind="k3"), (0, 1),
         _nan_at_last(1),
         {"infinite-logp": _data(_changed(0, lambda x: _set_last(x, np.inf))),
-         "bad-kind": _keywords(kind="k4")},
-        {"k1": _keywords(kind="k1"), "k2": _keywords(kind="k2")}),
+         "bad-kind": _keywords(kind="k4"), "where-not-bool": _keywords(where=np.ones(6, int))},
+        {"k1": _keywords(kind="k1"), "k2": _keywords(kind="k2"),
+         "where-padding": _data(_changed(0, lambda x: _set_last(x, -np.inf)),
+                                where=~_EVERY_OTHER[::-1], reduction="mean")}),
 }
 
 # the scipy drop-ins run on the default backend (they take no backend keyword)
