@@ -53,13 +53,14 @@ class Metric:
 
 METRICS = {
     "kl": Metric("kl", kl_divergence, 2, False,
-                 frozenset({"axis", "normalize", "p_space", "q_space", "temperature"})),
+                 frozenset({"axis", "normalize", "p_space", "q_space", "temperature",
+                            "sum_tol"})),
     "entropy": Metric("entropy", entropy, 1, False,
-                      frozenset({"axis", "normalize", "p_space", "temperature"})),
+                      frozenset({"axis", "normalize", "p_space", "temperature", "sum_tol"})),
     "cross-entropy": Metric("cross-entropy", cross_entropy, 2, False,
                             frozenset({"axis", "normalize", "q_space", "temperature",
-                                       "ignore_index"})),
-    "js": Metric("js", js_divergence, 2, False, frozenset({"axis", "normalize"})),
+                                       "ignore_index", "sum_tol"})),
+    "js": Metric("js", js_divergence, 2, False, frozenset({"axis", "normalize", "sum_tol"})),
     "binary-kl": Metric("binary-kl", binary_kl, 2, True, frozenset({"p_space", "q_space"})),
     "binary-cross-entropy": Metric("binary-cross-entropy", binary_cross_entropy, 2, True,
                                    frozenset({"q_space"})),
@@ -67,7 +68,7 @@ METRICS = {
 
 _FLAGS = {"axis": "--axis", "normalize": "--normalize", "p_space": "--p-space",
           "q_space": "--q-space", "temperature": "--temperature",
-          "ignore_index": "--ignore-index"}
+          "ignore_index": "--ignore-index", "sum_tol": "--sum-tol"}
 
 
 @dataclass
@@ -142,6 +143,8 @@ def _keywords(metric, given, eps, base, backend, num_threads):
         kw.update(spaces)
     if given.get("ignore_index") is not None:
         kw["ignore_index"] = given["ignore_index"]
+    if given.get("sum_tol") is not None:
+        kw["sum_tol"] = given["sum_tol"]
     return kw
 
 
@@ -180,6 +183,7 @@ _FLAG_WORDS = [
     (re.compile(r"\btemperature=(?=\S)"), "--temperature "),
     (re.compile(r"\b(?:p_)?space=['\"]?(\w+)['\"]?"), r"--p-space \1"),
     (re.compile(r"\bq_space=['\"]?(\w+)['\"]?"), r"--q-space \1"),
+    (re.compile(r"\ba larger sum_tol\b"), "a larger --sum-tol"),
 ]
 
 
@@ -253,7 +257,7 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
                 axis=None, eps=0.0, base=None, normalize=None, p_space=None, q_space=None,
                 temperature=None, ignore_index=None, reduction="none", chunk_rows=None,
                 num_threads=None, backend="auto", validate=True, progress=None,
-                delimiter=None, header="auto"):
+                delimiter=None, header="auto", sum_tol=None):
     """Score the arrays in files `p` (and `q`) chunk by chunk and write a .npy or .csv.
 
     What ``kl-fast score`` runs.  The result equals ``kl_fast.<metric>`` on
@@ -302,6 +306,8 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
     backend : {"auto", "cython", "numba", "numpy"}, default "auto"
     validate : bool, default True
         As for the metric's function (labels out of range are always errors).
+    sum_tol : float, optional
+        The row-sum tolerance, as for the metric's function (None: its default).
     progress : callable, optional
         ``progress(total_rows)`` returns an object with ``update(n)`` and
         ``close()`` (a tqdm bar, say).
@@ -371,7 +377,8 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
     paths = [os.fspath(x) for x in paths]
     out = check_out(out, paths, reduction)
     given = {"axis": axis, "normalize": normalize or None, "p_space": p_space,
-             "q_space": q_space, "temperature": temperature, "ignore_index": ignore_index}
+             "q_space": q_space, "temperature": temperature, "ignore_index": ignore_index,
+             "sum_tol": sum_tol}
     kw = _keywords(metric, given, eps, base, backend, num_threads)
     kw["validate"] = bool(validate)
     sources = []

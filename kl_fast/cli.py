@@ -88,7 +88,8 @@ def _cmd_score(args):
             p_space=args.p_space, q_space=args.q_space, temperature=args.temperature,
             ignore_index=args.ignore_index, reduction=args.reduction,
             chunk_rows=args.chunk_rows, num_threads=args.threads, backend=args.backend,
-            validate=not args.no_validate, progress=_progress_factory(args.quiet))
+            validate=not args.no_validate, sum_tol=args.sum_tol,
+            progress=_progress_factory(args.quiet))
     except KeyboardInterrupt:
         print("kl-fast score: interrupted; no output written", file=sys.stderr)
         return 130
@@ -168,6 +169,9 @@ def _add_score(sub):
     score.add_argument("--threads", type=int, default=None, help="threads for kl_fast")
     score.add_argument("--backend", choices=["auto", "cython", "numba", "numpy"],
                        default="auto")
+    score.add_argument("--sum-tol", type=float, default=None, metavar="TOL",
+                       help="how far a row sum may miss 1 (default: K x float32 eps, "
+                            "between 1e-6 and 1e-3)")
     score.add_argument("--no-validate", action="store_true",
                        help="skip the value and row-sum checks (validate=False)")
     score.add_argument("--quiet", action="store_true",

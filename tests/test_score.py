@@ -242,6 +242,29 @@ def test_options_reach_the_function(tmp_path, rng):
                                   kl_fast.entropy(a, space="logits"))
 
 
+def test_sum_tol_and_float32_csv(tmp_path, rng, capsys):
+    """A CSV of float32 probabilities (8 significant digits, as pandas writes them) is
+    accepted by the default tolerance; --sum-tol sets it, as sum_tol= does."""
+    p32 = dirichlet(rng, 40, 10, np.float32)
+    path = tmp_path / "p32.csv"
+    np.savetxt(path, p32, fmt="%.8g", delimiter=",")
+    assert score(path, "--metric", "entropy", "-o", tmp_path / "h.npy", "--quiet") == 0
+    loaded = np.loadtxt(path, delimiter=",")
+    np.testing.assert_allclose(np.load(tmp_path / "h.npy"), ref.entropy(loaded), rtol=1e-13)
+    off = np.tile([0.5, 0.505], (5, 1))
+    np.save(tmp_path / "off.npy", off)
+    assert score(tmp_path / "off.npy", "--metric", "entropy", "-o", tmp_path / "o.npy") == 2
+    err = capsys.readouterr().err
+    assert "larger --sum-tol" in err and "larger sum_tol" not in err
+    assert score(tmp_path / "off.npy", "--metric", "entropy", "--sum-tol", 0.01,
+                 "-o", tmp_path / "o.npy", "--quiet") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"),
+                                  kl_fast.entropy(off, sum_tol=0.01))
+    assert score(tmp_path / "off.npy", tmp_path / "off.npy", "--metric", "binary-kl",
+                 "--sum-tol", 0.1, "-o", tmp_path / "b.npy") == 2
+    assert "--sum-tol does not apply to --metric binary-kl" in capsys.readouterr().err
+
+
 def test_float16_big_endian_and_no_validate(tmp_path, rng):
     """float16 is computed as float32 (float32 out); byte order is the file's business;
     --no-validate passes validate=False (a NaN row comes back NaN, not an error)."""
