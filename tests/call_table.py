@@ -126,6 +126,25 @@ def _not_pd(inputs):
     return mu1, cov1, mu2, cov2
 
 
+def _stray_category_axis(index):
+    """Input `index` with a length-1 category axis (it never broadcasts against K)."""
+    return _changed(index, lambda x: x[..., :1])
+
+
+def _labels_as_floats(inputs):
+    """Soft targets replaced by whole-number floats of the labels' shape (a lookalike)."""
+    p, q = inputs
+    return np.zeros(q.shape[:-1]), q
+
+
+def _positive_log_label(inputs):
+    """Log-probabilities whose value picked by the first label is positive."""
+    y, q = (np.array(x, copy=True) for x in inputs)
+    logq = np.log(_softmax(q))
+    logq[(0,) * (logq.ndim - 1) + (int(y.flat[0]),)] = 0.5
+    return y, logq
+
+
 def _fn(f, **fixed):
     """run(inputs, backend, **kw): `kw` may override the `fixed` keywords and the backend."""
     return lambda inputs, backend, **kw: f(*inputs, **{"backend": backend, **fixed, **kw})
@@ -162,9 +181,11 @@ CALLS = {
         "kl_divergence", PUBLIC["kl_divergence"][0], _fn(kl_fast.kl_divergence), (0, 1),
         _nan_at_last(1),
         {"bad-sum": _scaled(0), "bad-base": _keywords(base=-1.0),
-         "bad-space": _keywords(p_space="probs"), "bad-reduction": _keywords(reduction="median")},
+         "bad-space": _keywords(p_space="probs"), "bad-reduction": _keywords(reduction="median"),
+         "category-axis-broadcast": _data(_stray_category_axis(1)),
+         "bad-sum-tol": _keywords(sum_tol=-1.0)},
         {"normalize-eps-bits": _keywords(normalize=True, eps=1e-9, base=2),
-         "reduction-sum": _keywords(reduction="sum")}),
+         "reduction-sum": _keywords(reduction="sum"), "sum-tol": _keywords(sum_tol=1e-3)}),
     "kl_divergence_logits": Call(
         "kl_divergence", PUBLIC["kl_divergence_logits"][0],
         _fn(kl_fast.kl_divergence, p_space="logits", q_space="logits"), (0, 1),
@@ -180,7 +201,8 @@ CALLS = {
     "cross_entropy": Call(
         "cross_entropy", PUBLIC["cross_entropy"][0], _fn(kl_fast.cross_entropy), (0, 1),
         _nan_at_last(1),
-        {"bad-sum": _scaled(1), "ignore-index-without-labels": _keywords(ignore_index=3)},
+        {"bad-sum": _scaled(1), "ignore-index-without-labels": _keywords(ignore_index=3),
+         "float-labels": _data(_labels_as_floats)},
         {"logits": _keywords(q_space="logits"),
          "log-targets-weight-smoothing": _data(_log_of(0), p_space="log",
                                                weight=np.linspace(0.5, 2.0, 5),
@@ -193,10 +215,15 @@ CALLS = {
                                                       q_space="prob"),
          "bad-ignore-index": _keywords(ignore_index=1.5), "eps-with-logits": _keywords(eps=0.1),
          "bad-weight": _keywords(weight=np.ones(4)),
+         "positive-log-probability": _data(_positive_log_label, q_space="log"),
+         "full-check-bad-row": _data(lambda inputs: (inputs[0], inputs[1] * 0 + 0.5),
+                                     q_space="prob", validate="full"),
          "bad-label-smoothing": _keywords(label_smoothing=1.5)},
         {"ignore-index-on-probabilities": _data(_labels_ignored_on_probabilities,
                                                 q_space="prob", ignore_index=-100),
          "reduction-mean": _keywords(reduction="mean"),
+         "full-check": _data(lambda inputs: (inputs[0], _softmax(inputs[1])), q_space="prob",
+                             validate="full"),
          "weight-smoothing": _keywords(weight=np.linspace(0.5, 2.0, 5), label_smoothing=0.1)}),
     "js_divergence": Call(
         "js_divergence", PUBLIC["js_divergence"][0], _fn(kl_fast.js_divergence), (0, 1),
