@@ -55,17 +55,17 @@ def _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num
 _PROB_REQUIREMENT = "probabilities (or counts) must be finite and >= 0"
 
 
-def _prepare_inputs(named, what="probabilities"):
+def _prepare_inputs(named, what="probabilities", layout=()):
     """numpy float views of the named inputs, their common dtype, the output type,
     and the loosest row-sum tolerance dtype (an input keeps its own precision's
-    tolerance when it is promoted to the common dtype)."""
-    kinds = [_arrays.input_kind(x, name) for name, x in named]
-    arrays = [as_float_array(_arrays.to_numpy(x, k), name, what)
-              for (name, x), k in zip(named, kinds, strict=False)]
+    tolerance when it is promoted to the common dtype).  `layout`: how pandas
+    axes pair up, ``(slots, out_slots)`` of ``_arrays.gather``."""
+    raw, out_kind = _arrays.gather(named, *layout)
+    arrays = [as_float_array(a, name, what) for (name, _), a in zip(named, raw, strict=False)]
     dtype = result_dtype(arrays)
     tol_dtype = min((a.dtype for a in arrays), key=lambda d: d.itemsize)
     arrays = [a.astype(dtype, copy=False) for a in arrays]
-    return arrays, dtype, _arrays.output_kind(kinds), tol_dtype
+    return arrays, dtype, out_kind, tol_dtype
 
 
 def _check_mode(validate, normalize, eps, dtype, n_cat):
@@ -485,8 +485,10 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
     if ignore_index is not None and (isinstance(ignore_index, bool)
                                      or not isinstance(ignore_index, (int, np.integer))):
         raise TypeError(f"ignore_index must be an int or None, got {type(ignore_index).__name__}")
+    labels, q, pandas_kind = _arrays.pair_labels(labels, q, axis)
     label_kind = _arrays.input_kind(labels, "p")
     (q_arr,), dtype, out_kind, _ = _prepare_inputs([("q", q)])
+    out_kind = pandas_kind or out_kind
     label_arr = as_label_array(_arrays.to_numpy(labels, label_kind), "p (labels)")
     if q_arr.ndim == 0:
         raise ValueError("q is 0-d; it needs an axis of categories (e.g. shape (N, K))")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import _dask_dispatch, _dask_other
+from . import _arrays, _autograd, _dask_dispatch, _dask_other
 from ._api import _prepare_inputs
 from ._engine import Options, finish, run_kernel
 from ._report import note_out, raise_for_values
@@ -91,6 +91,12 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
     try:
         if _dask_dispatch.has_dask(mu1, s1, mu2, s2):
             return _dask_other.dispatch("gaussian_kl", locals())
+        if _autograd.wants_grad(mu1, s1, mu2, s2):
+            options = dict(scale=scale, axis=axis, base=base, reduction=reduction,
+                           keepdims=keepdims, out=out, backend=backend, num_threads=num_threads,
+                           validate=validate)
+            params = (mu1, s1) if mu2 is None and s2 is None else (mu1, s1, mu2, s2)
+            return _autograd.gaussian_kl(gaussian_kl, params, options)
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                              num_threads=num_threads, validate=validate)
         if not isinstance(scale, str) or scale not in SCALES:
@@ -102,11 +108,13 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
         named = [("mu1", mu1), ("s1", s1)] + ([] if prior else [("mu2", mu2), ("s2", s2)])
         arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters")
         names = [name for name, _ in named]
-        elementwise = axis is None
+        # one univariate Gaussian from scalars has no axis to sum over
+        elementwise = axis is None or (axis == -1 and max(a.ndim for a in arrays) == 0)
         if elementwise:
             # every coordinate is its own "row" of length one
             arrays = [a[..., np.newaxis] for a in arrays]
             axis = -1
+            out_kind = _arrays.add_trailing_axis(out_kind)
         rows = make_rows(arrays, names, axis)
         check = 1 if opts.validate else 0
         kernel = "gaussian_kl_prior_rows" if prior else "gaussian_kl_rows"
