@@ -111,7 +111,9 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     p, q : array_like
         Probabilities (or counts with ``normalize=True``); the batch axes
         broadcast, e.g. p of shape (N, K) against one q of shape (K,).
-        numpy arrays of any layout, lists, memmaps and CPU torch tensors.
+        numpy arrays of any layout, lists, memmaps, CPU torch tensors
+        (bfloat16 computed as float32), JAX arrays, and pandas objects
+        (paired by their index/columns labels, never silently by position).
     p_space, q_space : {"prob", "log", "logits"}, default "prob"
         What `p` and `q` hold: probabilities, natural-log probabilities, or
         unnormalized logits (a stable log-softmax is applied inside the
@@ -151,7 +153,8 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     ndarray or scalar
         KL(p || q) per distribution (float32 for float32 inputs, else
         float64), a numpy scalar for a single distribution, or a torch
-        tensor for torch input.
+        tensor for torch input (a pandas Series, labelled like the batch
+        axis, for a DataFrame).
 
     Raises
     ------
@@ -160,7 +163,10 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
         ``validate``), shapes that do not broadcast, a bad `axis`, an empty
         category axis, or a bad keyword value.
     TypeError
-        Complex, bool, object or string data, or a GPU array.
+        Complex, bool, object or string data, a GPU array, or a torch
+        tensor that requires grad while autograd records: the result would
+        carry no gradient, so pass ``x.detach()`` to monitor the value (only
+        :func:`gaussian_kl` returns a result with a gradient).
 
     See Also
     --------
