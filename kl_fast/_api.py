@@ -7,7 +7,7 @@ checks and reports, and ``_report.py`` turns its report into errors.
 
 import numpy as np
 
-from . import _arrays, _dask_dispatch, _dask_rows
+from . import _arrays, _autograd, _autograd_rows, _dask_dispatch, _dask_rows
 from ._engine import Options, finish, run_kernel
 from ._report import note_out, raise_for_sums, raise_for_values
 from ._rows import make_rows, normalize_axis
@@ -226,6 +226,8 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     try:
         if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
             return _dask_rows.dispatch("kl_divergence", locals())
+        if not type(p) is type(q) is np.ndarray and _autograd.wants_grad(p, q):
+            return _autograd_rows.differentiate("kl", kl_divergence, locals())
         codes = (check_space(p_space, "p_space"), check_space(q_space, "q_space"))
         if codes != (0, 0) or temperature != 1.0:
             opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
@@ -366,6 +368,8 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
     try:
         if type(p) is not np.ndarray and _dask_dispatch.has_dask(p):
             return _dask_rows.dispatch("entropy", locals())
+        if type(p) is not np.ndarray and _autograd.wants_grad(p):
+            return _autograd_rows.differentiate("h", entropy, locals())
         code = check_space(space, "space")
         if code != 0 or temperature != 1.0:
             opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
@@ -453,6 +457,8 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
     try:
         if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
             return _dask_rows.dispatch("cross_entropy", locals())
+        if not type(p) is type(q) is np.ndarray and _autograd.wants_grad(p, q):
+            return _autograd_rows.differentiate("ce", cross_entropy, locals())
         q_code = check_space(q_space, "q_space")
         if q_code != 0 or temperature != 1.0:
             temperature = check_temperature(temperature, (q_code,))

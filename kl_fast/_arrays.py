@@ -7,7 +7,8 @@ result is turned back into the caller's array type.  Arrays on a GPU raise a
 ``TypeError``: a silent device copy would hide a transfer of the whole input.
 So does a torch tensor that requires a gradient while autograd records: the
 kernels' results carry none, and a loss built from them would train with a
-silently zero gradient (``gaussian_kl`` carries one, see ``_autograd.py``).
+silently zero gradient (``gaussian_kl``, ``kl_divergence``, ``cross_entropy`` and
+``entropy`` carry one instead: ``_autograd.py``, ``_autograd_rows.py``).
 bfloat16 (torch, or ml_dtypes' as JAX holds it) has no numpy dtype: it is
 computed as float32, like float16.
 """
@@ -21,10 +22,10 @@ __all__ = ["input_kind", "to_numpy", "gather", "output_kind", "wrap_result", "pa
 
 GRADIENT_ADVICE = (
     "{name} is a torch tensor that requires grad, but kl_fast's results carry no gradient "
-    "(only gaussian_kl's do): a loss built from this call would train with a silently zero "
-    "gradient from this term. To monitor the value, pass {name}.detach() (or call inside "
-    "torch.no_grad()); to train through it, use torch's own function (e.g. "
-    "torch.nn.functional.kl_div or cross_entropy)"
+    "here (only those of gaussian_kl, kl_divergence, cross_entropy and entropy do): a loss "
+    "built from this call would train with a silently zero gradient from this term. To "
+    "monitor the value, pass {name}.detach() (or call inside torch.no_grad()); to train "
+    "through it, use torch's own function"
 )
 
 

@@ -15,6 +15,7 @@ from torch.autograd import gradcheck, gradgradcheck
 
 import kl_fast
 import kl_fast.scipy
+from kl_fast import _autograd_rows
 
 from . import reference as ref
 from .public_calls import CALLS
@@ -28,9 +29,11 @@ def _torch(x):
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-# -- gradients: refused everywhere except gaussian_kl -------------------------------------------
+# -- gradients: carried by gaussian_kl and the row reductions, refused by the rest ---------------
 
-NO_GRAD_CALLS = [name for name in CALLS if name != "gaussian_kl"]
+WITH_GRAD = ("gaussian_kl", "kl_divergence", "kl_divergence_logits", "entropy", "cross_entropy",
+             "cross_entropy_labels")
+NO_GRAD_CALLS = [name for name in CALLS if name not in WITH_GRAD]
 
 
 @pytest.mark.parametrize("name", NO_GRAD_CALLS)
@@ -46,7 +49,7 @@ def test_tensor_requiring_grad_raises_type_error_in_every_function(name):
             call(*tensors)
 
 
-@pytest.mark.parametrize("name", NO_GRAD_CALLS + ["gaussian_kl"])
+@pytest.mark.parametrize("name", list(CALLS))
 def test_tensor_requiring_grad_computes_inside_no_grad(name):
     make_inputs, call = CALLS[name]
     inputs = make_inputs(np.random.default_rng(4))
@@ -61,12 +64,11 @@ def test_grad_message_names_the_argument():
     p = torch.tensor([0.5, 0.5])
     q = torch.tensor([0.25, 0.75], requires_grad=True)
     with pytest.raises(TypeError, match=r"^q is a torch tensor that requires grad.*q\.detach\(\)"):
-        kl_fast.kl_divergence(p, q)
-    logits = torch.randn(3, 4, requires_grad=True)
-    with pytest.raises(TypeError, match=r"^q is a torch tensor that requires grad"):
-        kl_fast.cross_entropy(torch.tensor([0, 1, 3]), logits, q_space="logits")
-    with pytest.raises(TypeError, match=r"^p is a torch tensor that requires grad"):
-        kl_fast.entropy(logits, space="logits")
+        kl_fast.js_divergence(p, q)
+    with pytest.raises(TypeError, match=r"^P is a torch tensor that requires grad"):
+        kl_fast.pairwise_kl(q[None, :], p[None, :])
+    with pytest.raises(TypeError, match=r"^y is a torch tensor that requires grad"):
+        kl_fast.binary_cross_entropy(q, p)
 
 
 def test_detached_tensor_gives_the_value_of_the_monitored_loss():
@@ -78,10 +80,15 @@ def test_detached_tensor_gives_the_value_of_the_monitored_loss():
 
 
 def test_scipy_drop_ins_never_drop_a_gradient_silently():
-    p = torch.tensor([0.5, 0.5], dtype=torch.float64, requires_grad=True)
-    q = torch.tensor([0.25, 0.75], dtype=torch.float64)
-    for call in (lambda: kl_fast.scipy.entropy(p), lambda: kl_fast.scipy.entropy(p, q),
-                 lambda: kl_fast.scipy.jensenshannon(p, q), lambda: kl_fast.scipy.rel_entr(p, q)):
+    counts = torch.tensor([1.0, 3.0, 2.0], dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64, requires_grad=True)
+    # scipy's entropy normalizes its inputs: the gradient goes through the normalization
+    ours = kl_fast.scipy.entropy(counts, q, base=2)
+    p, q_normalized = counts / counts.sum(), q / q.sum()
+    theirs = (p * torch.log2(p / q_normalized)).sum()
+    _assert_same_value_and_gradient(ours, theirs, (counts, q))
+    for call in (lambda: kl_fast.scipy.jensenshannon(counts, q),
+                 lambda: kl_fast.scipy.rel_entr(counts, q)):
         with pytest.raises((TypeError, RuntimeError), match="requires grad"):
             call()
 
@@ -168,6 +175,167 @@ def test_gaussian_kl_with_grad_refuses_out():
     mu = torch.zeros(3, requires_grad=True)
     with pytest.raises(TypeError, match="out= .* cannot carry the gradient"):
         kl_fast.gaussian_kl(mu, torch.ones(3), axis=None, out=np.empty(3, np.float32))
+
+
+# -- kl_divergence, cross_entropy and entropy carry the gradient --------------------------------
+
+def _rows_in(space, shape, normalize, gen, axis=-1):
+    """Interior inputs in `space`: a small step keeps them valid (or normalized)."""
+    x = torch.randn(shape, dtype=torch.float64, generator=gen)
+    if space == "prob":
+        x = torch.rand(shape, dtype=torch.float64, generator=gen) + 0.2 if normalize \
+            else torch.softmax(x, axis)
+    elif space == "log":
+        x = torch.log_softmax(x, axis) + (0.3 if normalize else 0.0)
+    return x.requires_grad_()
+
+
+ROW_OPTIONS = [
+    dict(normalize=False, reduction="none", axis=-1, keepdims=False),
+    dict(normalize=True, reduction="mean", axis=-1, keepdims=False, base=2),
+    dict(normalize=False, reduction="sum", axis=0, keepdims=False, temperature=2.0),
+    dict(normalize=True, reduction="none", axis=0, keepdims=True),
+]
+
+
+def _row_cases():
+    for ps in ("prob", "log", "logits"):
+        for qs in ("prob", "log", "logits"):
+            for i, options in enumerate(ROW_OPTIONS):
+                if options.get("temperature", 1.0) != 1.0 and "logits" not in (ps, qs):
+                    continue
+                # probabilities or log-probabilities against logits are defined on the simplex
+                # only (the kernel's extension off it differs from torch's): compared with
+                # torch's own formula on valid rows below instead of a finite-difference check
+                if ps != "logits" and qs == "logits" and not options["normalize"]:
+                    continue
+                yield ps, qs, i
+
+
+@pytest.mark.parametrize("ps,qs,i", list(_row_cases()))
+def test_row_reductions_gradcheck(ps, qs, i):
+    options = dict(ROW_OPTIONS[i], validate=False)
+    gen = torch.Generator().manual_seed(20 + i)
+    axis, normalize = options["axis"], options["normalize"]
+    p = _rows_in(ps, (3, 4), normalize, gen, axis)
+    q = _rows_in(qs, (3, 4) if axis == 0 else (4,), normalize, gen, axis)
+    assert gradcheck(lambda a, b: kl_fast.kl_divergence(a, b, p_space=ps, q_space=qs, **options),
+                     (p, q))
+    if ps == "prob":
+        assert gradcheck(lambda a, b: kl_fast.cross_entropy(a, b, q_space=qs, **options), (p, q))
+    if qs == "prob" and (ps == "logits" or "temperature" not in options):
+        assert gradcheck(lambda a: kl_fast.entropy(a, space=ps, **options), (p,))
+
+
+@pytest.mark.parametrize("q_space", ["prob", "log", "logits"])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_label_cross_entropy_gradcheck(q_space, reduction):
+    gen = torch.Generator().manual_seed(30)
+    q = _rows_in(q_space, (5, 4), False, gen)
+    labels = torch.tensor([0, 3, 2, 1, 2])
+    assert gradcheck(lambda b: kl_fast.cross_entropy(labels, b, q_space=q_space, reduction=reduction,
+                                                     validate=False), (q,))
+    axis0 = _rows_in(q_space, (4, 5), True, gen, axis=0)
+    assert gradcheck(lambda b: kl_fast.cross_entropy(labels, b, q_space=q_space, axis=0,
+                                                     normalize=True, reduction=reduction), (axis0,))
+
+
+def test_distillation_gradient_matches_torch():
+    gen = torch.Generator().manual_seed(31)
+    teacher = torch.randn(6, 10, dtype=torch.float64, generator=gen, requires_grad=True)
+    student = torch.randn(6, 10, dtype=torch.float64, generator=gen, requires_grad=True)
+    ours = kl_fast.kl_divergence(teacher, student, p_space="logits", q_space="logits",
+                                 temperature=2.0, reduction="mean")
+    theirs = torch.nn.functional.kl_div(torch.log_softmax(student / 2, -1),
+                                        torch.log_softmax(teacher / 2, -1), log_target=True,
+                                        reduction="batchmean")
+    _assert_same_value_and_gradient(ours, theirs, (teacher, student))
+
+
+def test_soft_target_cross_entropy_gradient_matches_torch():
+    gen = torch.Generator().manual_seed(32)
+    target = torch.softmax(torch.randn(6, 10, dtype=torch.float64, generator=gen), -1)
+    target.requires_grad_()
+    logits = torch.randn(6, 10, dtype=torch.float64, generator=gen, requires_grad=True)
+    ours = kl_fast.cross_entropy(target, logits, q_space="logits", reduction="mean")
+    theirs = torch.nn.functional.cross_entropy(logits, target)
+    _assert_same_value_and_gradient(ours, theirs, (target, logits))
+    # probabilities or log-probabilities against logits
+    ours = kl_fast.kl_divergence(target, logits, q_space="logits", reduction="sum")
+    theirs = (target * (torch.log(target) - torch.log_softmax(logits, -1))).sum()
+    _assert_same_value_and_gradient(ours, theirs, (target, logits))
+    ours = kl_fast.kl_divergence(torch.log(target), logits, p_space="log", q_space="logits")
+    theirs = (target * (torch.log(target) - torch.log_softmax(logits, -1))).sum(-1)
+    _assert_same_value_and_gradient(ours.sum(), theirs.sum(), (target, logits))
+
+
+@pytest.mark.parametrize("q_space", ["prob", "logits"])
+def test_label_cross_entropy_gradient_matches_torch(q_space):
+    gen = torch.Generator().manual_seed(33)
+    logits = torch.randn(7, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    def scores():
+        return torch.softmax(logits, -1) if q_space == "prob" else logits
+
+    labels = torch.tensor([0, 4, -100, 1, 2, 2, -100])
+    ours = kl_fast.cross_entropy(labels, scores(), q_space=q_space, ignore_index=-100,
+                                 reduction="mean")
+    theirs = torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100)
+    _assert_same_value_and_gradient(ours, theirs, (logits,))
+    per_row = kl_fast.cross_entropy(labels, scores(), q_space=q_space, ignore_index=-100)
+    keep = labels != -100
+    assert torch.isnan(per_row[~keep]).all()
+    theirs = torch.nn.functional.cross_entropy(logits, labels, ignore_index=-100, reduction="none")
+    _assert_same_value_and_gradient(per_row[keep].sum(), theirs[keep].sum(), (logits,))
+
+
+def test_entropy_and_probability_kl_gradients_match_torch():
+    gen = torch.Generator().manual_seed(34)
+    logits = torch.randn(4, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    ours = kl_fast.entropy(logits, space="logits", base=2).sum()
+    theirs = torch.distributions.Categorical(logits=logits).entropy().sum() / math.log(2)
+    _assert_same_value_and_gradient(ours, theirs, (logits,))
+    p = torch.softmax(logits, -1)
+    q = torch.softmax(torch.randn(6, dtype=torch.float64, generator=gen), -1).requires_grad_()
+    ours = kl_fast.kl_divergence(p, q, reduction="mean")          # q broadcast over the rows
+    theirs = (p * (torch.log(p) - torch.log(q))).sum(-1).mean()
+    _assert_same_value_and_gradient(ours, theirs, (logits, q))
+
+
+def _assert_same_value_and_gradient(ours, theirs, inputs):
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12)
+    # retain_graph: the two graphs may share a node (e.g. a softmax of the inputs)
+    ours_grads = torch.autograd.grad(ours, inputs, retain_graph=True)
+    for a, b in zip(ours_grads, torch.autograd.grad(theirs, inputs), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_row_reduction_gradient_float32_and_second_derivatives():
+    gen = torch.Generator().manual_seed(35)
+    a = torch.randn(3, 5, generator=gen, requires_grad=True)
+    b = torch.randn(3, 5, generator=gen, requires_grad=True)
+    loss = kl_fast.kl_divergence(a, b, p_space="logits", q_space="logits", reduction="sum")
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert a.grad.dtype == torch.float32
+    a64, b64 = a.detach().double().requires_grad_(), b.detach().double().requires_grad_()
+    assert gradgradcheck(lambda x, y: kl_fast.kl_divergence(x, y, p_space="logits",
+                                                            q_space="logits"), (a64, b64))
+
+
+def test_row_reduction_gradient_refuses_out_and_keywords_it_cannot_differentiate():
+    logits = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(TypeError, match="out= .* cannot carry the gradient"):
+        kl_fast.entropy(logits, space="logits", out=np.empty(2))
+
+    def with_weight(p, *, space="prob", weight=None):     # a keyword with no derivative here
+        return kl_fast.entropy(p, space=space)
+
+    options = dict(p=logits, space="logits", weight=np.ones(3), **{
+        k: v for k, v in dict(axis=-1, base=None, eps=0.0, normalize=False, reduction="none",
+                              keepdims=False, out=None, backend="auto", num_threads=None,
+                              validate=True, temperature=1.0).items()})
+    with pytest.raises(TypeError, match=r"^with_weight carries a gradient .* not with weight="):
+        _autograd_rows.differentiate("h", with_weight, options)
 
 
 # -- bfloat16 is computed as float32 -----------------------------------------------------------
