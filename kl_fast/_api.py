@@ -154,7 +154,10 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
         KL(p || q) per distribution (float32 for float32 inputs, else
         float64), a numpy scalar for a single distribution, or a torch
         tensor for torch input (a pandas Series, labelled like the batch
-        axis, for a DataFrame).
+        axis, for a DataFrame).  A torch tensor that requires grad gives a
+        result that carries the gradient (closed-form backward, as
+        ``torch.nn.functional.kl_div`` would give); so do :func:`entropy`
+        and :func:`cross_entropy`.
 
     Raises
     ------
@@ -163,10 +166,12 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
         ``validate``), shapes that do not broadcast, a bad `axis`, an empty
         category axis, or a bad keyword value.
     TypeError
-        Complex, bool, object or string data, a GPU array, or a torch
-        tensor that requires grad while autograd records: the result would
-        carry no gradient, so pass ``x.detach()`` to monitor the value (only
-        :func:`gaussian_kl` returns a result with a gradient).
+        Complex, bool, object or string data, a GPU array, or `out` with a
+        torch tensor that requires grad (a numpy `out` cannot carry the
+        gradient).  The functions without a gradient (:func:`js_divergence`,
+        the pairwise, binary and elementwise ones, mutual information) raise
+        it for a tensor that requires grad while autograd records, rather
+        than drop the gradient: pass ``x.detach()`` to monitor the value.
 
     See Also
     --------

@@ -16,7 +16,10 @@ and lp, lq their logs,
 
 (a term with p = 0 has a zero log-space derivative), and the map back to x is
 the Jacobian of the normalization: g_x = (g - sum(g p)) / (sum x + K eps) for
-probabilities, g_x = (g - p sum g) / T for logits.  The backward is made of
+probabilities, g_x = (g - p sum g) / T for logits.  Probabilities taken as
+they are (no `normalize`) get the derivative of the formula itself, not one
+projected onto the simplex: what torch's autograd gives for
+``(p * (p.log() - q.log())).sum()``.  The backward is made of
 differentiable torch operations (second derivatives work).  Keywords without a
 derivative here (``js_divergence``, or any keyword added later) are refused
 with a TypeError rather than differentiated wrongly.

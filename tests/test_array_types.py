@@ -233,8 +233,8 @@ def test_label_cross_entropy_gradcheck(q_space, reduction):
     gen = torch.Generator().manual_seed(30)
     q = _rows_in(q_space, (5, 4), False, gen)
     labels = torch.tensor([0, 3, 2, 1, 2])
-    assert gradcheck(lambda b: kl_fast.cross_entropy(labels, b, q_space=q_space, reduction=reduction,
-                                                     validate=False), (q,))
+    assert gradcheck(lambda b: kl_fast.cross_entropy(labels, b, q_space=q_space,
+                                                     reduction=reduction, validate=False), (q,))
     axis0 = _rows_in(q_space, (4, 5), True, gen, axis=0)
     assert gradcheck(lambda b: kl_fast.cross_entropy(labels, b, q_space=q_space, axis=0,
                                                      normalize=True, reduction=reduction), (axis0,))
