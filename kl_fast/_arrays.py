@@ -34,7 +34,8 @@ def _top_module(x):
 
 
 def input_kind(x, name):
-    """'numpy', 'torch' or 'jax' for a CPU array-like; TypeError for a GPU array."""
+    """'numpy', 'torch', 'jax' or 'pandas' for a CPU array-like; TypeError for a GPU
+    array, a traced JAX value, or a torch tensor whose gradient would be dropped."""
     mod = _top_module(x)
     if mod == "torch":
         device = getattr(x, "device", None)

@@ -49,6 +49,19 @@ def test_tensor_requiring_grad_raises_type_error_in_every_function(name):
             call(*tensors)
 
 
+@pytest.mark.parametrize("name", WITH_GRAD)
+def test_tensor_requiring_grad_gets_a_result_with_a_gradient(name):
+    make_inputs, call = CALLS[name]
+    inputs = make_inputs(np.random.default_rng(5))
+    tensors = [_torch(a).requires_grad_(a.dtype.kind == "f") for a in inputs]
+    result = call(*tensors)
+    assert isinstance(result, torch.Tensor) and result.grad_fn is not None
+    np.testing.assert_array_equal(result.detach().numpy(), np.asarray(call(*inputs)))
+    floats = [t for t in tensors if t.requires_grad]
+    for grad, t in zip(torch.autograd.grad(result.sum(), floats), floats, strict=True):
+        assert grad.shape == t.shape and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("name", list(CALLS))
 def test_tensor_requiring_grad_computes_inside_no_grad(name):
     make_inputs, call = CALLS[name]
