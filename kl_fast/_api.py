@@ -7,7 +7,7 @@ checks and reports, and ``_report.py`` turns its report into errors.
 
 import numpy as np
 
-from . import _arrays, _dask_dispatch, _dask_rows, _loss_options
+from . import _arrays, _autograd, _autograd_rows, _dask_dispatch, _dask_rows, _loss_options
 from ._engine import Options, finish, run_kernel
 from ._report import note_out, raise_for_sums, raise_for_values
 from ._rows import make_rows, normalize_axis
@@ -56,17 +56,17 @@ def _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num
 _PROB_REQUIREMENT = "probabilities (or counts) must be finite and >= 0"
 
 
-def _prepare_inputs(named, what="probabilities"):
+def _prepare_inputs(named, what="probabilities", layout=()):
     """numpy float views of the named inputs, their common dtype, the output type,
     and the loosest row-sum tolerance dtype (an input keeps its own precision's
-    tolerance when it is promoted to the common dtype)."""
-    kinds = [_arrays.input_kind(x, name) for name, x in named]
-    arrays = [as_float_array(_arrays.to_numpy(x, k), name, what)
-              for (name, x), k in zip(named, kinds, strict=False)]
+    tolerance when it is promoted to the common dtype).  `layout`: how pandas
+    axes pair up, ``(slots, out_slots)`` of ``_arrays.gather``."""
+    raw, out_kind = _arrays.gather(named, *layout)
+    arrays = [as_float_array(a, name, what) for (name, _), a in zip(named, raw, strict=False)]
     dtype = result_dtype(arrays)
     tol_dtype = min((a.dtype for a in arrays), key=lambda d: d.itemsize)
     arrays = [a.astype(dtype, copy=False) for a in arrays]
-    return arrays, dtype, _arrays.output_kind(kinds), tol_dtype
+    return arrays, dtype, out_kind, tol_dtype
 
 
 # Per row kernel: the keywords that declare an input as logits/log-probabilities, and
@@ -123,7 +123,9 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     p, q : array_like
         Probabilities (or counts with ``normalize=True``); the batch axes
         broadcast, e.g. p of shape (N, K) against one q of shape (K,).
-        numpy arrays of any layout, lists, memmaps and CPU torch tensors.
+        numpy arrays of any layout, lists, memmaps, CPU torch tensors
+        (bfloat16 computed as float32), JAX arrays, and pandas objects
+        (paired by their index/columns labels, never silently by position).
     p_space, q_space : {"prob", "log", "logits"}, default "prob"
         What `p` and `q` hold: probabilities, natural-log probabilities, or
         unnormalized logits (a stable log-softmax is applied inside the
@@ -171,7 +173,11 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     ndarray or scalar
         KL(p || q) per distribution (float32 for float32 inputs, else
         float64), a numpy scalar for a single distribution, or a torch
-        tensor for torch input.
+        tensor for torch input (a pandas Series, labelled like the batch
+        axis, for a DataFrame).  A torch tensor that requires grad gives a
+        result that carries the gradient (closed-form backward, as
+        ``torch.nn.functional.kl_div`` would give); so do :func:`entropy`
+        and :func:`cross_entropy`.
 
     Raises
     ------
@@ -180,7 +186,12 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
         ``validate``), shapes that do not broadcast, a bad `axis`, an empty
         category axis, or a bad keyword value.
     TypeError
-        Complex, bool, object or string data, or a GPU array.
+        Complex, bool, object or string data, a GPU array, or `out` with a
+        torch tensor that requires grad (a numpy `out` cannot carry the
+        gradient).  The functions without a gradient (:func:`js_divergence`,
+        the pairwise, binary and elementwise ones, mutual information) raise
+        it for a tensor that requires grad while autograd records, rather
+        than drop the gradient: pass ``x.detach()`` to monitor the value.
 
     See Also
     --------
@@ -240,6 +251,8 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
     try:
         if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
             return _dask_rows.dispatch("kl_divergence", locals())
+        if not type(p) is type(q) is np.ndarray and _autograd.wants_grad(p, q):
+            return _autograd_rows.differentiate("kl", kl_divergence, locals())
         codes = (check_space(p_space, "p_space"), check_space(q_space, "q_space"))
         if codes != (0, 0) or temperature != 1.0:
             opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
@@ -381,6 +394,8 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
     try:
         if type(p) is not np.ndarray and _dask_dispatch.has_dask(p):
             return _dask_rows.dispatch("entropy", locals())
+        if type(p) is not np.ndarray and _autograd.wants_grad(p):
+            return _autograd_rows.differentiate("h", entropy, locals())
         code = check_space(space, "space")
         if code != 0 or temperature != 1.0:
             opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
@@ -515,6 +530,8 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
     try:
         if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
             return _dask_rows.dispatch("cross_entropy", locals())
+        if not type(p) is type(q) is np.ndarray and _autograd.wants_grad(p, q):
+            return _autograd_rows.differentiate("ce", cross_entropy, locals())
         # inline checks: the one-vector fast path below costs ~0.2 us; locals() are
         # the parameters only here, as for the dask dispatch above
         if p_space != "prob" or weight is not None or (type(label_smoothing) is not float
@@ -600,8 +617,10 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
     if ignore_index is not None and (isinstance(ignore_index, bool)
                                      or not isinstance(ignore_index, (int, np.integer))):
         raise TypeError(f"ignore_index must be an int or None, got {type(ignore_index).__name__}")
+    labels, q, pandas_kind = _arrays.pair_labels(labels, q, axis)
     label_kind = _arrays.input_kind(labels, "p")
     (q_arr,), dtype, out_kind, _ = _prepare_inputs([("q", q)])
+    out_kind = pandas_kind or out_kind
     label_arr = as_label_array(_arrays.to_numpy(labels, label_kind), "p (labels)")
     if q_arr.ndim == 0:
         raise ValueError("q is 0-d; it needs an axis of categories (e.g. shape (N, K))")

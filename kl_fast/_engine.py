@@ -95,4 +95,4 @@ def finish(result, rows, opts, out_kind, keep_rows=None):
         return opts.out
     if shaped.ndim == 0:
         return _arrays.wrap_result(shaped[()], out_kind)
-    return _arrays.wrap_result(shaped, out_kind)
+    return _arrays.wrap_result(shaped, out_kind, rows.shape, rows.axis)

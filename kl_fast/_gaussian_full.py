@@ -134,7 +134,8 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
             raise ValueError("give both mu2 and cov2, or neither (for the standard normal N(0, I))")
         prior = mu2 is None
         named = [("mu1", mu1), ("cov1", cov1)] + ([] if prior else [("mu2", mu2), ("cov2", cov2)])
-        arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters")
+        arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters",
+                                                      layout=(_slots(named), None))
         names = [name for name, _ in named]
         k, batch = _shapes(arrays, names)
         if prior:  # the kernels ignore mu2 and cov2 then
@@ -160,6 +161,14 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
     except (ValueError, TypeError) as err:
         note_out(err, out)
         raise
+
+
+def _slots(named):
+    """pandas pairing: a mean's axes sit at the right of batch + (k,), and both
+    matrix axes of a covariance are the k axis (its rows and columns align with
+    the means' categories)."""
+    return [None if i % 2 == 0 else tuple(range(2 - np.ndim(x), -1)) + (-1, -1)
+            for i, (_, x) in enumerate(named)]
 
 
 def _shapes(arrays, names):

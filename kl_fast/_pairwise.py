@@ -58,7 +58,9 @@ def _prepare(P, Q, eps, normalize, out, backend, num_threads, validate, sum_tol)
     opts = Options.check(reduction="none", keepdims=False, out=out, backend=backend,
                          num_threads=num_threads, validate=validate, sum_tol=sum_tol)
     named = [("P", P)] if Q is None else [("P", P), ("Q", Q)]
-    arrays, dtype, out_kind, tol_dtype = _api._prepare_inputs(named)
+    # pandas: the columns (categories) pair up; the rows label the result's axes
+    layout = ([("n", "k"), ("m", "k")], ("n", "n" if Q is None else "m"))
+    arrays, dtype, out_kind, tol_dtype = _api._prepare_inputs(named, layout=layout)
     mats = [_as_matrix(a, name) for (name, _), a in zip(named, arrays, strict=True)]
     p_mat, q_mat = mats[0], mats[-1]
     if p_mat.shape[1] != q_mat.shape[1]:

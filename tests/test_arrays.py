@@ -144,14 +144,18 @@ def test_torch_integer_counts_and_half_precision(backend, rng):
     assert isinstance(result, torch.Tensor) and result.dtype == torch.float32
 
 
-def test_torch_with_requires_grad_works(backend, rng):
+def test_torch_with_requires_grad_raises_or_carries_the_gradient(backend, rng):
     logits = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
     q = torch.softmax(logits, dim=-1)            # part of an autograd graph
     p = torch.from_numpy(probabilities(rng, (4, 5)))
-    p.requires_grad_(True)
-    result = kl_fast.kl_divergence(p, q, backend=backend)
+    with pytest.raises(TypeError, match=r"^q is a torch tensor that requires grad.*q\.detach"):
+        kl_fast.js_divergence(p, q, backend=backend)
+    result = kl_fast.js_divergence(p, q.detach(), backend=backend)
     assert isinstance(result, torch.Tensor) and not result.requires_grad
-    assert_close(result.numpy(), ref.kl(p.detach().numpy(), q.detach().numpy()))
+    assert_close(result.numpy(), ref.js(p.numpy(), q.detach().numpy()))
+    carried = kl_fast.kl_divergence(p, q, backend=backend)
+    assert carried.requires_grad
+    assert_close(carried.detach().numpy(), ref.kl(p.numpy(), q.detach().numpy()))
 
 
 def test_torch_labels_and_probabilities(backend, rng):

@@ -300,10 +300,12 @@ def test_zero_dimensional_input_raises(backend, name):
         call(name, 0.5, 0.5, backend=backend)
 
 
-def test_zero_dimensional_gaussian_needs_axis_none(backend):
-    with raises(ValueError, "^mu1 and s1 are 0-d"):
-        kl_fast.gaussian_kl(1.0, 2.0, backend=backend)
-    assert np.isfinite(kl_fast.gaussian_kl(1.0, 2.0, axis=None, backend=backend))
+def test_zero_dimensional_gaussian_is_one_univariate_gaussian(backend):
+    expected = 0.5 * (1.0 + 2.0 - np.log(2.0) - 1.0)     # KL(N(1, 2) || N(0, 1))
+    for axis in (-1, None):
+        got = kl_fast.gaussian_kl(1.0, 2.0, axis=axis, backend=backend)
+        assert type(got) is np.float64
+        np.testing.assert_allclose(got, expected, rtol=1e-15)
 
 
 # -- dtypes -----------------------------------------------------------------------------------
