@@ -48,6 +48,11 @@ def dispatch(name, args):
     fn = getattr(kl_fast, name)
     dtype = _probe(fn, xs, kw)
     if name == "gaussian_kl" and args["axis"] is not None:
+        if where is not None:
+            raise ValueError(
+                f"where= applies to the elementwise KL (axis=None), got axis={args['axis']!r}:"
+                " pass axis=None, where=mask and sum the per-coordinate values (masked ones "
+                "are 0) along the axis")
         return _gaussian_axis(fn, xs, names, kw, dtype)
     if name == "gaussian_kl_full":
         return _cores(fn, xs, kw, dtype, ",".join(["(k)", "(k,j)"] * (len(xs) // 2)) + "->()",

@@ -112,7 +112,7 @@ def _masked(arrays, names, shape, size, mask, dtype, out_kind, op, eps, log_base
     result = np.empty(shape, dtype=dtype)
     if size:
         inputs = [a.reshape((1,) * (1 - a.ndim) + a.shape) if not shape else a for a in arrays]
-        rows = make_rows(inputs, names, -1)
+        rows = make_rows(inputs, names, -1, fixed=())
         total, _ = _run(rows, result.reshape(-1, rows.n_cat), dtype, op, eps, log_base, opts)
         if opts.validate and total[0] > 0:
             raise_for_values(total, rows, names, inputs, requirements[int(total[3])])

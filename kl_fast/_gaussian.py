@@ -22,7 +22,7 @@ _REQUIREMENT = {
 
 def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
                 reduction="none", keepdims=False, out=None, backend="auto", num_threads=None,
-                validate=True):
+                validate=True, where=None):
     r"""KL(N(mu1, diag s1) || N(mu2, diag s2)), summed over `axis`.
 
     Parameters
@@ -43,6 +43,13 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
     base, reduction, keepdims, out, backend, num_threads, validate
         As in :func:`kl_divergence`.  With `validate`, means must be finite,
         variances and standard deviations finite and > 0.
+    where : array_like of bool, optional
+        With ``axis=None`` (the elementwise KL): numpy's mask, True where a
+        coordinate counts (broadcasting against the parameters).  Masked
+        coordinates may hold anything (padding, NaN) and are not checked:
+        they are 0.0 under ``reduction="none"`` and left out of "sum" and
+        "mean" ("mean" divides by the number of included coordinates).
+        Gradients flow to the included coordinates only.
 
     Returns
     -------
@@ -111,8 +118,12 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
             [0.5000, 0.5000, 0.5000]])
     """
     try:
-        if _dask_dispatch.has_dask(mu1, s1, mu2, s2):
+        if _dask_dispatch.has_dask(mu1, s1, mu2, s2, where):
             return _dask_other.dispatch("gaussian_kl", locals())
+        if where is not None:
+            return _masked(gaussian_kl, (mu1, s1, mu2, s2), where, scale, axis,
+                           dict(base=base, reduction=reduction, keepdims=keepdims, out=out,
+                                backend=backend, num_threads=num_threads, validate=validate))
         if _autograd.wants_grad(mu1, s1, mu2, s2):
             options = dict(scale=scale, axis=axis, base=base, reduction=reduction,
                            keepdims=keepdims, out=out, backend=backend, num_threads=num_threads,
@@ -149,3 +160,59 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
     except (ValueError, TypeError) as err:
         note_out(err, out)
         raise
+
+
+def _masked(fn, params, where, scale, axis, options):
+    """gaussian_kl(axis=None, where=mask): masked coordinates get the stand-in N(0, 1)
+    against N(0, 1) (KL exactly 0, and nothing of what they hold reaches a check),
+    then 0.0 in the result and no count in "mean".  Written with the result's own
+    array type, so a torch result keeps its gradient (masked coordinates get none)."""
+    from ._elementwise import check_where
+
+    if axis is not None:
+        raise ValueError(
+            f"where= applies to the elementwise KL (axis=None), got axis={axis!r}: pass "
+            "axis=None, where=mask and sum the per-coordinate values (masked ones are 0) "
+            "along the axis")
+    reduction, out = options.pop("reduction"), options.pop("out")
+    Options.check(reduction=reduction, out=out, keepdims=options.pop("keepdims"),
+                  backend=options["backend"], num_threads=options["num_threads"],
+                  validate=options["validate"])
+    mask = check_where(where)
+    stand_in = 1.0 if scale in ("var", "std") else 0.0       # var = std = 1: N(0, 1)
+    fills = (0.0, stand_in, 0.0, stand_in)
+    present = [(x, f) for x, f in zip(params, fills, strict=True) if x is not None]
+    if len(present) == 3:
+        raise ValueError("give both mu2 and s2, or neither (for the standard normal N(0, 1))")
+    if any(type(x).__module__.split(".")[0] == "torch" for x, _ in present):
+        import torch
+
+        keep = torch.from_numpy(np.ascontiguousarray(mask))
+        masked = [torch.where(keep, x if isinstance(x, torch.Tensor) else torch.tensor(x), f)
+                  for x, f in present]
+        values = fn(*masked, scale=scale, axis=None, reduction="none", **options)
+        values = torch.where(keep, values, torch.zeros((), dtype=values.dtype))
+        count = int(torch.broadcast_to(keep, values.shape).sum())
+    else:
+        masked = [np.where(mask, np.asarray(_arrays.to_numpy(x, _arrays.input_kind(x, "p"))),
+                           f) for x, f in present]
+        values = np.asarray(fn(*masked, scale=scale, axis=None, reduction="none", **options))
+        keep = np.broadcast_to(mask, values.shape)
+        values = np.where(keep, values, values.dtype.type(0.0))
+        count = int(np.count_nonzero(keep))
+    if reduction == "none":
+        if out is not None:
+            if out.shape != values.shape:
+                raise ValueError(f"out has shape {out.shape}, but the result has shape "
+                                 f"{values.shape}; pass an array of that shape")
+            np.copyto(out, np.asarray(values), casting="same_kind")
+            return out
+        return values[()] if isinstance(values, np.ndarray) and values.ndim == 0 else values
+    if isinstance(values, np.ndarray):
+        total = float(values.sum(dtype=np.float64))
+        if reduction == "mean":
+            total = total / count if count else np.nan
+        return values.dtype.type(total)
+    total = values.sum()
+    return total / count if reduction == "mean" and count else \
+        (total * float("nan") if reduction == "mean" else total)

@@ -450,3 +450,71 @@ def test_where_keeps_float32_and_torch():
     assert isinstance(total, torch.Tensor) and total.dtype == torch.float32
     want = kl_fast.kl_estimate(logp[mask], logq[mask]).astype(np.float64).sum()
     np.testing.assert_allclose(total.item(), want, rtol=1e-6)
+
+
+# ---- where= for the elementwise Gaussian KL (gaussian_kl with axis=None) ----------------
+
+def _gauss_ref(mu1, var1, mu2, var2):
+    return 0.5 * (np.log(var2 / var1) + (var1 + (mu1 - mu2) ** 2) / var2 - 1.0)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_gaussian_where_leaves_padding_out(reduction):
+    rng = np.random.default_rng(7)
+    mu1, mu2 = rng.normal(size=(2, 3, 4))
+    var1, var2 = rng.random((2, 3, 4)) + 0.2
+    mask = rng.random((3, 4)) < 0.6
+    mask[0, 0] = True
+    bad_mu1 = np.where(mask, mu1, np.nan)
+    bad_var1 = np.where(mask, var1, -np.inf)          # padding: invalid values
+    got = kl_fast.gaussian_kl(bad_mu1, bad_var1, mu2, var2, axis=None, where=mask,
+                              reduction=reduction)
+    terms = np.where(mask, _gauss_ref(mu1, var1, mu2, var2), 0.0)
+    want = {"none": terms, "sum": terms.sum(), "mean": terms.sum() / mask.sum()}[reduction]
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-300)
+    # the VAE prior form, log-variance scale, against torch
+    logvar = np.where(mask, np.log(var1), np.inf)
+    got = kl_fast.gaussian_kl(bad_mu1, logvar, scale="logvar", axis=None, where=mask,
+                              reduction=reduction)
+    prior = np.where(mask, _gauss_ref(mu1, var1, 0.0, 1.0), 0.0)
+    want = {"none": prior, "sum": prior.sum(), "mean": prior.sum() / mask.sum()}[reduction]
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-300)
+
+
+def test_gaussian_where_gradient_and_errors():
+    import torch
+
+    rng = np.random.default_rng(8)
+    mu = torch.tensor(rng.normal(size=(2, 5)), requires_grad=True)
+    logvar = torch.tensor(rng.normal(size=(2, 5)), requires_grad=True)
+    mask = np.arange(10).reshape(2, 5) % 3 != 0
+    loss = kl_fast.gaussian_kl(mu, logvar, scale="logvar", axis=None, where=mask,
+                               reduction="mean")
+    loss.backward()
+    keep = torch.from_numpy(mask)
+    mu2, lv2 = mu.detach().clone().requires_grad_(), logvar.detach().clone().requires_grad_()
+    ref_terms = 0.5 * (mu2 ** 2 + lv2.exp() - lv2 - 1)
+    (ref_terms[keep].sum() / keep.sum()).backward()
+    torch.testing.assert_close(loss.detach(), (ref_terms[keep].sum() / keep.sum()).detach())
+    torch.testing.assert_close(mu.grad, mu2.grad)
+    torch.testing.assert_close(logvar.grad, lv2.grad)
+    with pytest.raises(ValueError, match=r"where= applies to the elementwise KL \(axis=None\)"):
+        kl_fast.gaussian_kl(np.zeros(3), np.ones(3), where=np.ones(3, bool))
+    with pytest.raises(TypeError, match="where must be a boolean mask"):
+        kl_fast.gaussian_kl(np.zeros(3), np.ones(3), axis=None, where=np.ones(3))
+
+
+def test_gaussian_where_dask():
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(9)
+    mu, var = rng.normal(size=(6, 4)), rng.random((6, 4)) + 0.1
+    mask = rng.random((6, 4)) < 0.5
+    mask[0, 0] = True
+    var_pad = np.where(mask, var, np.nan)
+    for reduction in ("none", "mean"):
+        lazy = kl_fast.gaussian_kl(da.from_array(mu, chunks=(3, 2)),
+                                   da.from_array(var_pad, chunks=(3, 2)), axis=None,
+                                   where=da.from_array(mask, chunks=(3, 2)),
+                                   reduction=reduction)
+        want = kl_fast.gaussian_kl(mu, var_pad, axis=None, where=mask, reduction=reduction)
+        np.testing.assert_allclose(lazy.compute(), want, rtol=1e-14)
