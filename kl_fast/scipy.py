@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from . import _api, _arrays, _dask_dispatch, _dask_other
+from . import _api, _arrays, _autograd, _dask_dispatch, _dask_other
 
 __all__ = ["rel_entr", "entropy", "jensenshannon", "rel_entr_ufunc"]
 
@@ -298,6 +298,17 @@ def entropy(pk, qk=None, base=None, axis=0, *, nan_policy="propagate", keepdims=
     _check_nan_policy(nan_policy)
     log_base = _log_base(base, "entropy")
     arrays, names = ([pk], ["pk"]) if qk is None else ([pk, qk], ["pk", "qk"])
+    if (_autograd.wants_grad(pk, qk) and nan_policy == "propagate"
+            and isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)):
+        # torch inputs that require grad: kl_fast's entropy / KL carry the gradient
+        # (through the normalization too); the base is a torch division
+        if qk is None:
+            result = _api.entropy(pk, axis=axis, normalize=True, validate=False,
+                                  keepdims=keepdims)
+        else:
+            result = _api.kl_divergence(pk, qk, axis=axis, normalize=True, validate=False,
+                                        keepdims=keepdims)
+        return result if log_base is None else result / log_base
     return _drop_in(_entropy_rows, arrays, names, axis, keepdims, nan_policy, log_base, False)
 
 

@@ -505,8 +505,12 @@ def test_entropy_torch_in_torch_out():
         assert isinstance(got, torch.Tensor) and got.dtype == dtype and got.shape == (3, 1)
         np.testing.assert_allclose(got.numpy(), sst.entropy(pk, axis=1, keepdims=True),
                                    rtol=2e-6)
+    # a gradient is carried for one int axis with nan_policy="propagate"
+    # (tests/test_array_types.py); elsewhere it is refused, never dropped
     with pytest.raises(TypeError, match="requires grad"):
-        kls.entropy(torch.tensor(pk, requires_grad=True))
+        kls.entropy(torch.tensor(pk, requires_grad=True), axis=(0, 1))
+    with pytest.raises(TypeError, match="requires grad"):
+        kls.entropy(torch.tensor(pk, requires_grad=True), nan_policy="omit")
 
 
 def test_entropy_and_jensenshannon_on_dask_are_lazy_and_match_scipy():
