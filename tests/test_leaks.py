@@ -3,12 +3,12 @@ leave the resident memory and numpy's traced allocations where they were.
 
 The calls are those of tests/call_table.py (``cases``): for each public function its valid
 variants (options, spaces, reductions) and its error variants (a bad value, a bad row sum,
-a label out of range, a matrix that is not positive definite, a bad keyword, ...) -- 92
-variants, 88 of the 12 functions of ``kl_fast`` and 4 of the 3 scipy drop-ins.  Each
+a label out of range, a matrix that is not positive definite, a bad keyword, ...) -- 107
+variants, 103 of the 12 functions of ``kl_fast`` and 4 of the 3 scipy drop-ins.  Each
 function gets ``KL_FAST_LEAK_CALLS`` calls (default 10,000) per backend, spread evenly
-over its variants (``kl_divergence`` has 14: 715 calls each, 10,010 in all;
+over its variants (``kl_divergence`` has 17: 589 calls each, 10,013 in all;
 ``scipy.rel_entr`` has 1: 10,000), after a warm-up of 100 calls a variant (compiles,
-caches, the allocator's first arenas): 150,033 calls a backend.  The inputs are tiny
+caches, the allocator's first arenas): 150,036 calls a backend.  The inputs are tiny
 (4 rows of 5 and the like), so a call costs only its Python bookkeeping -- result arrays,
 report arrays, views, error messages -- which is what could leak: a leak of 7 bytes a
 call on average (100 bytes a call in one function) reaches the limit.
@@ -28,7 +28,7 @@ costs 80-100 us of Python on the compiled backends, ~150 us on numpy): RSS test 
 compiled backend, 23 s numpy; tracemalloc test 10 s a compiled backend, 16 s numpy; ~86 s
 for the file (it was ~14 s at 1,000 calls of 29 calls on the two compiled backends; run
 alone, the numba RSS test adds its compiles, ~10 s).
-Longer: ``KL_FAST_LEAK_CALLS_PER_VARIANT=10000`` (10,000 calls of every variant, 920,000
+Longer: ``KL_FAST_LEAK_CALLS_PER_VARIANT=10000`` (10,000 calls of every variant, 1,070,000
 a backend; the RSS test took 77 s on cython), or more calls of each
 function with ``KL_FAST_LEAK_CALLS``.
 """
