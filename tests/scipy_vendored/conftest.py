@@ -43,19 +43,8 @@ xp_skip_cpu_only_backends = set()
 xp_skip_eager_only_backends = {"dask.array"} if SCIPY_ARRAY_API else set()
 
 
-def pytest_configure(config):
-    for line in (
-        "xslow: mark test as extremely slow (scipy skips it unless SCIPY_XSLOW; run here)",
-        "array_api_backends: test iterates on all array API backends",
-        "skip_xp_backends(backends, reason=None, np_only=False, cpu_only=False, "
-        "eager_only=False, exceptions=None): mark the desired skip configuration "
-        "for the `skip_xp_backends` fixture",
-        "xfail_xp_backends(backends, reason=None, np_only=False, cpu_only=False, "
-        "eager_only=False, exceptions=None): mark the desired xfail configuration "
-        "for the `xfail_xp_backends` fixture",
-        "fail_slow: mark a test for a non-default timeout failure (pytest-fail-slow)",
-    ):
-        config.addinivalue_line("markers", line)
+# scipy's markers (xslow, array_api_backends, skip_xp_backends, xfail_xp_backends,
+# fail_slow) are registered in pyproject.toml: this module uses them at import time.
 
 
 @pytest.fixture(params=xp_available_backends)
