@@ -75,7 +75,7 @@ def _value_fix(original, value, space_kw):
     if value == float("inf"):
         return "an infinite value is no probability or count: check how it was computed"
     with np.errstate(invalid="ignore"):
-        sample = original.ravel()[: 1 << 22]
+        sample = np.asarray(original.flat[: 1 << 22])   # at most 4M values, any layout
         finite = sample[np.isfinite(sample)]
         negative = finite[finite < 0]
     if finite.size == 0:
@@ -165,7 +165,7 @@ def sum_advice(original, rows, arg_name, row_sum, tol, originals=(), binary=None
                 f"kl_fast.{binary}(...) for that; this function needs whole distributions "
                 f"along axis {rows.axis}")
     with np.errstate(all="ignore"):
-        whole = original.size <= 1 << 26 and bool(np.all(np.mod(original, 1) == 0))
+        whole = original.size <= 1 << 24 and bool(np.all(np.mod(original, 1) == 0))
     if abs(row_sum - 1.0) < 1e-2:
         return (f"it misses 1 by {abs(row_sum - 1.0):.3g}, more than the tolerance: pass "
                 "normalize=True to renormalize the rows, or a larger sum_tol if such "
