@@ -11,7 +11,6 @@ compares with it ("2.3x faster", "1.4x slower").
 """
 
 import json
-import math
 import platform
 import time
 
@@ -19,7 +18,8 @@ import numpy as np
 
 from ._bench_chart import plot
 from ._bench_memory import format_bytes, measure_extra_peak
-from ._contenders import FLOOR, LLM_QUANTITIES, YARDSTICKS, contenders, make_data
+from ._bench_verdict import annotate, best_ours, is_ours, speed_words, summarize
+from ._contenders import LLM_QUANTITIES, contenders, make_data
 
 __all__ = ["run_comparison", "format_table", "format_summary", "summarize", "speed_words",
            "write_json", "plot", "dtypes_of", "annotate", "best_ours"]
@@ -54,23 +54,6 @@ def dtypes_of(quantity, dtypes):
     return [d for d in dtypes if d in _DTYPES.get(quantity, (d,))]
 
 
-def speed_words(ratio):
-    """How kl_fast compares, in words, given `ratio` = the other's time / kl_fast's.
-
-    ``2.3`` gives "2.3x faster", ``1 / 1.4`` gives "1.4x slower" (never "0.7x
-    faster"), ratios within 5% of 1 give "same speed"; 100 and beyond lose
-    the decimal ("250x faster").  A ratio that is not a positive finite
-    number gives "n/a".
-    """
-    if ratio is None or not math.isfinite(ratio) or ratio <= 0:
-        return "n/a"
-    factor = ratio if ratio >= 1 else 1.0 / ratio
-    if round(factor, 1) <= 1.0:
-        return "same speed"
-    text = f"{factor:.0f}" if factor >= 100 else f"{factor:.1f}"
-    return f"{text}x {'faster' if ratio >= 1 else 'slower'}"
-
-
 def _time(fn, repeats, budget_s=1.5, first_s=None):
     """Median of `repeats` runs; slow peers stop after 3 runs once past `budget_s`.  A
     peer's `first_s` over 5 budgets stands as its time, without repeats (the numpy
@@ -86,14 +69,6 @@ def _time(fn, repeats, budget_s=1.5, first_s=None):
         if len(times) >= 3 and sum(times) > budget_s:
             break
     return float(np.median(times))
-
-
-def _is_ours(name):
-    return name.startswith("kl_fast[")
-
-
-def _is_peer(name):
-    return not _is_ours(name) and name not in YARDSTICKS
 
 
 def run_comparison(quantities, dtypes, backends, repeats=5, sizes=None, peers=True,
@@ -118,7 +93,7 @@ def run_comparison(quantities, dtypes, backends, repeats=5, sizes=None, peers=Tr
                 row = {"quantity": quantity, "shape": [n_rows, n_cat], "dtype": dtype,
                        "name": name, "first_call_s": first,
                        "median_s": _time(fn, repeats,
-                                         first_s=None if _is_ours(name) else first)}
+                                         first_s=None if is_ours(name) else first)}
                 row.update(measure_extra_peak(fn, name) if memory else
                            {"extra_peak_bytes": None, "extra_peak_rss_bytes": None,
                             "extra_peak_traced_bytes": None, "memory_method": "not measured"})
@@ -126,63 +101,6 @@ def run_comparison(quantities, dtypes, backends, repeats=5, sizes=None, peers=Tr
             del data
     annotate(results)
     return results
-
-
-def _groups(results):
-    """(quantity, dtype) -> its rows, in the order of the run."""
-    groups = {}
-    for r in results:
-        groups.setdefault((r["quantity"], r["dtype"]), []).append(r)
-    return groups
-
-
-def best_ours(rows):
-    """The fastest kl_fast row: compiled backends first, the numpy backend only alone."""
-    ours = [r for r in rows if _is_ours(r["name"])]
-    compiled = [r for r in ours if not r["name"].startswith("kl_fast[numpy]")]
-    pool = compiled or ours
-    return min(pool, key=lambda r: r["median_s"]) if pool else None
-
-
-def annotate(results):
-    """Add x_floor, and for every row not kl_fast's own: speedup (its time / best
-    kl_fast's) and kl_fast_is, the same ratio in words."""
-    for rows in _groups(results).values():
-        floor = next((r["median_s"] for r in rows if r["name"] == FLOOR), None)
-        best = best_ours(rows)
-        for r in rows:
-            r["x_floor"] = r["median_s"] / floor if floor else None
-            if best is not None and not _is_ours(r["name"]) and r["name"] != FLOOR:
-                r["speedup"] = r["median_s"] / best["median_s"]
-                r["kl_fast_is"] = speed_words(r["speedup"])
-            else:
-                r["speedup"], r["kl_fast_is"] = None, None
-
-
-def _versus(ratio, name):
-    """'2.3x faster than torch', 'same speed as numpy'."""
-    words = speed_words(ratio)
-    return f"{words} {'as' if words == 'same speed' else 'than'} {name}"
-
-
-def summarize(results):
-    """One line per quantity and dtype: best kl_fast against the fastest peer."""
-    lines = []
-    for (quantity, dtype), rows in _groups(results).items():
-        best = best_ours(rows)
-        peer_rows = [r for r in rows if _is_peer(r["name"])]
-        peer = min(peer_rows, key=lambda r: r["median_s"]) if peer_rows else None
-        lines.append({
-            "quantity": quantity, "shape": rows[0]["shape"], "dtype": dtype,
-            "kl_fast": best["name"] if best else None,
-            "kl_fast_s": best["median_s"] if best else None,
-            "kl_fast_extra_peak_bytes": best["extra_peak_bytes"] if best else None,
-            "fastest_peer": peer["name"] if peer else None,
-            "fastest_peer_s": peer["median_s"] if peer else None,
-            "fastest_peer_extra_peak_bytes": peer["extra_peak_bytes"] if peer else None,
-            "kl_fast_is": _versus(peer["median_s"] / best["median_s"], peer["name"])
-            if best and peer else None})
-    return lines
 
 
 def _ms(seconds):

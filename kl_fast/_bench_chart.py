@@ -13,6 +13,9 @@ memory, a last panel shows the LLM case's extra peak memory.
 import math
 import zlib
 
+from ._bench_memory import format_bytes
+from ._bench_verdict import best_ours, summarize
+
 __all__ = ["plot", "colour_of", "CONTENDER_COLOURS"]
 
 CONTENDER_COLOURS = {
@@ -55,8 +58,6 @@ def _panels(results):
 def _relative(rows):
     """(name, dtype) -> time / the fastest kl_fast's time of the same dtype (the one the
     table's words compare with)."""
-    from ._bench import best_ours
-
     rel = {}
     for dtype in dict.fromkeys(r["dtype"] for r in rows):
         same = [r for r in rows if r["dtype"] == dtype]
@@ -106,8 +107,6 @@ def _dot_panel(ax, quantity, rows, summary):
 
 
 def _memory_panel(ax, rows):
-    from ._bench_memory import format_bytes
-
     labels = [f"{r['quantity'].removeprefix('llm_')}: {r['name']}" for r in rows]
     mib = [r["extra_peak_bytes"] / 2**20 for r in rows]
     ys = range(len(rows))
@@ -136,8 +135,6 @@ def plot(results, path, ncols=4, dpi=100):
         from matplotlib.lines import Line2D
     except ImportError:
         return False
-    from ._bench import summarize
-
     panels = _panels(results)
     summary = summarize(results)
     memory_rows = [r for r in results if r["quantity"].startswith("llm_")

@@ -211,7 +211,8 @@ def build_parser():
     bench.add_argument("--cats", type=int, help="categories per row (overrides the defaults)")
     bench.add_argument("--repeats", type=int, default=5, help="timed runs per contender")
     bench.add_argument("--threads", type=int, default=None, help="threads for kl_fast")
-    bench.add_argument("--quick", action="store_true", help="a tenth of the default rows (the LLM case: 256 x 32000)")
+    bench.add_argument("--quick", action="store_true",
+                       help="a tenth of the default rows (the LLM case: 256 x 32000)")
     bench.add_argument("--full", action="store_true",
                        help="the performance contract's sizes (200,000 x 256 and larger)")
     bench.add_argument("--no-peers", action="store_true", help="time kl_fast and the floor only")
