@@ -109,16 +109,16 @@ def _ms(seconds):
 
 def format_summary(results):
     """Markdown table, one line per quantity and dtype: the verdict against the fastest peer."""
-    lines = ["| quantity | shape | dtype | kl_fast | extra peak memory | fastest peer | "
-             "extra peak memory | kl_fast is |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| quantity | shape | dtype | kl_fast | kl_fast extra peak memory | fastest peer | "
+             "peer | peer extra peak memory | kl_fast is |",
+             "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | --- |"]
     for s in summarize(results):
         shape = "x".join(str(n) for n in s["shape"])
         ours = _ms(s["kl_fast_s"]) if s["kl_fast"] else "not timed"
-        peer = (f"{s['fastest_peer']} {_ms(s['fastest_peer_s'])}" if s["fastest_peer"]
-                else "no peer")
+        peer_time = _ms(s["fastest_peer_s"]) if s["fastest_peer"] else ""
         lines.append(f"| {s['quantity']} | {shape} | {s['dtype']} | {ours} | "
-                     f"{format_bytes(s['kl_fast_extra_peak_bytes'])} | {peer} | "
+                     f"{format_bytes(s['kl_fast_extra_peak_bytes'])} | "
+                     f"{s['fastest_peer'] or 'no peer'} | {peer_time} | "
                      f"{format_bytes(s['fastest_peer_extra_peak_bytes'])} | "
                      f"{s['kl_fast_is'] or ''} |")
     return "\n".join(lines)

@@ -98,6 +98,8 @@ def measure_extra_peak(fn, name=""):
     """
     rss = rss_meter_available()
     gc.collect()
+    # a caller's own tracing (python -X tracemalloc) is left running afterwards
+    was_tracing = tracemalloc.is_tracing()
     tracemalloc.start()
     try:
         overhead0 = tracemalloc.get_tracemalloc_memory()
@@ -115,7 +117,8 @@ def measure_extra_peak(fn, name=""):
             rss_rise = max(0, (_status_kib("VmHWM") - rss0) * 1024 - overhead)
         del result
     finally:
-        tracemalloc.stop()
+        if not was_tracing:
+            tracemalloc.stop()
     if rss:
         extra, method = max(rss_rise, traced), METHOD_RSS
     elif any(tag in name for tag in _FOREIGN_ALLOCATORS):
