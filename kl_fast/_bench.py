@@ -104,6 +104,9 @@ def run_comparison(quantities, dtypes, backends, repeats=5, sizes=None, peers=Tr
 
 
 def _ms(seconds):
+    """'12.3 us', '45.67 ms', '12.3 s'."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
     return f"{seconds * 1e3:.2f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 

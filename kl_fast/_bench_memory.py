@@ -17,6 +17,9 @@ and the larger reading stands:
   were already resident.  tracemalloc's own bookkeeping is taken off the
   resident reading.
 
+Readings of a few tens of KiB are the meters' resolution (4 KiB pages,
+Python's own small allocations), not the contender's.
+
 Where the resident meter is unavailable (not Linux, or ``clear_refs`` not
 writable), only tracemalloc reads, and contenders that allocate outside
 Python (torch, JAX) get no number rather than a wrong one.
