@@ -93,10 +93,13 @@ def _dot_panel(ax, quantity, rows, summary):
                            edgecolor="black", linewidth=0.4, zorder=3)
     ax.axvline(1.0, color="#1f4e9c", ls="--", lw=0.8, zorder=1)
     ax.set_xscale("log")
-    values = [v for v in rel.values() if v > 0]
-    if values:
-        ax.set_xlim(min(values + [1.0]) / 1.6, max(values + [1.0]) * 1.6)
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    values = [v for v in rel.values() if v > 0] + [1.0]
+    lo, hi = min(values) / 1.6, max(values) * 1.6
+    ax.set_xlim(lo, hi)
+    # fewer ticks per decade as the range widens, so tick labels never run together
+    decades = math.log10(hi / lo)
+    subs = (1.0, 2.0, 5.0) if decades <= 1.6 else (1.0, 3.0) if decades <= 3 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.tick_params(axis="x", labelsize=7)
