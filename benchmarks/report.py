@@ -35,7 +35,9 @@ def table(path):
             x_floor = f"{t / floor:.2f}" if floor else ""
             peer = not name.startswith("kl_fast") and name != "floor"
             speed = speed_words(t / best) if peer and best else ""
-            lines.append(f"| {group} | {name} | {t * 1e3:.3f} ms | {x_floor} | {speed} |")
+            # the group's own "|" would split the markdown cell
+            lines.append(f"| {group.replace('|', ' / ')} | {name} | {t * 1e3:.3f} ms | "
+                         f"{x_floor} | {speed} |")
     return "\n".join(lines)
 
 
