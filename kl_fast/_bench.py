@@ -11,6 +11,7 @@ compares with it ("2.3x faster", "1.4x slower").
 """
 
 import json
+import os
 import platform
 import time
 
@@ -22,7 +23,8 @@ from ._bench_verdict import annotate, best_ours, is_ours, speed_words, summarize
 from ._contenders import LLM_QUANTITIES, contenders, make_data
 
 __all__ = ["run_comparison", "format_table", "format_summary", "summarize", "speed_words",
-           "write_json", "plot", "dtypes_of", "annotate", "best_ours"]
+           "write_json", "plot", "dtypes_of", "annotate", "best_ours",
+           "load_average", "load_note"]
 
 # quantity -> (n_rows, n_cat): the performance contract's sizes (--full), the
 # default run (a quarter of the rows: inputs of 50-100 MB, still far beyond the
@@ -151,6 +153,40 @@ def compile_notes(results):
                          f"{r['first_call_s']:.2f} s (compile), "
                          f"steady {r['median_s'] * 1e3:.2f} ms")
     return notes
+
+
+def load_average():
+    """The 1-minute load average, or None where the system has none (Windows)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def load_note(load):
+    """One line on how busy the machine was; a warning when other work shared the CPUs.
+
+    Timings of threaded contenders under contention are inflated by far more than
+    their share of a core (a thread waits for a descheduled one at each barrier), so
+    a busy machine is said next to the numbers, not left to be guessed.
+    """
+    from ._threading import usable_cpu_count
+
+    values = [v for v in (load["before"], load["after"]) if v is not None]
+    if not values:
+        return "load average: not available on this system"
+    def text(v):
+        return "n/a" if v is None else f"{v:.2f}"
+
+    line = (f"load average (1 min): {text(load['before'])} before, {text(load['after'])} "
+            f"after, on {usable_cpu_count()} usable cores")
+    # the run itself adds about one to the load by its end; before it, anything
+    # above half a core is someone else's work
+    if load["before"] is not None and load["before"] > 0.5:
+        line += ("; WARNING: other processes were using the CPUs when the run started, so "
+                 "the times (kl_fast's threaded ones most) are inflated: rerun on an idle "
+                 "machine")
+    return line
 
 
 def machine_info():

@@ -37,6 +37,7 @@ def _cmd_bench(args):
             print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
     progress(f"kl-fast bench: {quantities}, dtypes {args.dtypes}, backends {backends}")
+    load_before = _bench.load_average()
     results = _bench.run_comparison(quantities, args.dtypes, backends, args.repeats, sizes,
                                     peers=not args.no_peers, progress=progress,
                                     memory=not args.no_memory)
@@ -46,11 +47,13 @@ def _cmd_bench(args):
     print(_bench.format_table(results))
     for note in _bench.compile_notes(results):
         print(note)
+    load = {"before": load_before, "after": _bench.load_average()}
+    print(_bench.load_note(load))
     os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "bench.json")
     _bench.write_json(path, results, {"sizes": sizes, "dtypes": args.dtypes,
                                       "backends": backends, "repeats": args.repeats,
-                                      "memory": not args.no_memory})
+                                      "memory": not args.no_memory, "load_average": load})
     print(f"wrote {path}")
     chart = os.path.join(args.output_dir, "bench.png")
     if _bench.plot(results, chart):

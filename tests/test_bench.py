@@ -180,6 +180,15 @@ def test_one_distinct_colour_per_contender():
     assert colour_of("some new peer") == colour_of("some new peer")
 
 
+def test_load_note():
+    assert _bench.load_note({"before": 0.1, "after": 1.2}).startswith(
+        "load average (1 min): 0.10 before, 1.20 after")
+    assert "WARNING" not in _bench.load_note({"before": 0.1, "after": 1.2})
+    assert "WARNING: other processes" in _bench.load_note({"before": 1.5, "after": 2.0})
+    assert _bench.load_note({"before": None, "after": None}) == (
+        "load average: not available on this system")
+
+
 def test_cli_bench_end_to_end(tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["bench", "--functions", "entropy", "llm_cross_entropy", "--rows", "4",
@@ -189,3 +198,5 @@ def test_cli_bench_end_to_end(tmp_path, capsys):
     assert "llm_cross_entropy | 4x32 | float32" in printed
     saved = json.loads((out / "bench.json").read_text())
     assert {s["quantity"] for s in saved["summary"]} == {"entropy", "llm_cross_entropy"}
+    assert "load average" in printed and set(saved["params"]["load_average"]) == {"before",
+                                                                                  "after"}
