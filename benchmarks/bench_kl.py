@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks.conftest import HUGE, SHAPES, contender
+from benchmarks.conftest import FLOAT32_ONLY, HUGE, SHAPES, contender
 from kl_fast._contenders import contenders, make_data
 
 ROW_QUANTITIES = ["kl", "entropy", "cross_entropy", "js"]
@@ -17,7 +17,7 @@ def _cases():
     for quantity in ROW_QUANTITIES + list(HUGE):
         shapes = ["huge"] if quantity in HUGE else list(SHAPES)
         for shape in shapes:
-            for dtype in ("float64", "float32"):
+            for dtype in ("float32",) if quantity in FLOAT32_ONLY else ("float64", "float32"):
                 for name in _names(quantity):
                     yield pytest.param(quantity, shape, dtype, name,
                                        id=f"{quantity}|{shape}|{dtype}|{name}")

@@ -26,7 +26,10 @@ HUGE = {"cross_entropy_labels": (1_000_000, 1000), "gaussian_kl_prior": (1_000_0
         "gaussian_kl_full": (100_000, 8), "pairwise_kl": (2_000, 256),
         "pairwise_js": (2_000, 256), "binary_kl": (200_000, 256),
         "binary_cross_entropy": (200_000, 256), "binary_cross_entropy_logits": (200_000, 256),
-        "kl_estimate_k3": (200_000, 256)}
+        "kl_estimate_k3": (200_000, 256), "llm_distill_kl": (2048, 32_000),
+        "llm_cross_entropy": (2048, 32_000)}
+# the LLM case is float32 logits (what models emit); other quantities run both dtypes
+FLOAT32_ONLY = {"llm_distill_kl", "llm_cross_entropy"}
 
 _cache = {}
 

@@ -3,13 +3,15 @@
     python benchmarks/report.py bench-results/suite.json > bench-results/table.md
 
 Per group (quantity|shape|dtype): each contender's median, its multiple of the
-floor (numpy reading each input once), and how many times faster the best
-compiled kl_fast backend is.
+floor (numpy reading each input once), and how the best compiled kl_fast
+backend compares with it, in words ("2.3x faster", "1.4x slower").
 """
 
 import json
 import sys
 from collections import defaultdict
+
+from kl_fast._bench_verdict import speed_words
 
 
 def table(path):
@@ -23,7 +25,7 @@ def table(path):
     lines = [f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
              f"{machine.get('cpu', {}).get('count', '?')} cores; "
              f"python {machine.get('python_version', '?')}", "",
-             "| group | contender | median | x floor | kl_fast is faster by |",
+             "| group | contender | median | x floor | kl_fast is |",
              "| --- | --- | ---: | ---: | ---: |"]
     for group, times in groups.items():
         floor = times.get("floor")
@@ -32,8 +34,10 @@ def table(path):
         for name, t in sorted(times.items(), key=lambda kv: kv[1]):
             x_floor = f"{t / floor:.2f}" if floor else ""
             peer = not name.startswith("kl_fast") and name != "floor"
-            speed = f"{t / best:.1f}x" if peer and best else ""
-            lines.append(f"| {group} | {name} | {t * 1e3:.3f} ms | {x_floor} | {speed} |")
+            speed = speed_words(t / best) if peer and best else ""
+            # the group's own "|" would split the markdown cell
+            lines.append(f"| {group.replace('|', ' / ')} | {name} | {t * 1e3:.3f} ms | "
+                         f"{x_floor} | {speed} |")
     return "\n".join(lines)
 
 

@@ -19,14 +19,18 @@ from ._contenders_elementwise import (
     elementwise_contenders,
     make_elementwise_data,
 )
+from ._contenders_llm import LLM_QUANTITIES, llm_contenders, make_llm_data
 from ._contenders_tables import TABLE_QUANTITIES, make_table_data, table_contenders
 
-__all__ = ["QUANTITIES", "make_data", "contenders", "FLOOR"]
+__all__ = ["QUANTITIES", "make_data", "contenders", "FLOOR", "YARDSTICKS", "LLM_QUANTITIES"]
 
 QUANTITIES = ("kl", "entropy", "cross_entropy", "js", "cross_entropy_labels",
               "gaussian_kl_prior", "kl_logits", "cross_entropy_logits", "gaussian_kl",
-              *TABLE_QUANTITIES, *ELEMENTWISE_QUANTITIES)
+              *TABLE_QUANTITIES, *ELEMENTWISE_QUANTITIES, *LLM_QUANTITIES)
 FLOOR = "floor"
+# contenders that time a part of the work, not the quantity: the read floor and
+# the bare gather of the labelled probabilities; never a "peer"
+YARDSTICKS = (FLOOR, "numpy q[arange(N), y]")
 
 
 def make_data(quantity, n_rows, n_cat, dtype, seed=0):
@@ -35,6 +39,8 @@ def make_data(quantity, n_rows, n_cat, dtype, seed=0):
         return make_table_data(quantity, n_rows, n_cat, dtype, seed)
     if quantity in ELEMENTWISE_QUANTITIES:
         return make_elementwise_data(quantity, n_rows, n_cat, dtype, seed)
+    if quantity in LLM_QUANTITIES:
+        return make_llm_data(quantity, n_rows, n_cat, dtype, seed)
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
 
@@ -247,6 +253,10 @@ def contenders(quantity, data, backends=None, peers=True):
     if quantity in ELEMENTWISE_QUANTITIES:
         found.update(elementwise_contenders(quantity, data, backends or available_backends(),
                                             peers, _have))
+        return found
+    if quantity in LLM_QUANTITIES:
+        found.update(llm_contenders(quantity, data, backends or available_backends(), peers,
+                                    _have))
         return found
     for backend in backends or available_backends():
         found[f"kl_fast[{backend}]"] = _kl_fast(quantity, data, backend)
