@@ -6,6 +6,7 @@ message names the argument, the reason and the fix.  Checks of the *data*
 them in their one pass and ``_report.py`` turns the report into the error.
 """
 
+import functools
 import math
 import numbers
 
@@ -148,9 +149,16 @@ _EPS32 = float(np.finfo(np.float32).eps)
 
 
 def sum_tolerance(dtype, n, sum_tol=None):
-    """How far a row sum may stray from 1 before it counts as not normalized.
+    """How far a row sum may stray from 1 (see ``_default_sum_tolerance``)."""
+    if sum_tol is not None:
+        return sum_tol
+    return _default_sum_tolerance(np.dtype(dtype), int(n))
 
-    `sum_tol` (the public keyword) when given.  By default ``n * eps(float32)``,
+
+@functools.lru_cache(maxsize=256)
+def _default_sum_tolerance(dtype, n):
+    """How far a row sum of `n` values may stray from 1 before it counts as not
+    normalized, by default (the public keyword `sum_tol` overrides it): ``n * eps(float32)``,
     at least 1e-6 and at most 1e-3, whatever the dtype: a float32 softmax
     normalized by a plain float32 sum is off by up to about ``n * eps32 / 2``
     (pairwise sums, as numpy's and torch's, far less), and a row printed with 7
@@ -159,8 +167,6 @@ def sum_tolerance(dtype, n, sum_tol=None):
     own precision's looser bound, sqrt(eps32) growing as ``4 * n * eps32``
     (sklearn's ``log_loss`` uses sqrt(eps)).
     """
-    if sum_tol is not None:
-        return sum_tol
     tol = max(1e-6, n * _EPS32)
     eps = float(np.finfo(dtype).eps)
     if eps >= _EPS32:
