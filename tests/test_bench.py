@@ -76,14 +76,16 @@ def test_llm_contenders_match_the_definition():
 def test_memory_meter_sees_numpy_and_torch_allocations():
     size = 64 * MIB
     numpy_reading = measure_extra_peak(lambda: np.ones(size // 8), "numpy")
-    assert size <= numpy_reading["extra_peak_bytes"] < size + 4 * MIB
+    # within a few pages below (the resident high-water mark counts whole pages as
+    # they are touched) and a little above
+    assert 0.99 * size <= numpy_reading["extra_peak_bytes"] < size + 4 * MIB
     assert measure_extra_peak(lambda: None, "nothing")["extra_peak_bytes"] < MIB
     torch = pytest.importorskip("torch")
     reading = measure_extra_peak(lambda: torch.ones(size // 4), "torch")
     if rss_meter_available():
         # torch's CPU allocator is invisible to tracemalloc; the resident meter sees it
         assert reading["extra_peak_traced_bytes"] < MIB
-        assert size <= reading["extra_peak_bytes"] < size + 4 * MIB
+        assert 0.99 * size <= reading["extra_peak_bytes"] < size + 4 * MIB
     else:
         assert reading["extra_peak_bytes"] is None
 
