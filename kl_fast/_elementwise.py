@@ -13,7 +13,7 @@ import numpy as np
 from . import _arrays
 from ._api import _prepare_inputs
 from ._backends import get_backend
-from ._engine import MIN_ELEMENTS_PER_THREAD, Options
+from ._engine import MIN_ELEMENTS_PER_THREAD, Options, deliver
 from ._report import merge_reports, new_report, raise_for_values
 from ._rows import broadcast_shape, make_rows
 from ._threading import resolve_num_threads
@@ -175,12 +175,4 @@ def _run(rows, out2d, dtype, op, eps, log_base, opts):
 
 
 def _finish(result, opts, out_kind):
-    if opts.out is not None:
-        if opts.out.shape != result.shape:
-            raise ValueError(f"out has shape {opts.out.shape}, but the result has shape "
-                             f"{result.shape}; pass an array of that shape")
-        np.copyto(opts.out, result, casting="same_kind")
-        return opts.out
-    if result.ndim == 0:
-        return _arrays.wrap_result(result[()], out_kind)
-    return _arrays.wrap_result(result, out_kind)
+    return deliver(result, opts.out, out_kind)

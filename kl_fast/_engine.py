@@ -12,7 +12,7 @@ from ._backends import get_backend
 from ._threading import resolve_num_threads
 from ._validation import check_flag, check_reduction, check_sum_tol, check_validate
 
-__all__ = ["Options", "run_kernel", "finish"]
+__all__ = ["Options", "run_kernel", "finish", "deliver"]
 
 # Below this many elements per thread, starting threads costs more than it
 # saves (an OpenMP fork/join is ~10 us, and far more on a busy machine);
@@ -87,12 +87,20 @@ def finish(result, rows, opts, out_kind, keep_rows=None):
     shaped = result.reshape(batch)
     if opts.keepdims:
         shaped = np.expand_dims(shaped, rows.axis)
-    if opts.out is not None:
-        if opts.out.shape != shaped.shape:
-            raise ValueError(f"out has shape {opts.out.shape}, but the result has shape "
+    return deliver(shaped, opts.out, out_kind, rows.shape, rows.axis)
+
+
+def deliver(shaped, out, out_kind, shape=None, axis=None):
+    """A per-row (or elementwise) result of its final shape, into `out` (checked,
+    numpy's same-kind casting) or as the caller's array type; 0-d gives a scalar.
+    `shape`/`axis` (the broadcast input shape and the reduced axis) label pandas
+    results."""
+    if out is not None:
+        if out.shape != shaped.shape:
+            raise ValueError(f"out has shape {out.shape}, but the result has shape "
                              f"{shaped.shape}; pass an array of that shape")
-        np.copyto(opts.out, shaped, casting="same_kind")
-        return opts.out
+        np.copyto(out, shaped, casting="same_kind")
+        return out
     if shaped.ndim == 0:
         return _arrays.wrap_result(shaped[()], out_kind)
-    return _arrays.wrap_result(shaped, out_kind, rows.shape, rows.axis)
+    return _arrays.wrap_result(shaped, out_kind, shape, axis)

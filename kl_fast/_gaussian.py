@@ -4,7 +4,7 @@ import numpy as np
 
 from . import _arrays, _autograd, _dask_dispatch, _dask_other
 from ._api import _prepare_inputs
-from ._engine import Options, finish, run_kernel
+from ._engine import Options, deliver, finish, run_kernel
 from ._report import note_out, raise_for_values
 from ._rows import make_rows
 from ._scale import SCALES
@@ -201,13 +201,9 @@ def _masked(fn, params, where, scale, axis, options):
         values = np.where(keep, values, values.dtype.type(0.0))
         count = int(np.count_nonzero(keep))
     if reduction == "none":
-        if out is not None:
-            if out.shape != values.shape:
-                raise ValueError(f"out has shape {out.shape}, but the result has shape "
-                                 f"{values.shape}; pass an array of that shape")
-            np.copyto(out, np.asarray(values), casting="same_kind")
-            return out
-        return values[()] if isinstance(values, np.ndarray) and values.ndim == 0 else values
+        if out is None and not isinstance(values, np.ndarray):
+            return values                     # a torch tensor (with its gradient)
+        return deliver(np.asarray(values), out, "numpy")
     if isinstance(values, np.ndarray):
         total = float(values.sum(dtype=np.float64))
         if reduction == "mean":

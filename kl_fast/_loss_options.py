@@ -24,7 +24,7 @@ import numbers
 import numpy as np
 
 from . import _arrays
-from ._engine import Options
+from ._engine import Options, deliver
 from ._rows import broadcast_shape, normalize_axis
 from ._spaces import LOG, LOGITS, PROB, check_space, check_temperature
 from ._validation import check_base, check_eps, check_flag
@@ -313,12 +313,4 @@ def _finish(values, keep, denominator, batch, ax, ndim, opts, out_kind):
     shaped = values.reshape(batch)
     if opts.keepdims:
         shaped = np.expand_dims(shaped, ax)
-    if opts.out is not None:
-        if opts.out.shape != shaped.shape:
-            raise ValueError(f"out has shape {opts.out.shape}, but the result has shape "
-                             f"{shaped.shape}; pass an array of that shape")
-        np.copyto(opts.out, shaped, casting="same_kind")
-        return opts.out
-    if shaped.ndim == 0:
-        return _arrays.wrap_result(shaped[()], out_kind)
-    return _arrays.wrap_result(shaped, out_kind)
+    return deliver(shaped, opts.out, out_kind)

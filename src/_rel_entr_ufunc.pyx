@@ -55,8 +55,15 @@ cdef int _threads_for(npy_intp n) noexcept nogil:
             return 1
 
 
-cdef void _loop_ff(char** args, npy_intp* dims, npy_intp* steps,
-                   void* data) noexcept nogil:
+ctypedef fused real:
+    float
+    double
+
+
+cdef inline void _apply(real tag, char** args, npy_intp* dims,
+                        npy_intp* steps) noexcept nogil:
+    """The loop of one signature ('ff->f' or 'dd->d', chosen by the type of `tag`):
+    each element computed in double by kl_rel_entr, rounded once to `real`."""
     cdef npy_intp n = dims[0], i
     cdef char* x = args[0]            # IN
     cdef char* y = args[1]            # IN
@@ -65,32 +72,23 @@ cdef void _loop_ff(char** args, npy_intp* dims, npy_intp* steps,
     cdef int n_threads = _threads_for(n)
     if n_threads == 1:
         for i in range(n):
-            (<float*> (o + i * so))[0] = <float> kl_rel_entr(
-                (<float*> (x + i * sx))[0], (<float*> (y + i * sy))[0])
+            (<real*> (o + i * so))[0] = <real> kl_rel_entr(
+                (<real*> (x + i * sx))[0], (<real*> (y + i * sy))[0])
     else:
         for i in prange(n, schedule="static", num_threads=n_threads):
-            (<float*> (o + i * so))[0] = <float> kl_rel_entr(
-                (<float*> (x + i * sx))[0], (<float*> (y + i * sy))[0])
+            (<real*> (o + i * so))[0] = <real> kl_rel_entr(
+                (<real*> (x + i * sx))[0], (<real*> (y + i * sy))[0])
     feclearexcept(FE_ALL_EXCEPT)
+
+
+cdef void _loop_ff(char** args, npy_intp* dims, npy_intp* steps,
+                   void* data) noexcept nogil:
+    _apply(<float> 0, args, dims, steps)
 
 
 cdef void _loop_dd(char** args, npy_intp* dims, npy_intp* steps,
                    void* data) noexcept nogil:
-    cdef npy_intp n = dims[0], i
-    cdef char* x = args[0]            # IN
-    cdef char* y = args[1]            # IN
-    cdef char* o = args[2]            # OUT
-    cdef npy_intp sx = steps[0], sy = steps[1], so = steps[2]
-    cdef int n_threads = _threads_for(n)
-    if n_threads == 1:
-        for i in range(n):
-            (<double*> (o + i * so))[0] = kl_rel_entr(
-                (<double*> (x + i * sx))[0], (<double*> (y + i * sy))[0])
-    else:
-        for i in prange(n, schedule="static", num_threads=n_threads):
-            (<double*> (o + i * so))[0] = kl_rel_entr(
-                (<double*> (x + i * sx))[0], (<double*> (y + i * sy))[0])
-    feclearexcept(FE_ALL_EXCEPT)
+    _apply(<double> 0, args, dims, steps)
 
 
 # numpy keeps these pointers (it does not copy them): module-level storage.
