@@ -29,11 +29,12 @@ FUNCTIONS = ["kl_divergence", "entropy", "cross_entropy", "js_divergence",
 MODES = ["one-thread", "two-threads"]
 
 
-def _call(function, backend, rng, shape):
-    """A no-argument call of `function` on its own fresh data, on one kernel thread."""
+def _call(function, backend, rng, shape, num_threads=1):
+    """A no-argument call of `function` on its own fresh data, on `num_threads` kernel
+    threads (None: the default)."""
     p = rng.dirichlet(np.ones(shape[1]), size=shape[0])
     q = rng.dirichlet(np.ones(shape[1]), size=shape[0])
-    kw = {"backend": backend, "num_threads": 1}
+    kw = {"backend": backend, "num_threads": num_threads}
     if function == "entropy":
         return lambda: kl_fast.entropy(p, **kw)
     if function == "cross_entropy_labels":
@@ -125,3 +126,55 @@ def _paired_speedup(one_thread, two_threads):
         t2 = time.perf_counter()
         ratios.append((t1 - t0) / (t2 - t1))
     return statistics.median(ratios)
+
+
+# ---- contention: one core busy elsewhere ------------------------------------------
+# Group ``contention|<function>|<backend>``: one call on the default thread count while
+# another process keeps one core busy (a DataLoader worker, another job), against the
+# same call on one thread.  The "default-threads" entry records ``ratio`` = default time /
+# one-thread time in ``extra_info``, the median over paired rounds (target <= 1.0: the
+# chunks are handed out dynamically, so a descheduled thread holds back one small chunk).
+CONTENTION_SHAPE = (100_000, 256)
+CONTENTION_FUNCTIONS = ["kl_divergence", "entropy", "cross_entropy_labels", "gaussian_kl"]
+
+
+@pytest.fixture
+def busy_core():
+    """Another process spinning on one core for the duration of the test."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("mode", ["one-thread", "default-threads"])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("function", CONTENTION_FUNCTIONS)
+def test_contention(benchmark, request, busy_core, function, backend, mode):
+    small = request.config.getoption("benchmark_disable", False)
+    shape = SMALL_SHAPE if small else CONTENTION_SHAPE
+    # the same data (same seed) on one thread and on the default thread count
+    call = _call(function, backend, np.random.default_rng(11), shape)
+    default = _call(function, backend, np.random.default_rng(11), shape, num_threads=None)
+    call(), default()     # compile (numba) and fault the pages in before timing
+    benchmark.group = f"contention|{function}|{backend}"
+    benchmark.extra_info.update(function=function, backend=backend, mode=mode,
+                                shape=f"{shape[0]}x{shape[1]}", contender=mode)
+    fn = call if mode == "one-thread" else default
+    benchmark.pedantic(fn, rounds=10, iterations=1, warmup_rounds=1)
+    if mode == "default-threads" and benchmark.stats is not None:
+        ratios = []
+        for _ in range(PAIRED_ROUNDS):
+            t0 = time.perf_counter()
+            call()
+            t1 = time.perf_counter()
+            default()
+            t2 = time.perf_counter()
+            ratios.append((t2 - t1) / (t1 - t0))
+        benchmark.extra_info["ratio"] = round(statistics.median(ratios), 3)
+

@@ -16,7 +16,7 @@ from ._backends import get_backend
 from ._engine import MIN_ELEMENTS_PER_THREAD, Options, deliver
 from ._report import merge_reports, new_report, raise_for_values
 from ._rows import broadcast_shape, make_rows
-from ._threading import resolve_num_threads
+from ._threading import chunk_count, resolve_num_threads
 
 __all__ = ["OPS", "kl_op", "check_space", "check_where", "elementwise"]
 
@@ -128,6 +128,9 @@ def _masked(arrays, names, shape, size, mask, dtype, out_kind, op, eps, log_base
 
 # elements per piece of a reduction ("sum"/"mean"): the scratch buffer's size
 _PIECE = 1 << 17
+# elements of one row per work unit of the elementwise kernels (UNIT in
+# _elementwise_cython.pyx): the kernels split a piece into rows x units
+_UNIT = 8192
 
 
 def _pieces(n_rows, n_cols):
@@ -159,14 +162,15 @@ def _run(rows, out2d, dtype, op, eps, log_base, opts):
             pieces = _pieces(n, rows.n_cat)
         for r0, r1, c0, c1 in pieces:
             m = (r1 - r0) * (c1 - c0)
-            chunks = max(1, min(n_threads, m // MIN_ELEMENTS_PER_THREAD))
-            report = new_report(chunks)
+            threads = max(1, min(n_threads, m // MIN_ELEMENTS_PER_THREAD))
+            units = (r1 - r0) * -(-(c1 - c0) // _UNIT)
+            report = new_report(chunk_count(threads, units))
             if out2d is not None:
                 out = out2d[first_row:first_row + n]
             else:
                 out = scratch[:m].reshape(r1 - r0, c1 - c0)
             kernel(views[0][r0:r1, c0:c1], views[1][r0:r1, c0:c1], out, report, op,
-                   float(eps), float(log_base), chunks)
+                   float(eps), float(log_base), threads)
             report[report[:, 1] >= 0, 2] += c0
             merge_reports(report, first_row + r0, total)
             if out2d is None:

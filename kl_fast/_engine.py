@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _arrays, _report
 from ._backends import get_backend
-from ._threading import resolve_num_threads
+from ._threading import chunk_count, resolve_num_threads
 from ._validation import check_flag, check_reduction, check_sum_tol, check_validate
 
 __all__ = ["Options", "run_kernel", "finish", "deliver"]
@@ -62,7 +62,7 @@ def run_kernel(kernel_name, rows, dtype, args, opts):
     for first_row, views in rows.blocks():
         n = views[-1].shape[0]
         threads = max(1, min(n_threads, n * rows.n_cat // MIN_ELEMENTS_PER_THREAD))
-        report = _report.new_report(min(threads, n))
+        report = _report.new_report(chunk_count(threads, n))
         kernel(*views, result[first_row:first_row + n], report, *args, threads)
         _report.merge_reports(report, first_row, total)
     return result, total

@@ -95,7 +95,7 @@ def binary_elementwise(const floating[:, :] a, const floating[:, :] b, floating[
         if n_threads <= 1 or n_chunks == 1:
             _chunk(op, a, b, out, &report[0, 0], 0, units, per_row, eps, den, log_base)
         else:
-            for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+            for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
                 _chunk(op, a, b, out, &report[c, 0], c * units // n_chunks,
                        (c + 1) * units // n_chunks, per_row, eps, den, log_base)
 

@@ -12,10 +12,13 @@ b) Math in double for float32 data: every term and every sum.  The scalar
    math lives in ``kl_math.h``; this file only loops.
 c) Determinism: a row is summed in fixed blocks of ``BLOCK`` elements, each
    block in ``LANES`` interleaved accumulators combined in a fixed tree, and
-   the block partials in order.  Rows run in parallel (static chunks); a
-   batch with fewer rows than threads runs the blocks of each row in
-   parallel instead.  Either way the additions happen in the same order, so
-   results are bit-identical for any thread count.
+   the block partials in order.  Rows run in parallel in chunks handed out
+   dynamically (several per thread, ``_threading.chunk_count``: with a core
+   busy elsewhere, a descheduled thread holds back one small chunk, not half
+   the call); a batch with fewer rows than threads runs the blocks of each
+   row in parallel instead.  Either way every row's additions happen in the
+   same order, so results are bit-identical for any thread count and any
+   schedule.
 d) Kernels report, the API judges.  ``report`` has one row per chunk of
    rows: ``[n_bad, bad_row, bad_col, bad_arg, sum_row, sum_arg]`` -- the
    number of negative/NaN/inf values seen, the first one's position and
@@ -211,7 +214,7 @@ cdef inline kl_block_sums _pass(int kind, int mode,
     acc.n_bad = 0.0
     acc.n_odd = 0.0
     if parts != NULL:
-        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+        for b in prange(n_blocks, schedule="dynamic", num_threads=n_threads):
             start = b * BLOCK
             parts[b] = _block(kind, mode, p + start * sp, sp, q + start * sq, sq,
                               min(BLOCK, n - start), eps, dp, dq)
@@ -285,7 +288,7 @@ cdef void _rows(int kind,
                                      check, tol, eps, transform, log_base, i, &report[0, 0],
                                      NULL, 1)
         return
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+    for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
         lo = c * n_rows // n_chunks
         hi = (c + 1) * n_rows // n_chunks
         for i in range(lo, hi):
@@ -420,7 +423,7 @@ def cross_entropy_label_rows(const int64_t[:] labels, const floating[:, :] q,
             _label_rows(labels, q, out, 0, n_rows, check, eps, transform, ignore_index,
                         has_ignore, log_base, &report[0, 0])
         else:
-            for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+            for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
                 _label_rows(labels, q, out, c * n_rows // n_chunks,
                             (c + 1) * n_rows // n_chunks, check, eps, transform,
                             ignore_index, has_ignore, log_base, &report[c, 0])
@@ -498,7 +501,7 @@ cdef void _gauss_rows(const floating[:, :] m1, const floating[:, :] s1,
                                            _row_ptr(m2, i), sm2, _row_ptr(s2, i), ss2,
                                            prior, n, check, scale, log_base, i, &report[0, 0])
         return
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+    for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
         lo = c * n_rows // n_chunks
         hi = (c + 1) * n_rows // n_chunks
         for i in range(lo, hi):

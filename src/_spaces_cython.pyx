@@ -151,7 +151,7 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
         and qspace == KL_SPACE_LOGITS and temperature != 1.0
     if n_rows == 0 or n == 0:
         return
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+    for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
         lo = c * n_rows // n_chunks
         hi = (c + 1) * n_rows // n_chunks
         rep = &report[c, 0]
@@ -248,7 +248,7 @@ def cross_entropy_label_space_rows(const int64_t[:] labels, const floating[:, :]
     if n_rows == 0 or n == 0:
         return
     with nogil:
-        for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+        for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
             lo = c * n_rows // n_chunks
             hi = (c + 1) * n_rows // n_chunks
             rep = &report[c, 0]
