@@ -244,6 +244,136 @@ def vexp(x):
     return x if x != x else y
 
 
+# 1/k!, k = 13 down to 2: kl_vexp_fast's Taylor polynomial (C literals 1.0 / k!)
+_FAST_EXP_COEF = tuple(1.0 / float(math.factorial(k)) for k in range(13, 1, -1))
+
+
+@_njit
+def vexp_fast(x):
+    """exp(x) for the fast tiers, x in [-708, 709] only (kl_vexp_fast): < 4 u."""
+    t = x * 1.44269504088896338700e+00 + _SHIFTER
+    kd = t - _SHIFTER
+    r = (x - kd * _LN2_HI) - kd * _LN2_LO
+    c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _FAST_EXP_COEF
+    p = c13
+    p = fma(p, r, c12)
+    p = fma(p, r, c11)
+    p = fma(p, r, c10)
+    p = fma(p, r, c9)
+    p = fma(p, r, c8)
+    p = fma(p, r, c7)
+    p = fma(p, r, c6)
+    p = fma(p, r, c5)
+    p = fma(p, r, c4)
+    p = fma(p, r, c3)
+    p = fma(p, r, c2)
+    p = fma(p, r * r, r)
+    kb = bits(kd + _SHIFTER) - _SHIFTER_BITS + 1023
+    return (1.0 + p) * from_bits(kb << 52)
+
+
+# -- kl_spaces.h: the fast tiers of the logits rows (float32 inputs) ----------------------
+
+_EPS = 2.220446049250313e-16   # DBL_EPSILON
+
+
+@_njit
+def tree8(a):
+    """The eight lanes combined in kl_tree8's fixed order."""
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+
+
+@_njit
+def kl_logits_fast(x, y, n, tol, mxl, myl, nf, sx, sy, a, mg, tmin):
+    """kl_sp_kl_logits_fast: (taken, KL, Sx); the eight-lane arrays are scratch."""
+    for lane in range(8):
+        mxl[lane] = -INF
+        myl[lane] = -INF
+        nf[lane] = 0.0
+        sx[lane] = 0.0
+        sy[lane] = 0.0
+        a[lane] = 0.0
+        mg[lane] = 0.0
+        tmin[lane] = 0.0
+    for k in range(n):
+        xk = x[k]
+        yk = y[k]
+        lane = k & 7
+        mxl[lane] = xk if xk > mxl[lane] else mxl[lane]
+        myl[lane] = yk if yk > myl[lane] else myl[lane]
+        nf[lane] += 0.0 if (xk - xk == 0.0 and yk - yk == 0.0) else 1.0
+    if tree8(nf) > 0.0:
+        return False, 0.0, 0.0
+    mx = -INF
+    my = -INF
+    for lane in range(8):
+        mx = mxl[lane] if mxl[lane] > mx else mx
+        my = myl[lane] if myl[lane] > my else my
+    sh = mx - my
+    for k in range(n):
+        xk = x[k]
+        yk = y[k]
+        lane = k & 7
+        tx = xk - mx
+        ty = yk - my
+        kx = 1.0 if tx >= -708.0 else 0.0
+        ky = 1.0 if ty >= -708.0 else 0.0
+        ex = vexp_fast(tx * kx) * kx
+        d = (xk - yk) - sh
+        sx[lane] += ex
+        sy[lane] += vexp_fast(ty * ky) * ky
+        a[lane] += ex * d
+        mg[lane] += ex * ((abs(d) + abs(xk)) + abs(yk))
+        tmin[lane] = tx if tx < tmin[lane] else tmin[lane]
+        tmin[lane] = ty if ty < tmin[lane] else tmin[lane]
+    t = 0.0
+    for lane in range(8):
+        t = tmin[lane] if tmin[lane] < t else t
+    s_x = tree8(sx)
+    s_y = tree8(sy)
+    lsx = vlog(s_x)
+    lsy = vlog(s_y)
+    ratio = tree8(a) / s_x
+    kl = ratio + (lsy - lsx)
+    depth = float((n + 7) // 8) + 12.0 - t
+    mag = tree8(mg) / s_x + abs(ratio) + abs(sh) + abs(lsx) + abs(lsy) + abs(kl) + 2.0
+    bound = 2.0 * (0.5 * _EPS) * depth * mag
+    if not (bound <= tol * abs(kl)):
+        return False, 0.0, 0.0
+    return True, kl, s_x
+
+
+@_njit
+def label_fast(y, n, c, tol, acc, tmin, tmax, nf):
+    """kl_sp_label_fast: (taken, -log softmax(y)[c], tail); the arrays are scratch."""
+    for lane in range(8):
+        acc[lane] = 0.0
+        tmin[lane] = 0.0
+        tmax[lane] = 0.0
+        nf[lane] = 0.0
+    yc = y[c]
+    for k in range(n):
+        lane = k & 7
+        t = y[k] - yc
+        keep = 1.0 if (t >= -708.0 and k != c) else 0.0
+        acc[lane] += vexp_fast(t * keep) * keep
+        tmin[lane] = t if t < tmin[lane] else tmin[lane]
+        tmax[lane] = t if t > tmax[lane] else tmax[lane]
+        nf[lane] += 0.0 if t - t == 0.0 else 1.0
+    lo = 0.0
+    hi = 0.0
+    for lane in range(8):
+        lo = tmin[lane] if tmin[lane] < lo else lo
+        hi = tmax[lane] if tmax[lane] > hi else hi
+    if tree8(nf) > 0.0 or hi > 709.0:
+        return False, 0.0, 0.0
+    spread = hi if hi > -lo else -lo
+    if not (2.0 * (0.5 * _EPS) * (spread + float((n + 7) // 8) + 9.0) <= tol):
+        return False, 0.0, 0.0
+    s = tree8(acc)
+    return True, vlog1p(s), s
+
+
 # -- kl_blocks.h: the terms the block loops sum -------------------------------------------
 
 @_njit

@@ -25,6 +25,10 @@ PROB, LOG, LOGITS = 0, 1, 2
 _Q_KL, _Q_CE, _Q_H = 0, 1, 2
 
 
+# kl_spaces.h's fast tier bound for float32 rows (_spaces_cython.FAST_TOL_F32)
+_FAST_TOL_F32 = 2.0 ** -27
+
+
 @functools.cache
 def _impl():
     """Import numba and build (and lazily compile) the drivers."""
@@ -329,6 +333,9 @@ def _impl():
         # (a - b) / T from the raw logits (kl_spaces.h, _spaces_cython.pyx)
         use_diff = kind == _Q_KL and pspace == LOGITS and qspace == LOGITS \
             and temperature != 1.0
+        # float32 rows may take the fast tier (kl_spaces.h, FAST_TOL_F32)
+        fast_tol = _FAST_TOL_F32 if p.itemsize == 4 else 0.0
+        lanes = np.empty((8, 8))
         for i in range(lo, hi):
             bad_p, sum_p = load(p, i, n, pspace, temperature, norm_p, check > 0, a)
             bad_q = 0
@@ -343,7 +350,15 @@ def _impl():
                     if use_diff:
                         for j in range(n):
                             diff[j] = (np.float64(p[i, j]) - np.float64(q[i, j])) / temperature
-                    value, check_p, check_q = kl(pspace, qspace, a, b, diff, use_diff, n, w, d, dlo)
+                    taken = False
+                    if fast_tol > 0.0 and pspace == LOGITS and qspace == LOGITS:
+                        taken, value, check_p = m.kl_logits_fast(
+                            a, b, n, fast_tol, lanes[0], lanes[1], lanes[2], lanes[3],
+                            lanes[4], lanes[5], lanes[6], lanes[7])
+                        check_q = 1.0
+                    if not taken:
+                        value, check_p, check_q = kl(pspace, qspace, a, b, diff, use_diff, n,
+                                                     w, d, dlo)
             if kind == _Q_KL and value < 0.0:
                 value = 0.0
             out[i] = value / log_base
@@ -388,6 +403,8 @@ def _impl():
                 hi = (c + 1) * n_rows // n_chunks
                 rep = report[c]
                 buf = np.empty(n)
+                lanes = np.empty((4, 8))
+                fast_tol = _FAST_TOL_F32 if q.itemsize == 4 else 0.0
                 for i in range(lo, hi):
                     label = labels[i]
                     if has_ignore and label == ignore_index:
@@ -412,14 +429,23 @@ def _impl():
                         value = -v
                     else:
                         bad, _ = load(q, i, n, qspace, temperature, False, check > 0, buf)
-                        # log1p of the tail against the label's logit (kl_space_label)
-                        yc = buf[label]
-                        acc = np.zeros(8)
-                        for k in range(n):
-                            e = exp_diff(buf[k], yc)
-                            acc[k & 7] += 0.0 if k == label else e
-                        tail = tree8(acc)
-                        if tail < 1e300:
+                        # the fast tier of float32 rows (kl_sp_label_fast)
+                        taken, value, tail = False, 0.0, 0.0
+                        if fast_tol > 0.0:
+                            taken, value, tail = m.label_fast(buf, n, label, fast_tol,
+                                                              lanes[0], lanes[1], lanes[2],
+                                                              lanes[3])
+                        if not taken:
+                            # log1p of the tail against the label's logit (kl_space_label)
+                            yc = buf[label]
+                            acc = np.zeros(8)
+                            for k in range(n):
+                                e = exp_diff(buf[k], yc)
+                                acc[k & 7] += 0.0 if k == label else e
+                            tail = tree8(acc)
+                        if taken:
+                            s = 1.0 + tail
+                        elif tail < 1e300:
                             value = m.vlog1p(tail)
                             s = 1.0 + tail
                         else:

@@ -631,17 +631,21 @@ cdef extern from "kl_vmath.h" nogil:
     double kl_vlog(double x)
     double kl_vlog1p(double x)
     double kl_vexp(double x)
+    double kl_vexp_fast(double x)
 
 
 def vmath(str name, const double[::1] x, double[::1] out):
-    """Apply the kernels' own log, log1p or exp elementwise (for the accuracy tests)."""
+    """Apply the kernels' own log, log1p, exp or exp_fast (the fast tiers' exp, for
+    arguments in [-708, 709]) elementwise (for the accuracy tests)."""
     cdef Py_ssize_t i, n = x.shape[0]
-    cdef int which = {"log": 0, "log1p": 1, "exp": 2}[name]
+    cdef int which = {"log": 0, "log1p": 1, "exp": 2, "exp_fast": 3}[name]
     with nogil:
         for i in range(n):
             if which == 0:
                 out[i] = kl_vlog(x[i])
             elif which == 1:
                 out[i] = kl_vlog1p(x[i])
-            else:
+            elif which == 2:
                 out[i] = kl_vexp(x[i])
+            else:
+                out[i] = kl_vexp_fast(x[i])

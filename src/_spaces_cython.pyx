@@ -30,10 +30,11 @@ cdef extern from "kl_spaces.h" nogil:
     kl_space_result kl_space_entropy(int space, const double* x, Py_ssize_t n)
     kl_space_result kl_space_ce(int qspace, const double* p, const double* y, Py_ssize_t n,
                                 int want_check)
-    kl_space_result kl_space_label(int qspace, const double* y, Py_ssize_t n, Py_ssize_t c)
+    kl_space_result kl_space_label(int qspace, const double* y, Py_ssize_t n, Py_ssize_t c,
+                                   double fast_tol)
     kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
                                 const double* diff, Py_ssize_t n, double* w, double* d,
-                                double* dlo, int want_check)
+                                double* dlo, int want_check, double fast_tol)
 
 ctypedef fused floating:
     float
@@ -46,6 +47,11 @@ cdef enum:
     Q_H = 2
 
 SPACE_CODES = {"prob": 0, "log": 1, "logits": 2}
+
+# The bound below which a float32 row may take the fast tier of kl_spaces.h
+# (2^-27 relative: the float32 contract leaves 2^-25 before the final rounding)
+cdef double FAST_TOL_F32 = 2.0 ** -27
+FAST_TOL_FLOAT32 = FAST_TOL_F32
 
 
 cdef inline bint _is_bad(double x, int space) noexcept nogil:
@@ -178,7 +184,7 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
                         _load_diff(_row_ptr(p, i), sp, _row_ptr(q, i), sq, n, temperature, diff)
                     r = kl_space_kl(pspace, qspace, a, b, diff, n,
                                     scratch + 2 * n, scratch + 3 * n, scratch + 5 * n,
-                                    check == 2)
+                                    check == 2, FAST_TOL_F32 if floating is float else 0.0)
             out[i] = <floating> _finish(kind, r.value, log_base)
             if check == 0:
                 continue
@@ -274,7 +280,7 @@ def cross_entropy_label_space_rows(const int64_t[:] labels, const floating[:, :]
                     # one value read: -log q_c is given
                     scratch[0] = _row_ptr(q, i)[label * sq]
                     bad = _is_bad(scratch[0], KL_SPACE_LOG) if check else 0
-                    r = kl_space_label(q_space, scratch, 1, 0)
+                    r = kl_space_label(q_space, scratch, 1, 0, 0.0)
                     if bad and check:
                         rep[0] += 1
                         if rep[1] < 0:
@@ -284,7 +290,8 @@ def cross_entropy_label_space_rows(const int64_t[:] labels, const floating[:, :]
                 else:
                     row = _load(_row_ptr(q, i), sq, n, q_space, temperature, False, check > 0,
                                 scratch, &sum_q, &bad)
-                    r = kl_space_label(q_space, row, n, label)
+                    r = kl_space_label(q_space, row, n, label,
+                                       FAST_TOL_F32 if floating is float else 0.0)
                     if check and bad > 0:
                         rep[0] += bad
                         _record_bad(_row_ptr(q, i), sq, n, q_space, 1, i, rep)

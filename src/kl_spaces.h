@@ -273,14 +273,60 @@ static kl_space_result kl_space_ce(int qspace, const double* p, const double* y,
     return r;
 }
 
+/* The fast tier of -log softmax(y)[c] (float32 rows, as kl_sp_kl_logits_fast):
+ * the tail sum of exp(y_k - y_c) by kl_vexp_fast, without the rounding
+ * correction of each argument.  The tail's relative error is at most
+ * u (T + 4) for the exps (T = max |y_k - y_c|) plus u (n / 8 + 3) for the lane
+ * sums, and log1p passes a relative error on at most unchanged (its condition
+ * number x / ((1 + x) log1p x) is <= 1) and adds 1 ulp; so, with a factor 2
+ * for second-order terms, the result's relative error is at most
+ * 2 u (T + n / 8 + 9), a test on the row's spread alone.  Rows with a
+ * non-finite value or an exp above 709 take the accurate form.
+ * Returns 1 and stores the value and the tail when taken, else 0. */
+KL_INLINE int kl_sp_label_fast(const double* y, ptrdiff_t n, ptrdiff_t c, double tol,
+                               double* value, double* tail)
+{
+    double yc = y[c], acc[8] = {0}, tmin[8] = {0}, tmax[8] = {0}, nf[8] = {0};
+    KL_SP_LANES(n, k, {
+        double t = y[k] - yc;
+        /* the label's own term is left out (a tail of 1e-10 must not be
+         * found as (1 + tail) - 1), and exps below -708 are 0 (< 4e-308 each,
+         * below float32's range even summed) */
+        double keep = ((t >= -708.0) & (k != c)) ? 1.0 : 0.0;
+        acc[L_] += kl_vexp_fast(t * keep) * keep;
+        tmin[L_] = (t < tmin[L_]) ? t : tmin[L_];
+        tmax[L_] = (t > tmax[L_]) ? t : tmax[L_];
+        nf[L_] += (t - t == 0.0) ? 0.0 : 1.0;
+    });
+    double lo = 0.0, hi = 0.0;
+    for (int l = 0; l < 8; ++l) {
+        lo = (tmin[l] < lo) ? tmin[l] : lo;
+        hi = (tmax[l] > hi) ? tmax[l] : hi;
+    }
+    if (kl_tree8(nf) > 0.0 || hi > 709.0) return 0;
+    double spread = (hi > -lo) ? hi : -lo;
+    if (!(2.0 * (0.5 * DBL_EPSILON) * (spread + (double) ((n + 7) / 8) + 9.0) <= tol))
+        return 0;
+    double s = kl_tree8(acc);
+    *value = kl_vlog1p(s);
+    *tail = s;
+    return 1;
+}
+
 /* -log softmax(y)[c] (logits) or -y[c] (log); check_q as above */
 KL_CLONES __attribute__((noinline))
-static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, ptrdiff_t c)
+static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, ptrdiff_t c,
+                                      double fast_tol)
 {
     kl_space_result r = {0.0, 1.0, 0.0};
+    double fast_tail;
     if (qspace == KL_SPACE_LOG) {
         r.value = -y[c];
         r.check_q = 1.0;
+        return r;
+    }
+    if (fast_tol > 0.0 && kl_sp_label_fast(y, n, c, fast_tol, &r.value, &fast_tail)) {
+        r.check_q = 1.0 + fast_tail;
         return r;
     }
     /* -log softmax(y)[c] = log1p(sum_{k != c} exp(y_k - y_c)): one pass and no
@@ -413,6 +459,79 @@ KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
     return kl;
 }
 
+/* ---- the fast tier: two logits rows whose bound allows the plain form ----
+ *
+ * Two tiers (DESIGN.md: pay for the accurate forms only where a rigorous
+ * bound says they are needed).  For two all-finite logits rows the plain form
+ *     KL = A / Sx + log Sy - log Sx,   A = sum_k ex_k d_k,
+ *     ex_k = exp(x_k - max x), Sx = sum ex_k (and ey, Sy for y),
+ *     d_k = (x_k - y_k) - (max x - max y)
+ * costs two cheap exps an element (kl_vexp_fast) and no series, against an
+ * exp, an expm1mx and double-double differences in the centred form above.  Its error is bounded,
+ * to first order in the unit roundoff u, by summing what every rounding can
+ * do (kl_vexp_fast of a rounded argument t: u (|t| + 4) relative; a lane sum
+ * of n / 8 terms: u (n / 8 + 3) of the sum of magnitudes; the rounding of
+ * x_k, y_k themselves, which a temperature divides: u (|x_k| + |y_k|)):
+ *     |error| <= 2 u (T + n/8 + 12) (M + |A / Sx| + |sh| + |log Sx| + |log Sy| + |KL| + 2)
+ * with T = max |x_k - max x|, |y_k - max y| and M = sum_k ex_k (|d_k| + |x_k|
+ * + |y_k|) / Sx (the factor 2 covers the second-order terms).  The row takes
+ * this form only when that bound is at most `tol` |KL|: `tol` = 2^-27 for
+ * float32 inputs, whose contract (1 float32 ULP of the result, after the
+ * final rounding to float32 costs 1/2) leaves 2^-25 relative; float64 inputs
+ * pass tol = 0 and always take the accurate form, since no such a-priori
+ * bound reaches 4 eps.  Rows that nearly coincide (KL tiny against M: the
+ * cancellation the centred form exists for), far-apart or non-finite rows
+ * fail the test and are recomputed by the centred form.  Returns 1 and
+ * stores KL and Sx when the row took the fast form, else 0. */
+KL_INLINE int kl_sp_kl_logits_fast(const double* x, const double* y, ptrdiff_t n,
+                                   double tol, double* value, double* sum_x)
+{
+    double mxl[8], myl[8], nf[8] = {0};
+    for (int l = 0; l < 8; ++l) mxl[l] = myl[l] = -INFINITY;
+    KL_SP_LANES(n, k, {
+        mxl[L_] = (x[k] > mxl[L_]) ? x[k] : mxl[L_];
+        myl[L_] = (y[k] > myl[L_]) ? y[k] : myl[L_];
+        nf[L_] += ((x[k] - x[k] == 0.0) & (y[k] - y[k] == 0.0)) ? 0.0 : 1.0;
+    });
+    if (kl_tree8(nf) > 0.0) return 0;   /* NaN, inf or -inf (p = 0): the centred form */
+    double mx = -INFINITY, my = -INFINITY;
+    for (int l = 0; l < 8; ++l) {
+        mx = (mxl[l] > mx) ? mxl[l] : mx;
+        my = (myl[l] > my) ? myl[l] : my;
+    }
+    double sh = mx - my;
+    double sx[8] = {0}, sy[8] = {0}, a[8] = {0}, m[8] = {0}, tmin[8] = {0};
+    KL_SP_LANES(n, k, {
+        double tx = x[k] - mx;
+        double ty = y[k] - my;
+        /* exp(t) for t <= 0: 0 below -708 (kl_vexp_fast's range), by a 0/1
+         * factor rather than a second select on the same condition */
+        double kx = (tx >= -708.0) ? 1.0 : 0.0;
+        double ky = (ty >= -708.0) ? 1.0 : 0.0;
+        double ex = kl_vexp_fast(tx * kx) * kx;
+        double d = (x[k] - y[k]) - sh;
+        sx[L_] += ex;
+        sy[L_] += kl_vexp_fast(ty * ky) * ky;
+        a[L_] += ex * d;
+        m[L_] += ex * ((fabs(d) + fabs(x[k])) + fabs(y[k]));
+        tmin[L_] = (tx < tmin[L_]) ? tx : tmin[L_];
+        tmin[L_] = (ty < tmin[L_]) ? ty : tmin[L_];
+    });
+    double t = 0.0;
+    for (int l = 0; l < 8; ++l) t = (tmin[l] < t) ? tmin[l] : t;
+    double s_x = kl_tree8(sx), s_y = kl_tree8(sy);
+    double lsx = kl_vlog(s_x), lsy = kl_vlog(s_y);
+    double ratio = kl_tree8(a) / s_x;
+    double kl = ratio + (lsy - lsx);
+    double depth = (double) ((n + 7) / 8) + 12.0 - t;
+    double mag = kl_tree8(m) / s_x + fabs(ratio) + fabs(sh) + fabs(lsx) + fabs(lsy) + fabs(kl) + 2.0;
+    double bound = 2.0 * (0.5 * DBL_EPSILON) * depth * mag;
+    if (!(bound <= tol * fabs(kl))) return 0;
+    *value = kl;
+    *sum_x = s_x;
+    return 1;
+}
+
 /* q not in logits: direct terms w (log p - log q), log p = x - lse(x) for
  * logits (header comment) */
 KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const double* y,
@@ -442,9 +561,16 @@ KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const 
 KL_CLONES __attribute__((noinline))
 static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
                                    const double* diff, ptrdiff_t n, double* w, double* d,
-                                   double* dlo, int want_check)
+                                   double* dlo, int want_check, double fast_tol)
 {
     kl_space_result r = {0.0, 0.0, 0.0};
+    /* the fast tier (float32 rows: fast_tol > 0); a logits row's check is
+     * only that its sum of exps is positive and finite, as the centred form's */
+    if (fast_tol > 0.0 && pspace == KL_SPACE_LOGITS && qspace == KL_SPACE_LOGITS
+        && kl_sp_kl_logits_fast(x, y, n, fast_tol, &r.value, &r.check_p)) {
+        r.check_q = 1.0;
+        return r;
+    }
     if (qspace == KL_SPACE_LOGITS)
         r.value = kl_sp_kl_qlogits(pspace, x, y, diff, n, w, d, dlo, want_check, &r);
     else

@@ -153,4 +153,33 @@ KL_INLINE double kl_vexp(double x)
     return y;
 }
 
+/* exp(x) for the fast tiers only: x in [-708, 709] (callers select the ends
+ * and non-finite x themselves), no division -- x = k ln2 + r, |r| <= ln2/2,
+ * e^r - 1 by its Taylor polynomial to r^13 (truncation < 4e-18 relative),
+ * then times 2^k built in the exponent bits.  About half the cost of
+ * kl_vexp (measured, AVX2: 4.1 vs 8.4 cycles an element), and less accurate:
+ * relative error below 4 u (u = 2^-53; tests/test_vmath.py measures it).
+ * The fast tiers count that error in their bounds. */
+KL_INLINE double kl_vexp_fast(double x)
+{
+    double t = x * 1.44269504088896338700e+00 + KL_SHIFTER;
+    double kd = t - KL_SHIFTER;
+    double r = (x - kd * KL_LN2_HI) - kd * KL_LN2_LO;
+    double p = 1.0 / 6227020800.0;
+    p = __builtin_fma(p, r, 1.0 / 479001600.0);
+    p = __builtin_fma(p, r, 1.0 / 39916800.0);
+    p = __builtin_fma(p, r, 1.0 / 3628800.0);
+    p = __builtin_fma(p, r, 1.0 / 362880.0);
+    p = __builtin_fma(p, r, 1.0 / 40320.0);
+    p = __builtin_fma(p, r, 1.0 / 5040.0);
+    p = __builtin_fma(p, r, 1.0 / 720.0);
+    p = __builtin_fma(p, r, 1.0 / 120.0);
+    p = __builtin_fma(p, r, 1.0 / 24.0);
+    p = __builtin_fma(p, r, 1.0 / 6.0);
+    p = __builtin_fma(p, r, 0.5);
+    p = __builtin_fma(p, r * r, r);
+    uint64_t kb = kl_bits(kd + KL_SHIFTER) - KL_SHIFTER_BITS + 1023;
+    return (1.0 + p) * kl_from_bits(kb << 52);
+}
+
 #endif

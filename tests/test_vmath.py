@@ -82,6 +82,23 @@ def test_exp_within_one_ulp(regime):
     assert ulp_errors("exp", x, vmath("exp", x)).max() <= 1.0
 
 
+@pytest.mark.parametrize("regime", ["normal results", "near zero", "large", "reduced range"])
+def test_fast_exp_within_four_u(regime):
+    # the fast tiers' exp (kl_spaces.h) counts a relative error of 4 u (u = 2^-53) in
+    # its bounds: check it holds with room, over its whole range [-708, 709]
+    x = {
+        "normal results": RNG.uniform(-708, 709, 4000),
+        "near zero": RNG.uniform(-1e-3, 1e-3, 1000),
+        "large": RNG.uniform(700, 709, 1000),
+        "reduced range": RNG.uniform(-0.35, 0.35, 2000),
+    }[regime]
+    got = vmath("exp_fast", x)
+    with mpmath.workdps(_DPS):
+        rel = [abs(mpmath.mpf(float(g)) / mpmath.exp(mpmath.mpf(float(xi))) - 1)
+               for xi, g in zip(x, got, strict=True)]
+    assert float(max(rel)) / 2.0 ** -53 <= 2.0
+
+
 def test_special_values_follow_c99():
     inf, nan = np.inf, np.nan
     tiny = 5e-324
