@@ -144,26 +144,38 @@ cdef inline Py_ssize_t _first_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n
     return -1
 
 
-cdef inline void _record_bad(int kind, const floating* p, Py_ssize_t sp,
+cdef inline Py_ssize_t _count_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j, count = 0
+    for j in range(n):
+        count += _is_bad(x[j * sx])
+    return count
+
+
+cdef inline bint _record_bad(int kind, const floating* p, Py_ssize_t sp,
                              const floating* q, Py_ssize_t sq, Py_ssize_t n,
-                             Py_ssize_t n_bad, Py_ssize_t row, int64_t* rep) noexcept nogil:
-    """Add n_bad to the chunk's count; locate the first bad value (error path only)."""
-    cdef Py_ssize_t col
+                             Py_ssize_t row, int64_t* rep) noexcept nogil:
+    """A block flagged the row (error path only): count its bad values into the
+    chunk's report and locate the first; False if there are none (a flag can come
+    from a sum that overflowed on finite values)."""
+    cdef Py_ssize_t col, n_bad = _count_bad(p, sp, n)
+    if kind != Q_H:
+        n_bad += _count_bad(q, sq, n)
+    if n_bad == 0:
+        return False
     rep[0] += n_bad
     if rep[1] >= 0:
-        return
+        return True
     col = _first_bad(p, sp, n)
     if col >= 0:
         rep[1] = row
         rep[2] = col
         rep[3] = 0
-        return
-    if kind != Q_H:
-        col = _first_bad(q, sq, n)
-        if col >= 0:
-            rep[1] = row
-            rep[2] = col
-            rep[3] = 1
+        return True
+    col = _first_bad(q, sq, n)
+    rep[1] = row
+    rep[2] = col
+    rep[3] = 1
+    return True
 
 
 cdef inline bint _bad_sum(double s, double tol) noexcept nogil:
@@ -252,8 +264,8 @@ cdef inline double _row(int kind,
         terms = _pass(kind, KL_MODE_TERMS_SUMS if check > 0 else KL_MODE_TERMS,
                       p, sp, q, sq, n, 0.0, 1.0, 1.0, parts, n_threads)
         sums = terms
-    if check > 0 and sums.n_bad > 0:
-        _record_bad(kind, p, sp, q, sq, n, <Py_ssize_t> sums.n_bad, row, rep)
+    if check > 0 and sums.n_bad > 0 and _record_bad(kind, p, sp, q, sq, n, row, rep):
+        pass
     elif check == 2:
         _record_sums(kind, sums.sum_p, sums.sum_q, tol, row, rep)
     return _finish(kind, terms.terms, log_base)
@@ -373,7 +385,7 @@ cdef inline double _label_value(int64_t lab, Py_ssize_t i,
     value = q[lab * sq]
     if transform:
         sums = _pass(Q_H, KL_MODE_SUMS, q, sq, q, sq, n, 0.0, 1.0, 1.0, NULL, 1)
-        n_bad = <Py_ssize_t> sums.n_bad
+        n_bad = _count_bad(q, sq, n) if sums.n_bad > 0 else 0
         value = (value + eps) / (sums.sum_p + n * eps)
     elif check > 0:
         n_bad = _is_bad(value) or value > 1.0

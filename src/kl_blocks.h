@@ -35,7 +35,8 @@ typedef struct {
     double terms;   /* sum of the quantity's terms */
     double sum_p;   /* sum of the first input's raw values */
     double sum_q;   /* sum of the second input's raw values */
-    double n_bad;   /* count of negative / NaN / +inf raw values */
+    double n_bad;   /* row kernels: 1 if the block may hold a negative / NaN / +inf raw
+                     * value (KL_TRACK_MIN; the caller counts them); Gaussians: the count */
     double n_odd;   /* terms the vector form cannot take (p/q overflowed) */
 } kl_block_sums;
 
@@ -114,7 +115,25 @@ KL_INLINE double kl_entr_odd(double p, double q) { (void) q; return kl_odd_log_a
 KL_INLINE double kl_ce_exact(double p, double q) { return kl_neg_xlogy(p, q); }
 KL_INLINE double kl_entr_exact(double p, double q) { (void) q; return kl_entr(p); }
 
-KL_INLINE double kl_is_bad(double x) { return (!(x >= 0.0) || x == INFINITY) ? 1.0 : 0.0; }
+/* Validation inside the terms pass, at the cost of a min an element: a lane
+ * keeps min(0, values seen) (entropy's y is 0), so a negative value makes
+ * it negative; NaN and +inf make the row's sum NaN or inf instead.  The
+ * block then flags itself (kl_block_sums.n_bad = 1) and the caller counts the
+ * bad values exactly on that error path only.  (Counting every element's
+ * "bad" test here cost ~10% of a validated call.)  Two selects on different
+ * conditions, which the vectorizer takes. */
+#define KL_TRACK_MIN(M, X, Y)                                                          \
+    do {                                                                               \
+        double mn_ = ((X) < (Y)) ? (X) : (Y);                                          \
+        (M) = (mn_ < (M)) ? mn_ : (M);                                                 \
+    } while (0)
+
+KL_INLINE double kl_block_flag(const double* mins, double sum_p, double sum_q)
+{
+    double mn = 0.0;
+    for (int l = 0; l < KL_LANES; ++l) mn = (mins[l] < mn) ? mins[l] : mn;
+    return (mn < 0.0 || !(sum_p - sum_p == 0.0) || !(sum_q - sum_q == 0.0)) ? 1.0 : 0.0;
+}
 
 KL_INLINE double kl_tree8(const double* a)
 {
@@ -194,7 +213,7 @@ KL_INLINE void NAME##_terms_sums##SFX(const T* p, const T* q, ptrdiff_t n,      
             ao[l] += ODD(x, y);                                                        \
             ap[l] += x;                                                                \
             aq[l] += y;                                                                \
-            ab[l] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                        \
+            KL_TRACK_MIN(ab[l], x, y);                                                 \
         }                                                                              \
     for (; j < n; ++j) {                                                               \
         double x = (double) p[j], y = ONE ? 0.0 : (double) q[j];                                         \
@@ -202,7 +221,7 @@ KL_INLINE void NAME##_terms_sums##SFX(const T* p, const T* q, ptrdiff_t n,      
         ao[j - n_full] += ODD(x, y);                                                   \
         ap[j - n_full] += x;                                                           \
         aq[j - n_full] += y;                                                           \
-        ab[j - n_full] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                   \
+        KL_TRACK_MIN(ab[j - n_full], x, y);                                            \
     }                                                                                  \
 }                                                                                      \
 KL_INLINE void NAME##_sums##SFX(const T* p, const T* q, ptrdiff_t n,              \
@@ -214,13 +233,13 @@ KL_INLINE void NAME##_sums##SFX(const T* p, const T* q, ptrdiff_t n,            
             double x = (double) p[j + l], y = ONE ? 0.0 : (double) q[j + l];                             \
             ap[l] += x;                                                                \
             aq[l] += y;                                                                \
-            ab[l] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                        \
+            KL_TRACK_MIN(ab[l], x, y);                                                 \
         }                                                                              \
     for (; j < n; ++j) {                                                               \
         double x = (double) p[j], y = ONE ? 0.0 : (double) q[j];                                         \
         ap[j - n_full] += x;                                                           \
         aq[j - n_full] += y;                                                           \
-        ab[j - n_full] += kl_is_bad(x) + (ONE ? 0.0 : kl_is_bad(y));                   \
+        KL_TRACK_MIN(ab[j - n_full], x, y);                                            \
     }                                                                                  \
 }                                                                                      \
 KL_INLINE void NAME##_run##SFX(int mode, const T* p, const T* q, ptrdiff_t n,     \
@@ -267,7 +286,7 @@ kl_block_sums NAME##_##SUFFIX(int mode, const T* p, ptrdiff_t sp, const T* q,   
                               ptrdiff_t sq, ptrdiff_t n, double eps, double dp,        \
                               double dq)                                               \
 {                                                                                      \
-    /* acc rows: terms, odd counts, sums of p, sums of q, bad counts; 8 lanes each */  \
+    /* acc rows: terms, odd counts, sums of p, sums of q, minima; 8 lanes each */  \
     double acc[5 * KL_LANES] = {0};                                                    \
     /* bq is offset by 64 bytes from a 4 KiB multiple of bp: equal low address  \
      * bits alias in the load/store unit and cost ~60% (measured) */             \
@@ -287,7 +306,7 @@ kl_block_sums NAME##_##SUFFIX(int mode, const T* p, ptrdiff_t sp, const T* q,   
     }                                                                                  \
     r.terms = kl_tree8(acc); r.n_odd = kl_tree8(acc + KL_LANES);                       \
     r.sum_p = kl_tree8(acc + 2 * KL_LANES); r.sum_q = kl_tree8(acc + 3 * KL_LANES);    \
-    r.n_bad = kl_tree8(acc + 4 * KL_LANES);                                            \
+    r.n_bad = kl_block_flag(acc + 4 * KL_LANES, r.sum_p, r.sum_q);                     \
     if (r.n_odd > 0.0 && mode != KL_MODE_SUMS)                                         \
         r.terms = kl_block_exact_##T(EXACT, ONE, p, sp, q, sq, n,                      \
                                      mode == KL_MODE_TERMS_SCALED, eps, dp, dq);       \
