@@ -374,6 +374,69 @@ def label_fast(y, n, c, tol, acc, tmin, tmax, nf):
     return True, vlog1p(s), s
 
 
+@_njit
+def entropy_fast(x, n, mx, tol, a1, a2, cnt, tmin, nf):
+    """kl_sp_entropy_fast given the row's maximum mx: (taken, H, check_p)."""
+    for lane in range(8):
+        a1[lane] = 0.0
+        a2[lane] = 0.0
+        cnt[lane] = 0.0
+        tmin[lane] = 0.0
+        nf[lane] = 0.0
+    for k in range(n):
+        lane = k & 7
+        t = x[k] - mx
+        keep = 1.0 if (t >= -708.0 and t != 0.0) else 0.0
+        e = vexp_fast(t * keep) * keep
+        a1[lane] += e
+        a2[lane] += e * t
+        cnt[lane] += 1.0 if t == 0.0 else 0.0
+        tmin[lane] = t if t < tmin[lane] else tmin[lane]
+        nf[lane] += 0.0 if t - t == 0.0 else 1.0
+    lo = 0.0
+    for lane in range(8):
+        lo = tmin[lane] if tmin[lane] < lo else lo
+    if tree8(nf) > 0.0:
+        return False, 0.0, 0.0
+    if not (2.0 * (0.5 * _EPS) * (float((n + 7) // 8) + 12.0 - lo) <= tol):
+        return False, 0.0, 0.0
+    sm1 = (tree8(cnt) - 1.0) + tree8(a1)
+    return True, vlog1p(sm1) - tree8(a2) / (1.0 + sm1), 1.0 + sm1
+
+
+@_njit
+def ce_fast(p, y, n, my, tol, a1, a2, a3, cnt, tmin, nf):
+    """kl_sp_ce_fast given q's maximum my: (taken, CE, check_p, check_q)."""
+    for lane in range(8):
+        a1[lane] = 0.0
+        a2[lane] = 0.0
+        a3[lane] = 0.0
+        cnt[lane] = 0.0
+        tmin[lane] = 0.0
+        nf[lane] = 0.0
+    for k in range(n):
+        lane = k & 7
+        t = y[k] - my
+        pk = p[k]
+        keep = 1.0 if (t >= -708.0 and t != 0.0) else 0.0
+        a1[lane] += vexp_fast(t * keep) * keep
+        a2[lane] += pk * t
+        a3[lane] += pk
+        cnt[lane] += 1.0 if t == 0.0 else 0.0
+        tmin[lane] = t if t < tmin[lane] else tmin[lane]
+        nf[lane] += 0.0 if (t - t == 0.0 and pk >= 0.0 and pk < INF) else 1.0
+    lo = 0.0
+    for lane in range(8):
+        lo = tmin[lane] if tmin[lane] < lo else lo
+    if tree8(nf) > 0.0:
+        return False, 0.0, 0.0, 0.0
+    if not (2.0 * (0.5 * _EPS) * (float((n + 7) // 8) + 12.0 - lo) <= tol):
+        return False, 0.0, 0.0, 0.0
+    sm1 = (tree8(cnt) - 1.0) + tree8(a1)
+    sp = tree8(a3)
+    return True, sp * vlog1p(sm1) - tree8(a2), sp, 1.0 + sm1
+
+
 # -- kl_blocks.h: the terms the block loops sum -------------------------------------------
 
 @_njit

@@ -341,11 +341,24 @@ def _impl():
             bad_q = 0
             sum_q = 0.0
             if kind == _Q_H:
-                value, check_p, check_q = entropy(pspace, a, n)
+                taken = False
+                if fast_tol > 0.0 and pspace == LOGITS:
+                    taken, value, check_p = m.entropy_fast(
+                        a, n, rmax(a, n), fast_tol, lanes[0], lanes[1], lanes[2], lanes[3],
+                        lanes[4])
+                    check_q = 0.0
+                if not taken:
+                    value, check_p, check_q = entropy(pspace, a, n)
             else:
                 bad_q, sum_q = load(q, i, n, qspace, temperature, norm_q, check > 0, b)
                 if kind == _Q_CE:
-                    value, check_p, check_q = cross_entropy(qspace, a, b, n, check == 2)
+                    taken = False
+                    if fast_tol > 0.0 and qspace == LOGITS:
+                        taken, value, check_p, check_q = m.ce_fast(
+                            a, b, n, rmax(b, n), fast_tol, lanes[0], lanes[1], lanes[2],
+                            lanes[3], lanes[4], lanes[5])
+                    if not taken:
+                        value, check_p, check_q = cross_entropy(qspace, a, b, n, check == 2)
                 else:
                     if use_diff:
                         for j in range(n):

@@ -27,9 +27,10 @@ cdef extern from "kl_spaces.h" nogil:
         double check_q
     int KL_SPACE_PROB, KL_SPACE_LOG, KL_SPACE_LOGITS
     double kl_space_scan(int space, const double* x, Py_ssize_t n, double* n_bad)
-    kl_space_result kl_space_entropy(int space, const double* x, Py_ssize_t n)
+    kl_space_result kl_space_entropy(int space, const double* x, Py_ssize_t n,
+                                     double fast_tol)
     kl_space_result kl_space_ce(int qspace, const double* p, const double* y, Py_ssize_t n,
-                                int want_check)
+                                int want_check, double fast_tol)
     kl_space_result kl_space_label(int qspace, const double* y, Py_ssize_t n, Py_ssize_t c,
                                    double fast_tol)
     kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
@@ -151,6 +152,8 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
     cdef double sum_p, sum_q
     cdef kl_space_result r
     cdef int64_t* rep
+    # float32 rows may take the fast tiers of kl_spaces.h (their bounds decide)
+    cdef double fast_tol = FAST_TOL_F32 if floating is float else 0.0
     # two logits rows at a temperature: (a - b) / T from the raw logits, exact
     # where they nearly coincide (a / T - b / T is not)
     cdef bint use_diff = kind == Q_KL and pspace == KL_SPACE_LOGITS \
@@ -171,12 +174,12 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
                       &sum_p, &bad_p)
             bad_q = 0
             if kind == Q_H:
-                r = kl_space_entropy(pspace, a, n)
+                r = kl_space_entropy(pspace, a, n, fast_tol)
             else:
                 b = _load(_row_ptr(q, i), sq, n, qspace, temperature, norm_q, check > 0,
                           scratch + n, &sum_q, &bad_q)
                 if kind == Q_CE:
-                    r = kl_space_ce(qspace, a, b, n, check == 2)
+                    r = kl_space_ce(qspace, a, b, n, check == 2, fast_tol)
                 else:
                     diff = NULL
                     if use_diff:
@@ -184,7 +187,7 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
                         _load_diff(_row_ptr(p, i), sp, _row_ptr(q, i), sq, n, temperature, diff)
                     r = kl_space_kl(pspace, qspace, a, b, diff, n,
                                     scratch + 2 * n, scratch + 3 * n, scratch + 5 * n,
-                                    check == 2, FAST_TOL_F32 if floating is float else 0.0)
+                                    check == 2, fast_tol)
             out[i] = <floating> _finish(kind, r.value, log_base)
             if check == 0:
                 continue

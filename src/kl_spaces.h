@@ -196,12 +196,78 @@ KL_INLINE double kl_sp_weights(int space, const double* x, ptrdiff_t n, double* 
     return l1p;
 }
 
+/* ---- the fast tiers of entropy and cross-entropy from logits ------------
+ *
+ * For float32 rows (fast_tol > 0), as kl_sp_kl_logits_fast: both quantities
+ * are sums of two parts that are >= 0 (log S, and -E[t] with t = y - max y
+ * <= 0, weighted by probabilities >= 0), so nothing cancels and the relative
+ * error of the result is at most that of its worst part plus a rounding:
+ * kl_vexp_fast of t, u (|t| + 4), a product, u, lane sums, u (n / 8 + 3), a
+ * division and log1p, 2 u; with a factor 2 for second-order terms, at most
+ * 2 u (T + n / 8 + 12) with T = max |t| -- a test on the row's spread alone.
+ * The maximum's own terms (exp(0) = 1 exactly) are counted apart, as in the
+ * accurate forms, so that log S = log1p(S - 1) keeps a peaked row's tail.
+ * Rows with a non-finite logit (or, for cross-entropy, a negative weight)
+ * take the accurate forms.  Return 1 and fill *r when taken, else 0. */
+KL_INLINE int kl_sp_entropy_fast(const double* x, ptrdiff_t n, double tol, kl_space_result* r)
+{
+    double m = kl_sp_max(x, n), a1[8] = {0}, a2[8] = {0}, cnt[8] = {0}, tmin[8] = {0};
+    double nf[8] = {0};
+    KL_SP_LANES(n, k, {
+        double t = x[k] - m;
+        double keep = ((t >= -708.0) & (t != 0.0)) ? 1.0 : 0.0;
+        double e = kl_vexp_fast(t * keep) * keep;
+        a1[L_] += e;
+        a2[L_] += e * t;
+        cnt[L_] += (t == 0.0) ? 1.0 : 0.0;
+        tmin[L_] = (t < tmin[L_]) ? t : tmin[L_];
+        nf[L_] += (t - t == 0.0) ? 0.0 : 1.0;
+    });
+    double lo = 0.0;
+    for (int l = 0; l < 8; ++l) lo = (tmin[l] < lo) ? tmin[l] : lo;
+    if (kl_tree8(nf) > 0.0) return 0;
+    if (!(2.0 * (0.5 * DBL_EPSILON) * ((double) ((n + 7) / 8) + 12.0 - lo) <= tol)) return 0;
+    double sm1 = (kl_tree8(cnt) - 1.0) + kl_tree8(a1);
+    r->value = kl_vlog1p(sm1) - kl_tree8(a2) / (1.0 + sm1);
+    r->check_p = 1.0 + sm1;
+    return 1;
+}
+
+KL_INLINE int kl_sp_ce_fast(const double* p, const double* y, ptrdiff_t n, double tol,
+                            kl_space_result* r)
+{
+    double m = kl_sp_max(y, n), a1[8] = {0}, a2[8] = {0}, a3[8] = {0}, cnt[8] = {0};
+    double tmin[8] = {0}, nf[8] = {0};
+    KL_SP_LANES(n, k, {
+        double t = y[k] - m;
+        double keep = ((t >= -708.0) & (t != 0.0)) ? 1.0 : 0.0;
+        a1[L_] += kl_vexp_fast(t * keep) * keep;
+        a2[L_] += p[k] * t;
+        a3[L_] += p[k];
+        cnt[L_] += (t == 0.0) ? 1.0 : 0.0;
+        tmin[L_] = (t < tmin[L_]) ? t : tmin[L_];
+        nf[L_] += ((t - t == 0.0) & (p[k] >= 0.0) & (p[k] < INFINITY)) ? 0.0 : 1.0;
+    });
+    double lo = 0.0;
+    for (int l = 0; l < 8; ++l) lo = (tmin[l] < lo) ? tmin[l] : lo;
+    if (kl_tree8(nf) > 0.0) return 0;
+    if (!(2.0 * (0.5 * DBL_EPSILON) * ((double) ((n + 7) / 8) + 12.0 - lo) <= tol)) return 0;
+    double sm1 = (kl_tree8(cnt) - 1.0) + kl_tree8(a1), sp = kl_tree8(a3);
+    r->value = sp * kl_vlog1p(sm1) - kl_tree8(a2);
+    r->check_p = sp;
+    r->check_q = 1.0 + sm1;
+    return 1;
+}
+
 /* ---- entropy ---------------------------------------------------------- */
 
 KL_CLONES __attribute__((noinline))
-static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n)
+static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n,
+                                        double fast_tol)
 {
     kl_space_result r = {0.0, 0.0, 0.0};
+    if (fast_tol > 0.0 && space == KL_SPACE_LOGITS && kl_sp_entropy_fast(x, n, fast_tol, &r))
+        return r;
     double a1[8] = {0}, a2[8] = {0};
     if (space == KL_SPACE_LOG) {
         KL_SP_LANES(n, k, {
@@ -237,9 +303,11 @@ static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n)
 
 KL_CLONES __attribute__((noinline))
 static kl_space_result kl_space_ce(int qspace, const double* p, const double* y, ptrdiff_t n,
-                                   int want_check)
+                                   int want_check, double fast_tol)
 {
     kl_space_result r = {0.0, 0.0, 0.0};
+    if (fast_tol > 0.0 && qspace == KL_SPACE_LOGITS && kl_sp_ce_fast(p, y, n, fast_tol, &r))
+        return r;
     double a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
     if (qspace == KL_SPACE_LOG) {
         KL_SP_LANES(n, k, {
