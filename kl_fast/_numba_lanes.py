@@ -61,6 +61,29 @@ def row_view(typingctx, a, i, start, n):
 
 
 @intrinsic
+def row_view_f64(typingctx, a, i, start, n):
+    """row_view typed float64 whatever a's dtype: only for float64 data (the caller
+    checks a.itemsize == 8), so that a float32 kernel types its float64 in-place
+    branch (never taken there) without compiling a float32 copy of the loops."""
+    ret = types.Array(types.float64, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        dst = make_array(ret)(context, builder)
+        intp = context.get_value_type(types.intp)
+        itemsize = context.get_constant(types.intp, 8)
+        offset = builder.add(builder.mul(args[1], builder.extract_value(src.strides, 0)),
+                             builder.mul(args[2], itemsize))
+        data = builder.inttoptr(builder.add(builder.ptrtoint(src.data, intp), offset),
+                                ir.DoubleType().as_pointer())
+        populate_array(dst, data=data, shape=[args[3]], strides=[itemsize],
+                       itemsize=itemsize, meminfo=None)
+        return dst._getvalue()
+
+    return ret(a, types.intp, types.intp, types.intp), codegen
+
+
+@intrinsic
 def borrow(typingctx, a):
     """`a` without its meminfo: reference counting it is then a no-op.  Only for
     arrays the caller owns for the whole borrowed use (its own arguments)."""
