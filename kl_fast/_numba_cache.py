@@ -14,7 +14,9 @@ kernel here inlines the math of ``_numba_math.py`` and the lane helpers of
 other files, so an edit there would leave a stale kernel in the cache: a
 silently wrong number.  The key below adds a hash of every ``_numba_*.py``
 source of the package, so any edit to any of them recompiles every kernel
-(once).
+(once).  Each kernel module registers its source as it is imported, so the
+hash describes the code this process compiles even if a file is edited
+while it runs.
 """
 
 import functools
@@ -27,16 +29,38 @@ from numba.core.caching import FunctionCache
 __all__ = ["compile_kernel", "cache_stats"]
 
 _HERE = pathlib.Path(__file__).resolve().parent
+# the modules whose code goes into the kernels; every one is imported (and so
+# registered) before the digest is taken
+_KERNEL_MODULES = ("_numba_math", "_numba_lanes", "_numba_rows", "_numba_kernels",
+                   "_numba_spaces", "_numba_elementwise", "_numba_pairwise",
+                   "_numba_mutual_information", "_numba_gaussian_full")
+_registered = {}
+
+
+def register_source(path):
+    """Record the source of a kernel module as it is imported: the digest must
+    describe the code this process compiles, even if the file changes later."""
+    path = pathlib.Path(path).resolve()
+    if path.name not in _registered:   # the first import's source is the one in use
+        _registered[path.name] = path.read_bytes()
 
 
 @functools.cache
 def sources_digest():
-    """SHA-256 of the package's Numba sources (every ``_numba_*.py``), read once."""
+    """SHA-256 of the package's Numba sources (every ``_numba_*.py``), as imported."""
+    import importlib
+
+    for name in _KERNEL_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
     h = hashlib.sha256()
     for path in sorted(_HERE.glob("_numba_*.py")):
         h.update(path.name.encode())
-        h.update(path.read_bytes())
+        source = _registered.get(path.name)
+        h.update(source if source is not None else path.read_bytes())
     return h.hexdigest()
+
+
+register_source(__file__)
 
 
 class _KernelCache(FunctionCache):

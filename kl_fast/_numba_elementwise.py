@@ -18,9 +18,12 @@ import numba
 import numpy as np
 
 from . import _numba_math as m
-from ._numba_cache import compile_kernel
+from ._numba_cache import compile_kernel, register_source
 from ._numba_kernels import compile_once
 from ._numba_lanes import row_view, row_view_f64
+
+register_source(__file__)
+register_source(m.__file__)
 
 __all__ = ["binary_elementwise"]
 

@@ -220,7 +220,8 @@ def threading_layer():
 
 
 def warmup(dtypes=("float32", "float64")):
-    """Compile every kernel variant for ``dtypes`` now instead of on first use (slow)."""
+    """Compile every kernel variant for ``dtypes`` now instead of on first use (slow
+    the first time on a machine; later processes load them from the disk cache)."""
     plan = [(k, v) for k in (_Q_KL, _Q_CE, _Q_H, _Q_JS) for v in ("serial", "parallel", "long")]
     gauss = [("gauss", scale, prior) for scale in range(4) for prior in (False, True)]
     plan += [(f, v) for f in ["label", *gauss] for v in ("serial", "parallel")]

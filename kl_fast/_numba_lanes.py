@@ -26,6 +26,10 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 from . import _numba_math as m
+from ._numba_cache import register_source
+
+register_source(__file__)
+register_source(m.__file__)
 
 LANES = 8
 Z8 = (0.0,) * LANES

@@ -13,8 +13,11 @@ import numba
 import numpy as np
 
 from . import _numba_math as m
-from ._numba_cache import compile_kernel
+from ._numba_cache import compile_kernel, register_source
 from ._numba_kernels import compile_once
+
+register_source(__file__)
+register_source(m.__file__)
 
 __all__ = ["mutual_information_kernel"]
 

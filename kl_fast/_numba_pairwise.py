@@ -19,8 +19,11 @@ import numba
 import numpy as np
 
 from . import _numba_math as m
-from ._numba_cache import compile_kernel
+from ._numba_cache import compile_kernel, register_source
 from ._numba_kernels import _call_parallel, _dtype_name, compile_once
+
+register_source(__file__)
+register_source(m.__file__)
 
 __all__ = ["pairwise_kl_matrix", "tile_shape"]
 

@@ -17,7 +17,11 @@ import numpy as np
 from numba import prange
 
 from . import _numba_math as m
+from ._numba_cache import register_source
 from ._numba_lanes import SUB, Z8, borrow, lanes8, row_view, scratch, stage_row, sums8, tree8
+
+register_source(__file__)
+register_source(m.__file__)
 
 BLOCK_SIZE = 8192
 _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3

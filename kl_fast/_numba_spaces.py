@@ -14,9 +14,12 @@ import numba
 import numpy as np
 
 from . import _numba_math as m
-from ._numba_cache import compile_kernel
+from ._numba_cache import compile_kernel, register_source
 from ._numba_kernels import _call_parallel, _dtype_name, compile_once
 from ._numba_lanes import borrow, max8, sum8
+
+register_source(__file__)
+register_source(m.__file__)
 
 __all__ = [
     "kl_space_rows",
@@ -314,8 +317,8 @@ def chunk(kind, p, q, out, report, c, n_chunks, check, tol_p, tol_q, pspace, qsp
     diff = scratch[4 * n:5 * n]
     dlo = scratch[5 * n:6 * n]
     t1 = scratch[6 * n:7 * n]
-    t2 = scratch[7 * n:8 * n]
-    t3 = scratch[8 * n:]
+    t2 = scratch[7 * n:]
+    t3 = diff   # kl_qlogits reads diff only before it writes t3
     # (a - b) / T from the raw logits (kl_spaces.h, _spaces_cython.pyx)
     use_diff = kind == _Q_KL and pspace == LOGITS and qspace == LOGITS \
         and temperature != 1.0
@@ -359,7 +362,7 @@ def chunk(kind, p, q, out, report, c, n_chunks, check, tol_p, tol_q, pspace, qsp
 
 def rows_serial(kind, p, q, out, report, check, tol_p, tol_q, pspace, qspace, temperature,
                 norm_p, norm_q, log_base):
-    scratch = np.empty(9 * p.shape[1])   # once per chunk of rows, never per row
+    scratch = np.empty(8 * p.shape[1])   # once per chunk of rows, never per row
     chunk(kind, p, q, out, report, 0, 1, check, tol_p, tol_q, pspace, qspace, temperature,
           norm_p, norm_q, log_base, scratch)
 
@@ -368,7 +371,7 @@ def rows_parallel(kind, p, q, out, report, check, tol_p, tol_q, pspace, qspace, 
                   norm_p, norm_q, log_base):
     n_chunks = report.shape[0]
     for c in numba.prange(n_chunks):
-        scratch = np.empty(9 * p.shape[1])
+        scratch = np.empty(8 * p.shape[1])
         chunk(kind, p, q, out, report, c, n_chunks, check, tol_p, tol_q, pspace, qspace,
               temperature, norm_p, norm_q, log_base, scratch)
 

@@ -97,5 +97,10 @@ def test_kernel_cache_key_covers_every_numba_source():
     assert len(digest) == 64
     names = {p.name for p in _numba_cache._HERE.glob("_numba_*.py")}
     assert {"_numba_math.py", "_numba_lanes.py", "_numba_rows.py", "_numba_spaces.py"} <= names
+    # the sources are those imported (registered as each module loads), so a file
+    # edited while a process runs cannot pair new code's key with old code
+    for name in ("_numba_math.py", "_numba_lanes.py", "_numba_rows.py", "_numba_spaces.py",
+                 "_numba_elementwise.py"):
+        assert name in _numba_cache._registered, name
     key = _numba_cache._KernelCache._index_key
     assert key is not _numba_cache.FunctionCache._index_key
