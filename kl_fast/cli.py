@@ -208,8 +208,10 @@ def build_parser():
                        choices=["float64", "float32"])
     bench.add_argument("--backends", nargs="+", default=["cython"],
                        choices=["cython", "numba", "numpy"],
-                       help="kl_fast backends to time (default: cython; numba adds ~10 s of "
-                            "compile per quantity and dtype, reported separately)")
+                       help="kl_fast backends to time (default: cython; numba compiles once "
+                            "per machine, 10-40 s per quantity and dtype, then loads "
+                            "from its disk cache in about a second; the first call's "
+                            "time is reported separately)")
     bench.add_argument("--rows", type=int, help="rows per batch (overrides the defaults)")
     bench.add_argument("--cats", type=int, help="categories per row (overrides the defaults)")
     bench.add_argument("--repeats", type=int, default=5, help="timed runs per contender")

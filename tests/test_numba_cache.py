@@ -1,0 +1,106 @@
+"""The Numba backend compiles once per machine: numba's disk cache.
+
+Two fresh processes share a fresh cache directory (``NUMBA_CACHE_DIR``).
+The first compiles every kernel it calls and saves it; the second must load
+every one of them from the cache (numba's own dispatcher counters, not a
+timing) and give the same bits as the first process and as Cython.  A third
+check: importing kl_fast imports no numba (compilation stays lazy).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("numba")
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Small float64 inputs: serial kernels only, one dtype (each first compile costs
+# seconds; the point here is the cache, the other tests cover the variants).
+_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import kl_fast
+    numba_at_import = "numba" in sys.modules
+    import numpy as np
+    from kl_fast import _backends
+
+    rng = np.random.default_rng(7)
+    p = rng.random((5, 9)); p /= p.sum(-1, keepdims=True)
+    q = rng.random((5, 9)); q /= q.sum(-1, keepdims=True)
+    a = rng.standard_normal((5, 9)) * 3
+    b = rng.standard_normal((5, 9)) * 3
+    bp, bq = rng.random(11), rng.random(11)
+    mu, lv = rng.standard_normal((5, 9)), rng.standard_normal((5, 9))
+    calls = {
+        "kl prob": lambda be: kl_fast.kl_divergence(p, q, backend=be),
+        "kl logits": lambda be: kl_fast.kl_divergence(a, b, p_space="logits",
+                                                      q_space="logits", backend=be),
+        "entropy prob": lambda be: kl_fast.entropy(p, backend=be),
+        "entropy logits": lambda be: kl_fast.entropy(a, space="logits", backend=be),
+        "ce prob": lambda be: kl_fast.cross_entropy(p, q, backend=be),
+        "ce logits": lambda be: kl_fast.cross_entropy(p, b, q_space="logits", backend=be),
+        "js prob": lambda be: kl_fast.js_divergence(p, q, backend=be),
+        "binary_kl": lambda be: kl_fast.binary_kl(bp, bq, backend=be),
+        "gaussian_kl": lambda be: kl_fast.gaussian_kl(mu, lv, scale="logvar", backend=be),
+    }
+    out = {"numba_at_import": numba_at_import, "numba": {}, "cython": {}}
+    for name, fn in calls.items():
+        out["numba"][name] = np.asarray(fn("numba"), dtype=np.float64).tobytes().hex()
+        if "cython" in _backends.available_backends():
+            out["cython"][name] = np.asarray(fn("cython"), dtype=np.float64).tobytes().hex()
+    from kl_fast import _numba_kernels
+    out["stats"] = {repr(k): v for k, v in _numba_kernels.cache_stats().items()}
+    print(json.dumps(out))
+""")
+
+
+def _run(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=_ROOT)
+    env.pop("KL_FAST_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=1200, cwd=_ROOT)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_loads_every_kernel_from_the_disk_cache(tmp_path):
+    cache = tmp_path / "numba-cache"
+    first = _run(cache)
+    second = _run(cache)
+
+    assert not first["numba_at_import"], "import kl_fast imported numba"
+    # the first process compiled (and saved) every kernel it used ...
+    assert first["stats"], "no Numba kernel was compiled"
+    assert all(misses >= 1 and hits == 0 for hits, misses in first["stats"].values()), \
+        first["stats"]
+    assert any(cache.rglob("*.nbi")), "nothing was written to NUMBA_CACHE_DIR"
+    # ... and the second loaded every one of them instead of compiling
+    assert second["stats"].keys() == first["stats"].keys()
+    assert all(hits >= 1 and misses == 0 for hits, misses in second["stats"].values()), \
+        second["stats"]
+    # the same bits from compiled and cached code, and Cython's
+    assert second["numba"] == first["numba"]
+    for name, bits in first["cython"].items():
+        assert first["numba"][name] == bits, name
+
+
+def test_kernel_cache_key_covers_every_numba_source():
+    """An edit to any _numba_*.py file (the math is inlined into every kernel)
+    must change the cache key, or a stale kernel would load."""
+    from kl_fast import _numba_cache
+
+    digest = _numba_cache.sources_digest()
+    assert len(digest) == 64
+    names = {p.name for p in _numba_cache._HERE.glob("_numba_*.py")}
+    assert {"_numba_math.py", "_numba_lanes.py", "_numba_rows.py", "_numba_spaces.py"} <= names
+    # the sources are those imported (registered as each module loads), so a file
+    # edited while a process runs cannot pair new code's key with old code
+    for name in ("_numba_math.py", "_numba_lanes.py", "_numba_rows.py", "_numba_spaces.py",
+                 "_numba_elementwise.py"):
+        assert name in _numba_cache._registered, name
+    key = _numba_cache._KernelCache._index_key
+    assert key is not _numba_cache.FunctionCache._index_key
