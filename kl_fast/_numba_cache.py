@@ -70,6 +70,17 @@ class _KernelCache(FunctionCache):
         return (*super()._index_key(sig, codegen), sources_digest())
 
 
+def row_types(dtype):
+    """The numba types of the row kernels' arguments for a float dtype name:
+    (x: 2-D readonly 'A' rows, out, report, labels, int64, float64, boolean).
+    One signature per dtype fits every layout and stride pattern of the inputs."""
+    t = numba.types
+    fl = t.float64 if dtype == "float64" else t.float32
+    return (t.Array(fl, 2, "A", readonly=True), t.Array(fl, 1, "C"),
+            t.Array(t.int64, 2, "C"), t.Array(t.int64, 1, "A", readonly=True),
+            t.int64, t.float64, t.boolean)
+
+
 def compile_kernel(func, sig, parallel=False):
     """`func` (a module-level function) compiled for `sig`, through the disk cache.
 

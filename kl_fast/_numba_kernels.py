@@ -49,14 +49,11 @@ _compiled = {}
 
 
 def _signature(numba, family, dtype):
+    from ._numba_cache import row_types   # lazily: importing kl_fast imports no numba
+
     t = numba.types
-    fl = t.float64 if dtype == "float64" else t.float32
-    x = t.Array(fl, 2, "A", readonly=True)
-    out = t.Array(fl, 1, "C")
-    rep = t.Array(t.int64, 2, "C")
-    i8, f8, b1 = t.int64, t.float64, t.boolean
+    x, out, rep, labels, i8, f8, b1 = row_types(dtype)
     if family == "label":
-        labels = t.Array(t.int64, 1, "A", readonly=True)
         return t.void(labels, x, out, rep, i8, f8, b1, i8, b1, f8)
     if isinstance(family, tuple):
         return t.void(x, x, x, x, out, rep, i8, f8)

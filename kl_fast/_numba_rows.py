@@ -453,6 +453,34 @@ def gauss_task(scale, prior, m1, s1, m2, s2, out, rep, c, check, log_base):
                 (c + 1) * n_rows // n_chunks, c, check, log_base, work, stage)
 
 
+# IR-inlined (inline="always", before numba's parfor pass), so each entry point's
+# prange loops stay parallel and its `kind` a literal constant
+@numba.njit(nogil=True, error_model="numpy", inline="always")
+def long_rows(kind, p, q, out, rep, check, tol, eps, transform, log_base):
+    # _long_row: the blocks of each row in parallel into `parts`, added in order
+    n = p.shape[1]
+    n_blocks = (n + block - 1) // block
+    parts = np.empty((n_blocks, 4))
+    for i in range(p.shape[0]):
+        if transform:
+            for b in prange(n_blocks):
+                long_task(kind, _SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
+            sums = add_parts(parts)
+            dp = sums[1] + n * eps
+            dq = sums[2] + n * eps
+            for b in prange(n_blocks):
+                long_task(kind, _TERMS_SCALED, p, q, i, b, parts, eps, dp, dq)
+            terms = add_parts(parts)
+        else:
+            for b in prange(n_blocks):
+                if check > 0:
+                    long_task(kind, _TERMS_SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
+                else:
+                    long_task(kind, _TERMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
+            terms = sums = add_parts(parts)
+        out[i] = finish(kind, p, q, i, check, tol, log_base, rep, 0, terms[0], sums)
+
+
 # -- entry points: one per (quantity, driver), the constants literal ---------------------
 # (written out: a function built at run time could not be cached)
 
@@ -467,28 +495,7 @@ def kl_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
 
 
 def kl_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    # _long_row: the blocks of each row in parallel into `parts`, added in order
-    n = p.shape[1]
-    n_blocks = (n + block - 1) // block
-    parts = np.empty((n_blocks, 4))
-    for i in range(p.shape[0]):
-        if transform:
-            for b in prange(n_blocks):
-                long_task(_Q_KL, _SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            sums = add_parts(parts)
-            dp = sums[1] + n * eps
-            dq = sums[2] + n * eps
-            for b in prange(n_blocks):
-                long_task(_Q_KL, _TERMS_SCALED, p, q, i, b, parts, eps, dp, dq)
-            terms = add_parts(parts)
-        else:
-            for b in prange(n_blocks):
-                if check > 0:
-                    long_task(_Q_KL, _TERMS_SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-                else:
-                    long_task(_Q_KL, _TERMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            terms = sums = add_parts(parts)
-        out[i] = finish(_Q_KL, p, q, i, check, tol, log_base, rep, 0, terms[0], sums)
+    long_rows(_Q_KL, p, q, out, rep, check, tol, eps, transform, log_base)
 
 
 def ce_serial(p, q, out, rep, check, tol, eps, transform, log_base):
@@ -502,28 +509,7 @@ def ce_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
 
 
 def ce_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    # _long_row: the blocks of each row in parallel into `parts`, added in order
-    n = p.shape[1]
-    n_blocks = (n + block - 1) // block
-    parts = np.empty((n_blocks, 4))
-    for i in range(p.shape[0]):
-        if transform:
-            for b in prange(n_blocks):
-                long_task(_Q_CE, _SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            sums = add_parts(parts)
-            dp = sums[1] + n * eps
-            dq = sums[2] + n * eps
-            for b in prange(n_blocks):
-                long_task(_Q_CE, _TERMS_SCALED, p, q, i, b, parts, eps, dp, dq)
-            terms = add_parts(parts)
-        else:
-            for b in prange(n_blocks):
-                if check > 0:
-                    long_task(_Q_CE, _TERMS_SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-                else:
-                    long_task(_Q_CE, _TERMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            terms = sums = add_parts(parts)
-        out[i] = finish(_Q_CE, p, q, i, check, tol, log_base, rep, 0, terms[0], sums)
+    long_rows(_Q_CE, p, q, out, rep, check, tol, eps, transform, log_base)
 
 
 def h_serial(p, q, out, rep, check, tol, eps, transform, log_base):
@@ -537,28 +523,7 @@ def h_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
 
 
 def h_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    # _long_row: the blocks of each row in parallel into `parts`, added in order
-    n = p.shape[1]
-    n_blocks = (n + block - 1) // block
-    parts = np.empty((n_blocks, 4))
-    for i in range(p.shape[0]):
-        if transform:
-            for b in prange(n_blocks):
-                long_task(_Q_H, _SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            sums = add_parts(parts)
-            dp = sums[1] + n * eps
-            dq = sums[2] + n * eps
-            for b in prange(n_blocks):
-                long_task(_Q_H, _TERMS_SCALED, p, q, i, b, parts, eps, dp, dq)
-            terms = add_parts(parts)
-        else:
-            for b in prange(n_blocks):
-                if check > 0:
-                    long_task(_Q_H, _TERMS_SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-                else:
-                    long_task(_Q_H, _TERMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            terms = sums = add_parts(parts)
-        out[i] = finish(_Q_H, p, q, i, check, tol, log_base, rep, 0, terms[0], sums)
+    long_rows(_Q_H, p, q, out, rep, check, tol, eps, transform, log_base)
 
 
 def js_serial(p, q, out, rep, check, tol, eps, transform, log_base):
@@ -572,28 +537,7 @@ def js_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
 
 
 def js_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    # _long_row: the blocks of each row in parallel into `parts`, added in order
-    n = p.shape[1]
-    n_blocks = (n + block - 1) // block
-    parts = np.empty((n_blocks, 4))
-    for i in range(p.shape[0]):
-        if transform:
-            for b in prange(n_blocks):
-                long_task(_Q_JS, _SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            sums = add_parts(parts)
-            dp = sums[1] + n * eps
-            dq = sums[2] + n * eps
-            for b in prange(n_blocks):
-                long_task(_Q_JS, _TERMS_SCALED, p, q, i, b, parts, eps, dp, dq)
-            terms = add_parts(parts)
-        else:
-            for b in prange(n_blocks):
-                if check > 0:
-                    long_task(_Q_JS, _TERMS_SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-                else:
-                    long_task(_Q_JS, _TERMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            terms = sums = add_parts(parts)
-        out[i] = finish(_Q_JS, p, q, i, check, tol, log_base, rep, 0, terms[0], sums)
+    long_rows(_Q_JS, p, q, out, rep, check, tol, eps, transform, log_base)
 
 
 # diagonal Gaussians: scale codes 0 var, 1 std, 2 logvar, 3 logstd (_numba_math.SCALE_*)

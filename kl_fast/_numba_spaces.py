@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 from . import _numba_math as m
-from ._numba_cache import compile_kernel, register_source
+from ._numba_cache import compile_kernel, register_source, row_types
 from ._numba_kernels import _call_parallel, _dtype_name, compile_once
 from ._numba_lanes import borrow, max8, sum8
 
@@ -608,13 +608,8 @@ _ENTRIES = {("rows", False): rows_serial, ("rows", True): rows_parallel,
 
 def _signature(family, dtype):
     t = numba.types
-    fl = t.float64 if dtype == "float64" else t.float32
-    x = t.Array(fl, 2, "A", readonly=True)
-    out = t.Array(fl, 1, "C")
-    rep = t.Array(t.int64, 2, "C")
-    i8, f8, b1 = t.int64, t.float64, t.boolean
+    x, out, rep, labels, i8, f8, b1 = row_types(dtype)
     if family == "labels":
-        labels = t.Array(t.int64, 1, "A", readonly=True)
         return t.void(labels, x, out, rep, i8, i8, f8, i8, b1, f8)
     return t.void(i8, x, x, out, rep, i8, f8, f8, i8, i8, f8, b1, b1, f8)
 
