@@ -35,6 +35,8 @@ _LOG_2P900 = 623.8324625039508
 _2P900 = 2.0 ** 900
 _2P1000 = 2.0 ** 1000
 _TRUE_MIN = 5e-324
+_U = 2.0 ** -53
+_FAST_TOL = 2.0 ** -27   # kl_binary.h's KL_BIN_FAST_TOL
 _BIN_NEAR = 2.0   # KL_BIN_NEAR of kl_binary.h
 # 1/k!, k = 2..30, the doubles nearest to them (kl_binary.h's kl_vk3)
 _K3_COEF = tuple(1.0 / float(math.factorial(k)) for k in range(2, 31))
@@ -203,6 +205,29 @@ def k3(lp, lq):
 
 
 @inline
+def k3_f32(lp, lq):
+    # k3 for float32 inputs (kl_binary.h's kl_vk3_f32)
+    return m.vexpm1mx_f32(lq - lp)
+
+
+@inline
+def binary_kl_fast(p, q, tol):
+    # the fast tier of binary KL between float32 probabilities and whether its bound
+    # failed (kl_binary.h's kl_vbinary_kl_fast: read the derivation there)
+    inside = p > 0.0 and p < 1.0 and q > 0.0 and q < 1.0
+    x = p if inside else 0.5
+    y = q if inside else 0.25
+    xc = 1.0 - x
+    yc = 1.0 - y
+    t1 = x * m.vlog_normal(x / y)
+    t2 = xc * m.vlog_normal(xc / yc)
+    t = t1 + t2
+    bound = 8.0 * _U * (abs(t1) + abs(t2) + 1.0)
+    fail = 0 if (inside and bound <= tol * t) else 1
+    return t, fail
+
+
+@inline
 def value(op, x, y, eps, den):
     if op < _OP_BCE_PROB:
         return binary_kl(x, y, (op >> 1) & 1, op & 1, op >= 4, eps, den)
@@ -240,8 +265,51 @@ def fill(op, ba, bb, ob, k, eps, den, log_base):
 
 
 @inline
-def fill_op(op, ba, bb, ob, k, eps, den, log_base):
-    # one call per op with a literal op: 15 specialized loops, one switch per piece
+def fill_kl_two_tier(ba, bb, ob, fail, k, log_base):
+    # binary KL of float32 probabilities: the fast tier for every element, then the
+    # accurate form for those whose bound failed (kl_binary.h's kl_bin_kl_two_tier)
+    nb = 0
+    n_fail = 0
+    for j in range(k):
+        x = ba[j]
+        y = bb[j]
+        v, f = binary_kl_fast(x, y, _FAST_TOL)
+        ob[j] = v
+        fail[j] = f
+        n_fail += f
+        nb += bad_prob(x) + bad_prob(y)
+    if n_fail > 0:
+        for j in range(k):
+            if fail[j]:
+                ob[j] = binary_kl(ba[j], bb[j], 0, 0, False, 0.0, 1.0)
+    if log_base != 1.0:
+        for j in range(k):
+            ob[j] = ob[j] / log_base
+    return nb
+
+
+@inline
+def fill_k3_f32(ba, bb, ob, k, log_base):
+    # ba, bb, ob: staged doubles, or the float32 rows themselves (kl_bin_f32_direct)
+    nb = 0
+    for j in range(k):
+        x = np.float64(ba[j])
+        y = np.float64(bb[j])
+        v = k3_f32(x, y)
+        ob[j] = v / log_base if log_base != 1.0 else v
+        nb += bad_nonfinite(x) + bad_logq(y)
+    return nb
+
+
+@inline
+def fill_op(op, ba, bb, ob, fail, f32, k, eps, den, log_base):
+    # one call per op with a literal op: 15 specialized loops, one switch per piece;
+    # f32: values staged from float32 inputs, for which binary KL and k3 take their
+    # float32 forms (kl_binary.h's kl_bin_acc)
+    if f32 and op == 0:
+        return fill_kl_two_tier(ba, bb, ob, fail, k, log_base)
+    if f32 and op == _OP_K3:
+        return fill_k3_f32(ba, bb, ob, k, log_base)
     if op == 0:
         return fill(0, ba, bb, ob, k, eps, den, log_base)
     if op == 1:
@@ -287,6 +355,8 @@ def chunk(op, a, b, out, rep, c, lo, hi, per_row, eps, den, log_base):
     ba = buf[:_STAGE]
     bb = buf[_STAGE + 8:2 * _STAGE + 8]
     ob = buf[2 * _STAGE + 16:]
+    fail = np.empty(_STAGE, np.int64)
+    f32 = a.itemsize == 4
     unit = a.strides[1] == a.itemsize and b.strides[1] == b.itemsize
     inplace = unit and a.itemsize == 8
     for u in range(lo, hi):
@@ -296,6 +366,10 @@ def chunk(op, a, b, out, rep, c, lo, hi, per_row, eps, den, log_base):
         nb = 0
         for s0 in range(j0, j1, _STAGE):
             s1 = min(s0 + _STAGE, j1)
+            if f32 and unit and op == _OP_K3:   # no staging (kl_binary.h's kl_bin_f32_direct)
+                nb += fill_k3_f32(row_view(a, i, s0, s1 - s0), row_view(b, i, s0, s1 - s0),
+                                  row_view(out, i, s0, s1 - s0), s1 - s0, log_base)
+                continue
             if inplace:
                 xa = row_view_f64(a, i, s0, s1 - s0)
                 xb = row_view_f64(b, i, s0, s1 - s0)
@@ -313,7 +387,7 @@ def chunk(op, a, b, out, rep, c, lo, hi, per_row, eps, den, log_base):
                     for j in range(s0, s1):
                         ba[j - s0] = a[i, j]
                         bb[j - s0] = b[i, j]
-            nb += fill_op(op, xa, xb, xo, s1 - s0, eps, den, log_base)
+            nb += fill_op(op, xa, xb, xo, fail, f32, s1 - s0, eps, den, log_base)
             if not inplace:
                 ro = row_view(out, i, s0, s1 - s0)
                 for t in range(s1 - s0):

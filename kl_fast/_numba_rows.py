@@ -342,14 +342,22 @@ def label_parallel(labels, q, out, rep, check, eps, transform, ignore_index, has
 # -- diagonal Gaussians, one (scale, prior) at a time ---------------------------------
 
 @inline
-def gauss_term(scale, prior, m1, s1, m2, s2):
+def gauss_term(scale, prior, f32, m1, s1, m2, s2):
+    # f32: float32 parameters, whose log-scale terms take the float32 expm1mx
+    # (kl_blocks.h's KL_DEFINE_GAUSS instances)
     if scale == m.SCALE_VAR:
         return m.vgauss_var_prior(m1, s1, m2, s2) if prior else m.vgauss_var(m1, s1, m2, s2)
     if scale == m.SCALE_STD:
         return m.vgauss_std_prior(m1, s1, m2, s2) if prior else m.vgauss_std(m1, s1, m2, s2)
     if scale == m.SCALE_LOGVAR:
+        if f32:
+            return (m.vgauss_logvar_prior_f32(m1, s1, m2, s2) if prior
+                    else m.vgauss_logvar_f32(m1, s1, m2, s2))
         return (m.vgauss_logvar_prior(m1, s1, m2, s2) if prior
                 else m.vgauss_logvar(m1, s1, m2, s2))
+    if f32:
+        return (m.vgauss_logstd_prior_f32(m1, s1, m2, s2) if prior
+                else m.vgauss_logstd_f32(m1, s1, m2, s2))
     return m.vgauss_logstd_prior(m1, s1, m2, s2) if prior else m.vgauss_logstd(m1, s1, m2, s2)
 
 
@@ -362,7 +370,7 @@ def bad_s(scale, x):
 
 
 @inline
-def gauss_fill(scale, prior, m1, s1, m2, s2, n, check, tt):
+def gauss_fill(scale, prior, f32, m1, s1, m2, s2, n, check, tt):
     # tt = 2 KL terms, returns the bad-parameter count: the vectorized loop
     n_bad = 0
     for k in range(n):
@@ -370,7 +378,7 @@ def gauss_fill(scale, prior, m1, s1, m2, s2, n, check, tt):
         b = np.float64(s1[k])
         u = 0.0 if prior else np.float64(m2[k])
         v = 1.0 if prior else np.float64(s2[k])
-        tt[k] = gauss_term(scale, prior, a, b, u, v)
+        tt[k] = gauss_term(scale, prior, f32, a, b, u, v)
         if check:
             n_bad += int(m.bad_finite(a) + bad_s(scale, b) + (
                 0.0 if prior else m.bad_finite(u) + bad_s(scale, v)))
@@ -401,7 +409,7 @@ def gauss_row(scale, prior, m1, s1, m2, s2, i, check, log_base, rep, c, work, st
                 if not prior:
                     stage_row(m2, i, j, k, x3)
                     stage_row(s2, i, j, k, x4)
-            n_bad += gauss_fill(scale, prior, x1, x2, x3, x4, k, check, work)
+            n_bad += gauss_fill(scale, prior, it == 4, x1, x2, x3, x4, k, check, work)
             at = lanes8(work, k, at)
         total += tree8(at)
     if n_bad > 0:

@@ -26,7 +26,7 @@ cdef extern from "kl_binary.h" nogil:
                                     Py_ssize_t sb, Py_ssize_t n, int* arg)
     Py_ssize_t kl_bin_first_bad_f64(int op, const double* a, Py_ssize_t sa, const double* b,
                                     Py_ssize_t sb, Py_ssize_t n, int* arg)
-    double kl_bin_point(int op, double a, double b, double eps, double den)
+    double kl_bin_point(int op, double a, double b, double eps, double den, int f32)
 
 ctypedef fused floating:
     float
@@ -100,6 +100,10 @@ def binary_elementwise(const floating[:, :] a, const floating[:, :] b, floating[
                        (c + 1) * units // n_chunks, per_row, eps, den, log_base)
 
 
-def point(int op, double a, double b, double eps=0.0):
-    """One value of operation `op` (no validation, nats): for the tests of the math."""
-    return kl_bin_point(op, a, b, eps, 1.0 + 2.0 * eps)
+def point(int op, double a, double b, double eps=0.0, bint f32=False):
+    """One value of operation `op` (no validation, nats): for the tests of the math.
+
+    ``f32=True``: the form float32 inputs take (binary KL's two tiers, k3's
+    float32 expm1mx).
+    """
+    return kl_bin_point(op, a, b, eps, 1.0 + 2.0 * eps, f32)

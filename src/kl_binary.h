@@ -278,6 +278,38 @@ KL_INLINE double kl_vk3(double lp, double lq)
     return (band ? (xb * xb) * c : far) + fix;
 }
 
+/* k3 for float32 inputs: expm1mx(lq - lp) to 2^-38 relative
+ * (kl_vexpm1mx_f32).  lq - lp of two floats is exact in double unless their
+ * exponents are ~29 apart; then its relative error u moves k3 by at most
+ * |x| u relative, below 709 u where k3 is finite. */
+KL_INLINE double kl_vk3_f32(double lp, double lq) { return kl_vexpm1mx_f32(lq - lp); }
+
+/* The fast tier of binary KL between two float32 probabilities (op 0): the
+ * plain form t = p log(p/q) + (1 - p) log((1 - p)/(1 - q)) with fdlibm's log
+ * (kl_vlog_normal), and a rigorous bound on its error.  For p, q in (0, 1)
+ * (float32, so 1 - p >= 2^-24 and every ratio is a normal double): each log
+ * is within 2u |L| + u of the log of the exact ratio (ratio rounding u, log
+ * < 1 ulp), each product adds u, 1 - p and 1 - q are within u relative; in
+ * all |t - KL| <= 5u (|t1| + |t2|) + 3.01u < 8u (|t1| + |t2| + 1).  The
+ * element keeps t when that bound is below tol t (tol = 2^-27: the float32
+ * result is then within 0.5 + 1/8 ulp); the rest -- p near q, where the two
+ * parts cancel, and any p or q outside (0, 1) -- take kl_vbinary_kl.
+ * Returns t, and in *fail 1 for an element that needs the accurate form. */
+KL_INLINE double kl_vbinary_kl_fast(double p, double q, double tol, int* fail)
+{
+    int inside = p > 0.0 && p < 1.0 && q > 0.0 && q < 1.0;
+    double x = inside ? p : 0.5, y = inside ? q : 0.25;
+    double xc = 1.0 - x, yc = 1.0 - y;
+    double t1 = x * kl_vlog_normal(x / y);
+    double t2 = xc * kl_vlog_normal(xc / yc);
+    double t = t1 + t2;
+    double bound = 8.0 * 0x1p-53 * (fabs(t1) + fabs(t2) + 1.0);
+    *fail = !(inside && bound <= tol * t);
+    return t;
+}
+
+#define KL_BIN_FAST_TOL 0x1p-27     /* the fast tiers' tol (as _spaces_cython's FAST_TOL_F32) */
+
 /* ---- the loops ------------------------------------------------------------ */
 
 #define KL_BIN_LOOP(EXPR, BAD_A, BAD_B)                                                \
@@ -291,14 +323,46 @@ KL_INLINE double kl_vk3(double lp, double lq)
 #define KL_PB(X) kl_bad_prob(X)
 #define KL_NB(X) kl_bad_nan(X)
 
+/* Binary KL of float32 probabilities (op 0) in two tiers: the fast form for
+ * every element, then kl_vbinary_kl for those whose bound failed (n <=
+ * KL_CHUNK: float32 pieces always come in staged chunks). */
+KL_INLINE int64_t kl_bin_kl_two_tier(const double* a, const double* b, double* o, ptrdiff_t n)
+{
+    unsigned char fail[KL_CHUNK];
+    int64_t nb = 0, n_fail = 0;
+    for (ptrdiff_t j = 0; j < n; ++j) {
+        int f;
+        double x = a[j], y = b[j];
+        o[j] = kl_vbinary_kl_fast(x, y, KL_BIN_FAST_TOL, &f);
+        fail[j] = (unsigned char) f;
+        n_fail += f;
+        nb += kl_bad_prob(x) + kl_bad_prob(y);
+    }
+    if (n_fail > 0)
+        for (ptrdiff_t j = 0; j < n; ++j)
+            if (fail[j]) o[j] = kl_vbinary_kl(a[j], b[j], 0, 0, 0, 0.0, 1.0);
+    return nb;
+}
+
 /* out[j] = op(a[j], b[j]) / log_base over contiguous doubles; returns the
  * number of invalid values seen.  One plain loop per operation (the
- * vectorizer gives up on loops that mix optional work). */
+ * vectorizer gives up on loops that mix optional work).  f32 = 1 for values
+ * that came from float32 inputs: binary KL and k3 then take their float32
+ * forms (their float32 results cannot see the difference). */
 KL_CLONES __attribute__((noinline)) static int64_t kl_bin_acc(
     int op, const double* a, const double* b, double* o, ptrdiff_t n, double eps, double den,
-    double log_base)
+    double log_base, int f32)
 {
     int64_t nb = 0;
+    if (f32 && op == 0)
+        nb = kl_bin_kl_two_tier(a, b, o, n);
+    else if (f32 && op == KL_OP_K3) {
+        for (ptrdiff_t j = 0; j < n; ++j) {
+            double x = a[j], y = b[j];
+            o[j] = kl_vk3_f32(x, y);
+            nb += kl_bad_nonfinite(x) + kl_bad_logq(y);
+        }
+    } else
     switch (op) {
     case 0: KL_BIN_LOOP(kl_vbinary_kl(x, y, 0, 0, 0, eps, den), KL_PB, KL_PB)
     case 1: KL_BIN_LOOP(kl_vbinary_kl(x, y, 0, 1, 0, eps, den), KL_PB, KL_NB)
@@ -321,6 +385,45 @@ KL_CLONES __attribute__((noinline)) static int64_t kl_bin_acc(
     return nb;
 }
 
+/* Binary KL (op 0) and k3 of unit-stride float32 rows, read and written as
+ * float32 in the loop (no staging copies: a third of the call's time); the
+ * same operations on the same doubles as the staged path, so the same bits. */
+KL_CLONES __attribute__((noinline)) static int64_t kl_bin_f32_direct(
+    int op, const float* a, const float* b, float* out, ptrdiff_t n, double log_base)
+{
+    int64_t nb = 0;
+    if (op == KL_OP_K3) {
+        for (ptrdiff_t j = 0; j < n; ++j) {
+            double x = a[j], y = b[j];
+            double v = kl_vk3_f32(x, y);
+            out[j] = (float) (log_base != 1.0 ? v / log_base : v);
+            nb += kl_bad_nonfinite(x) + kl_bad_logq(y);
+        }
+        return nb;
+    }
+    for (ptrdiff_t c = 0; c < n; c += KL_CHUNK) {
+        ptrdiff_t m = n - c < KL_CHUNK ? n - c : KL_CHUNK;
+        const float *pa = a + c, *pb = b + c;
+        double o[KL_CHUNK];
+        unsigned char fail[KL_CHUNK];
+        int64_t n_fail = 0;
+        for (ptrdiff_t j = 0; j < m; ++j) {
+            int f;
+            double x = pa[j], y = pb[j];
+            o[j] = kl_vbinary_kl_fast(x, y, KL_BIN_FAST_TOL, &f);
+            fail[j] = (unsigned char) f;
+            n_fail += f;
+            nb += kl_bad_prob(x) + kl_bad_prob(y);
+        }
+        if (n_fail > 0)
+            for (ptrdiff_t j = 0; j < m; ++j)
+                if (fail[j]) o[j] = kl_vbinary_kl(pa[j], pb[j], 0, 0, 0, 0.0, 1.0);
+        for (ptrdiff_t j = 0; j < m; ++j)
+            out[c + j] = (float) (log_base != 1.0 ? o[j] / log_base : o[j]);
+    }
+    return nb;
+}
+
 /* One row piece: n elements of a (stride sa) and b (stride sb), in elements,
  * into the contiguous out.  Float64 unit-stride data runs in place; anything
  * else through small contiguous double buffers, so every layout and dtype
@@ -334,12 +437,15 @@ static int64_t kl_bin_piece_##SUFFIX(int op, const T* a, ptrdiff_t sa, const T* 
     int64_t nb = 0;                                                                    \
     if (sizeof(T) == sizeof(double) && sa == 1 && sb == 1)                             \
         return kl_bin_acc(op, (const double*) a, (const double*) b, (double*) out, n,  \
-                          eps, den, log_base);                                         \
+                          eps, den, log_base, 0);                                      \
+    if (sizeof(T) == sizeof(float) && sa == 1 && sb == 1 && (op == 0 || op == KL_OP_K3)) \
+        return kl_bin_f32_direct(op, (const float*) a, (const float*) b, (float*) out, n, \
+                                 log_base);                                            \
     for (ptrdiff_t c = 0; c < n; c += KL_CHUNK) {                                      \
         ptrdiff_t m = n - c < KL_CHUNK ? n - c : KL_CHUNK;                             \
         for (ptrdiff_t j = 0; j < m; ++j) ba[j] = a[(c + j) * sa];                     \
         for (ptrdiff_t j = 0; j < m; ++j) bb[j] = b[(c + j) * sb];                     \
-        nb += kl_bin_acc(op, ba, bb, bo, m, eps, den, log_base);                       \
+        nb += kl_bin_acc(op, ba, bb, bo, m, eps, den, log_base, sizeof(T) == 4);       \
         for (ptrdiff_t j = 0; j < m; ++j) out[c + j] = (T) bo[j];                      \
     }                                                                                  \
     return nb;                                                                         \
@@ -359,11 +465,12 @@ static ptrdiff_t kl_bin_first_bad_##SUFFIX(int op, const T* a, ptrdiff_t sa,    
 KL_DEFINE_BIN_PIECE(float, f32)
 KL_DEFINE_BIN_PIECE(double, f64)
 
-/* one value, for the tests of the math (kl_fast._elementwise_cython.point) */
-static double kl_bin_point(int op, double a, double b, double eps, double den)
+/* one value, for the tests of the math (kl_fast._elementwise_cython.point);
+ * f32 = 1: the form float32 inputs take */
+static double kl_bin_point(int op, double a, double b, double eps, double den, int f32)
 {
     double o;
-    kl_bin_acc(op, &a, &b, &o, 1, eps, den, 1.0);
+    kl_bin_acc(op, &a, &b, &o, 1, eps, den, 1.0, f32);
     return o;
 }
 

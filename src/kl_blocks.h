@@ -366,6 +366,29 @@ KL_INLINE double kl_vexpm1mx(double x)
     return (x >= -1.0 && x <= 1.0) ? x * x * p : far;
 }
 
+/* expm1(x) - x for float32 results: relative error below 2^-38, which the
+ * final rounding to float32 (2^-24) cannot see, at about a third of
+ * kl_vexpm1mx's cost.  |x| <= 1/16: x^2 (1/2! + x/3! + ... + x^5/7!), whose
+ * truncation is below 2 |x|^6 / 8! <= 2^-38.3 relative.  Beyond: e^x by
+ * kl_vexp_fast (< 4u) and (e^x - 1) - x or e^x + (-1 - x); the worst case is
+ * the edge of the band, |x| = 1/16, where the result is ~0.002 and the error
+ * ~6u absolute: 2^-41 relative.  x is clamped to kl_vexp_fast's domain:
+ * below -708, e^x is negligible against -1 - x; above 709 the result is inf
+ * (as are float32 inputs' results beyond 88.7).  NaN gives NaN. */
+KL_INLINE double kl_vexpm1mx_f32(double x)
+{
+    int band = x >= -0.0625 && x <= 0.0625;
+    double xb = band ? x : 0.0;
+    double p = 1.0 / 5040;
+    p = p * xb + 1.0 / 720; p = p * xb + 1.0 / 120; p = p * xb + 1.0 / 24;
+    p = p * xb + 1.0 / 6;   p = p * xb + 0.5;
+    double xc = x > 709.0 ? 709.0 : (x < -708.0 ? -708.0 : x);
+    double e = kl_vexp_fast(xc);
+    double far = x < 0.0 ? e + (-1.0 - x) : (e - 1.0) - x;
+    far = x > 709.0 ? INFINITY : far;
+    return band ? (xb * xb) * p : far;
+}
+
 /* 2 KL(N(m1, v1) || N(m2, v2)) per coordinate, s1/s2 in the given scale:
  *     u - 1 - log u + (m1 - m2)^2 / v2,   u = v1 / v2.
  * u - 1 is formed exactly near u = 1 ((s1 - s2) is exact by Sterbenz), and
@@ -414,6 +437,29 @@ KL_INLINE double kl_vgauss_logstd_prior(double m, double s, double u, double v)
     return kl_vexpm1mx(2.0 * s) + m * m;
 }
 
+/* The log-scale terms for float32 parameters: expm1mx to 2^-38 relative
+ * (kl_vexpm1mx_f32); the sum of non-negative terms loses nothing more. */
+KL_INLINE double kl_vgauss_logvar_f32(double m1, double s1, double m2, double s2)
+{
+    double dm = m1 - m2;
+    return kl_vexpm1mx_f32(s1 - s2) + dm * dm * kl_vexp(-s2);
+}
+KL_INLINE double kl_vgauss_logstd_f32(double m1, double s1, double m2, double s2)
+{
+    double dm = m1 - m2;
+    return kl_vexpm1mx_f32(2.0 * (s1 - s2)) + dm * dm * kl_vexp(-2.0 * s2);
+}
+KL_INLINE double kl_vgauss_logvar_prior_f32(double m, double s, double u, double v)
+{
+    (void) u; (void) v;
+    return kl_vexpm1mx_f32(s) + m * m;
+}
+KL_INLINE double kl_vgauss_logstd_prior_f32(double m, double s, double u, double v)
+{
+    (void) u; (void) v;
+    return kl_vexpm1mx_f32(2.0 * s) + m * m;
+}
+
 KL_INLINE double kl_bad_finite(double x) { return (x - x == 0.0) ? 0.0 : 1.0; }
 KL_INLINE double kl_bad_positive(double x) { return (x > 0.0 && x < INFINITY) ? 0.0 : 1.0; }
 
@@ -442,7 +488,7 @@ KL_INLINE double kl_bad_positive(double x) { return (x > 0.0 && x < INFINITY) ? 
         }                                                                              \
     }
 
-#define KL_DEFINE_GAUSS(NAME, T)                                                       \
+#define KL_DEFINE_GAUSS(NAME, T, LV, LS, LVP, LSP)                                     \
 KL_CLONES kl_block_sums NAME(int scale, int prior, int check,                          \
                              const T* m1, ptrdiff_t sm1, const T* s1, ptrdiff_t ss1,   \
                              const T* m2, ptrdiff_t sm2, const T* s2, ptrdiff_t ss2,   \
@@ -455,18 +501,22 @@ KL_CLONES kl_block_sums NAME(int scale, int prior, int check,                   
     case 2 * KL_SCALE_VAR + 1:    KL_GAUSS_LOOP(T, kl_vgauss_var_prior, kl_bad_positive, 1) break; \
     case 2 * KL_SCALE_STD:        KL_GAUSS_LOOP(T, kl_vgauss_std, kl_bad_positive, 0) break; \
     case 2 * KL_SCALE_STD + 1:    KL_GAUSS_LOOP(T, kl_vgauss_std_prior, kl_bad_positive, 1) break; \
-    case 2 * KL_SCALE_LOGVAR:     KL_GAUSS_LOOP(T, kl_vgauss_logvar, kl_bad_finite, 0) break; \
-    case 2 * KL_SCALE_LOGVAR + 1: KL_GAUSS_LOOP(T, kl_vgauss_logvar_prior, kl_bad_finite, 1) break; \
-    case 2 * KL_SCALE_LOGSTD:     KL_GAUSS_LOOP(T, kl_vgauss_logstd, kl_bad_finite, 0) break; \
-    default:                      KL_GAUSS_LOOP(T, kl_vgauss_logstd_prior, kl_bad_finite, 1) \
+    case 2 * KL_SCALE_LOGVAR:     KL_GAUSS_LOOP(T, LV, kl_bad_finite, 0) break;         \
+    case 2 * KL_SCALE_LOGVAR + 1: KL_GAUSS_LOOP(T, LVP, kl_bad_finite, 1) break;        \
+    case 2 * KL_SCALE_LOGSTD:     KL_GAUSS_LOOP(T, LS, kl_bad_finite, 0) break;         \
+    default:                      KL_GAUSS_LOOP(T, LSP, kl_bad_finite, 1)               \
     }                                                                                  \
     r.terms = kl_tree8(at); r.n_bad = kl_tree8(ab);                                    \
     r.sum_p = 0.0; r.sum_q = 0.0; r.n_odd = 0.0;                                       \
     return r;                                                                          \
 }
 
-KL_DEFINE_GAUSS(kl_gauss_block_f32, float)
-KL_DEFINE_GAUSS(kl_gauss_block_f64, double)
+/* float32 parameters take the float32 log-scale terms (their results are
+ * float32: the accurate expm1mx's last bits cannot show) */
+KL_DEFINE_GAUSS(kl_gauss_block_f32, float, kl_vgauss_logvar_f32, kl_vgauss_logstd_f32,
+                kl_vgauss_logvar_prior_f32, kl_vgauss_logstd_prior_f32)
+KL_DEFINE_GAUSS(kl_gauss_block_f64, double, kl_vgauss_logvar, kl_vgauss_logstd,
+                kl_vgauss_logvar_prior, kl_vgauss_logstd_prior)
 
 /* x[j] = -log x[j] over a small buffer: the label cross-entropy gathers the
  * picked probabilities first so that the logs run as one vector loop.

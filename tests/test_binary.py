@@ -468,3 +468,53 @@ def test_reductions_run_in_pieces(backend, rng):
     if backend != "numpy":
         peak = peak_bytes(lambda: kl_fast.kl_estimate(-p, -q, reduction="mean", backend=backend))
         assert peak <= 2 * p.nbytes + (1 << 17) * 8 + 256 * 1024     # -p, -q and the scratch
+
+
+# -- the float32 fast tier of binary KL (kl_binary.h's kl_vbinary_kl_fast) -------------------
+
+
+def _f32_tier_inputs(rng):
+    """float32 probabilities on both sides of the fast tier's bound: far apart (the fast
+    form), nearly equal at every scale (the bound fails: the accurate form), and the
+    values the fast form never takes (0, 1, the ends of float32)."""
+    p = rng.uniform(0, 1, 400)
+    far = rng.uniform(0, 1, 400)
+    near = p * (1 + 10.0 ** rng.uniform(-7, -1, 400) * rng.choice([-1, 1], 400))
+    tiny = 10.0 ** rng.uniform(-44, -1, 200)
+    edges = np.array([0.0, 1e-45, 1.2e-38, 1e-7, 0.5, 1 - 2.0 ** -24, 1.0], np.float64)
+    ea, eb = np.meshgrid(edges, edges)
+    a = np.concatenate([p, p, tiny, tiny, ea.ravel()])
+    b = np.concatenate([far, np.clip(near, 0, 1), tiny * 1.001, rng.uniform(0, 1, 200),
+                        eb.ravel()])
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def test_binary_kl_float32_two_tiers_within_one_ulp(compiled_backend, rng):
+    a, b = _f32_tier_inputs(rng)
+    got = kl_fast.binary_kl(a, b, backend=compiled_backend)
+    errs = [ref.err_ulp32(g, ref.binary_kl(x, y)) for x, y, g in zip(a, b, got, strict=True)]
+    worst = int(np.argmax(errs))
+    assert errs[worst] <= 1.0, (a[worst], b[worst], got[worst], errs[worst])
+
+
+@pytest.mark.skipif("numba" not in BACKENDS or "cython" not in BACKENDS,
+                    reason="needs both compiled backends")
+def test_binary_kl_float32_two_tiers_cython_equals_numba(rng):
+    a, b = _f32_tier_inputs(rng)
+    for base in (None, 2):
+        c = kl_fast.binary_kl(a, b, base=base, backend="cython")
+        n = kl_fast.binary_kl(a, b, base=base, backend="numba")
+        np.testing.assert_array_equal(c.view(np.uint8), n.view(np.uint8))
+
+
+@pytest.mark.skipif("numba" not in BACKENDS or "cython" not in BACKENDS,
+                    reason="needs both compiled backends")
+@given(a=st.floats(0, 1, width=32), b=st.floats(0, 1, width=32))
+def test_prop_float32_cython_equals_numba_bitwise(a, b):
+    x, y = np.array([a], np.float32), np.array([b], np.float32)
+    c = kl_fast.binary_kl(x, y, backend="cython")
+    n = kl_fast.binary_kl(x, y, backend="numba")
+    assert c.tobytes() == n.tobytes()
+    c = kl_fast.kl_estimate(x, y, backend="cython")
+    n = kl_fast.kl_estimate(x, y, backend="numba")
+    assert c.tobytes() == n.tobytes()

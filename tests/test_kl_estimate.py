@@ -135,3 +135,25 @@ def test_prop_k3_nonnegative_and_zero_at_equal(lp, lq, backend):
     assert got[1] == 0.0
     k2 = kl_fast.kl_estimate(lp, lq, kind="k2", backend=backend)
     assert k2 >= 0.0
+
+
+def test_k3_float32_form_within_one_ulp_across_its_bands(compiled_backend, rng):
+    # float32 k3 is expm1mx(lq - lp) by a short series on |x| <= 1/16 and a cheap exp
+    # beyond (kl_blocks.h's kl_vexpm1mx_f32): both sides of the band's edge, tiny
+    # differences, the ends of the exp's range and far beyond
+    x = np.concatenate([rng.uniform(-0.07, 0.07, 300), 10.0 ** rng.uniform(-8, 2.9, 300),
+                        -(10.0 ** rng.uniform(-8, 6, 300)), [0.0625, -0.0625, 88.0, 700.0,
+                                                             -708.5, -1e30]])
+    lp = rng.normal(-3, 2, x.size)
+    lq = (lp + x).astype(np.float32)
+    lp = lp.astype(np.float32)
+    got = kl_fast.kl_estimate(lp, lq, kind="k3", backend=compiled_backend)
+    f32_max = float(np.finfo(np.float32).max)
+
+    def exact(a, b):   # the float32 answer beyond float32's range is inf
+        e = ref.estimate(a, b, "k3")
+        return float("inf") if e > f32_max else e
+
+    errs = [ref.err_ulp32(g, exact(a, b)) for a, b, g in zip(lp, lq, got, strict=True)]
+    worst = int(np.argmax(errs))
+    assert errs[worst] <= 1.0, (lp[worst], lq[worst], got[worst], errs[worst])
