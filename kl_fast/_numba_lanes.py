@@ -217,6 +217,33 @@ def _mx(v, r):
 
 
 @inline
+def _mn(v, r):
+    return v if v < r else r
+
+
+@inline
+def min8(x, n):
+    """The minimum of x[:n] in eight scalar chains (as max8: one chain is bound by the
+    latency of its compare-and-select).  A minimum is exact in any order; NaN is
+    ignored -- the fast tiers that use it have already turned down rows holding one."""
+    inf = np.inf
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = inf
+    full = n - n % LANES
+    for g in range(0, full, LANES):
+        m0 = _mn(x[g], m0)
+        m1 = _mn(x[g + 1], m1)
+        m2 = _mn(x[g + 2], m2)
+        m3 = _mn(x[g + 3], m3)
+        m4 = _mn(x[g + 4], m4)
+        m5 = _mn(x[g + 5], m5)
+        m6 = _mn(x[g + 6], m6)
+        m7 = _mn(x[g + 7], m7)
+    for j in range(full, n):
+        m0 = _mn(x[j], m0)
+    return _mn(_mn(_mn(m0, m1), _mn(m2, m3)), _mn(_mn(m4, m5), _mn(m6, m7)))
+
+
+@inline
 def max8(x, n):
     """kl_sp_max: the maximum of x[:n] in 8 lanes, combined in lane order; a NaN
     sticks.  Eight scalar chains, no heap array of lanes."""

@@ -16,7 +16,7 @@ import numpy as np
 from . import _numba_math as m
 from ._numba_cache import compile_kernel, register_source, row_types
 from ._numba_kernels import _call_parallel, _dtype_name, compile_once
-from ._numba_lanes import borrow, max8, sum8
+from ._numba_lanes import borrow, max8, min8, sum8
 
 register_source(__file__)
 register_source(m.__file__)
@@ -271,31 +271,41 @@ def kl_logits_fast(x, y, n, tol, t1, t2, t3, t4):
     nf = 0
     mx = -_INF
     my = -_INF
-    for k in range(n):
+    mnx = _INF
+    mny = _INF
+    for k in range(n):   # four independent chains (measured: faster than four passes)
         xk = x[k]
         yk = y[k]
         mx = xk if xk > mx else mx
         my = yk if yk > my else my
+        mnx = xk if xk < mnx else mnx
+        mny = yk if yk < mny else mny
         nf += 0 if (xk - xk == 0.0 and yk - yk == 0.0) else 1
     if nf > 0:
         return False, 0.0, 0.0
     sh = mx - my
+    # the C loop's running minimum of x_k - mx and y_k - my (from 0): rounding is
+    # monotonic, so it is min x - mx, min y - my; taken here, out of the exp loop,
+    # because a floating-point min reduction keeps LLVM from vectorizing that loop
     t = 0.0
+    t = mnx - mx if mnx - mx < t else t
+    t = mny - my if mny - my < t else t
+    # two loops of two stores each: with four stores into slices of one scratch
+    # array, LLVM's run-time alias checks exceed its limit and the loop stays scalar
+    for k in range(n):
+        tx = x[k] - mx
+        ty = y[k] - my
+        kx = 1.0 if tx >= -708.0 else 0.0
+        ky = 1.0 if ty >= -708.0 else 0.0
+        t1[k] = m.vexp_fast(tx * kx) * kx
+        t2[k] = m.vexp_fast(ty * ky) * ky
     for k in range(n):
         xk = x[k]
         yk = y[k]
-        tx = xk - mx
-        ty = yk - my
-        kx = 1.0 if tx >= -708.0 else 0.0
-        ky = 1.0 if ty >= -708.0 else 0.0
-        ex = m.vexp_fast(tx * kx) * kx
+        ex = t1[k]
         d = (xk - yk) - sh
-        t1[k] = ex
-        t2[k] = m.vexp_fast(ty * ky) * ky
         t3[k] = ex * d
         t4[k] = ex * ((abs(d) + abs(xk)) + abs(yk))
-        t = tx if tx < t else t
-        t = ty if ty < t else t
     s_x = sum8(t1, n)
     s_y = sum8(t2, n)
     lsx = m.vlog(s_x)
@@ -314,17 +324,20 @@ def kl_logits_fast(x, y, n, tol, t1, t2, t3, t4):
 def label_fast(y, n, c, tol, t1):
     """kl_sp_label_fast: (taken, -log softmax(y)[c], tail)."""
     yc = y[c]
-    lo = 0.0
-    hi = 0.0
     nf = 0
     for k in range(n):
         t = y[k] - yc
-        keep = 1.0 if (t >= -708.0 and k != c) else 0.0
+        keep = 1.0 if t >= -708.0 else 0.0
         t1[k] = m.vexp_fast(t * keep) * keep
-        lo = t if t < lo else lo
-        hi = t if t > hi else hi
         nf += 0 if t - t == 0.0 else 1
-    if nf > 0 or hi > 709.0:
+    t1[c] = 0.0   # the label's own term, left out (kept out of the loop: it vectorizes)
+    if nf > 0:
+        return False, 0.0, 0.0
+    # the C loop's running min / max of y_k - yc (from 0), out of the exp loop (see
+    # kl_logits_fast): rounding is monotonic, and the label's own term gives 0
+    lo = min8(y, n) - yc
+    hi = max8(y, n) - yc
+    if hi > 709.0:
         return False, 0.0, 0.0
     spread = hi if hi > -lo else -lo
     if not (2.0 * (0.5 * _EPS) * (spread + np.float64((n + 7) // 8) + 9.0) <= tol):
@@ -337,7 +350,6 @@ def label_fast(y, n, c, tol, t1):
 def entropy_fast(x, n, tol, t1, t2):
     """kl_sp_entropy_fast: (taken, H, check_p)."""
     mx = max8(x, n)
-    lo = 0.0
     nf = 0
     cnt = 0
     for k in range(n):
@@ -347,10 +359,10 @@ def entropy_fast(x, n, tol, t1, t2):
         t1[k] = e
         t2[k] = e * t
         cnt += 1 if t == 0.0 else 0
-        lo = t if t < lo else lo
         nf += 0 if t - t == 0.0 else 1
     if nf > 0:
         return False, 0.0, 0.0
+    lo = min8(x, n) - mx   # the C loop's running minimum of t (see kl_logits_fast)
     if not (2.0 * (0.5 * _EPS) * (np.float64((n + 7) // 8) + 12.0 - lo) <= tol):
         return False, 0.0, 0.0
     sm1 = (np.float64(cnt) - 1.0) + sum8(t1, n)
@@ -361,7 +373,6 @@ def entropy_fast(x, n, tol, t1, t2):
 def ce_fast(p, y, n, tol, t1, t2):
     """kl_sp_ce_fast: (taken, CE, check_p, check_q)."""
     my = max8(y, n)
-    lo = 0.0
     nf = 0
     cnt = 0
     for k in range(n):
@@ -371,10 +382,10 @@ def ce_fast(p, y, n, tol, t1, t2):
         t1[k] = m.vexp_fast(t * keep) * keep
         t2[k] = pk * t
         cnt += 1 if t == 0.0 else 0
-        lo = t if t < lo else lo
         nf += 0 if (t - t == 0.0 and pk >= 0.0 and pk < _INF) else 1
     if nf > 0:
         return False, 0.0, 0.0, 0.0
+    lo = min8(y, n) - my   # the C loop's running minimum of t (see kl_logits_fast)
     if not (2.0 * (0.5 * _EPS) * (np.float64((n + 7) // 8) + 12.0 - lo) <= tol):
         return False, 0.0, 0.0, 0.0
     sm1 = (np.float64(cnt) - 1.0) + sum8(t1, n)
@@ -409,6 +420,15 @@ def load(x, i, n, space, temperature, normalize, scan, buf):
         for j in range(n):
             buf[j] = buf[j] / s
     return bad, s
+
+
+@inline
+def count_bad(x, i, n, space):
+    """Row i's bad values, counted on the raw data (_spaces_cython._count_bad)."""
+    bad = 0
+    for j in range(n):
+        bad += 1 if is_bad(np.float64(x[i, j]), space) else 0
+    return bad
 
 
 @inline
@@ -452,8 +472,15 @@ def chunk(kind, p, q, out, report, c, n_chunks, check, tol_p, tol_q, pspace, qsp
         and temperature != 1.0
     # float32 rows may take the fast tiers (their bounds decide)
     fast_tol = FAST_TOL_F32 if p.itemsize == 4 else 0.0
+    # rows a fast tier may take are scanned only if it turns them down
+    # (_spaces_cython._rows: defer_p, defer_q)
+    defer_p = check > 0 and fast_tol > 0.0 and (
+        (kind != _Q_CE and pspace == LOGITS)
+        or (kind == _Q_CE and qspace == LOGITS and not norm_p))
+    defer_q = check > 0 and fast_tol > 0.0 and qspace == LOGITS and kind != _Q_H
     for i in range(lo, hi):
-        bad_p, sum_p = load(p, i, n, pspace, temperature, norm_p, check > 0, a)
+        bad_p, sum_p = load(p, i, n, pspace, temperature, norm_p, check > 0 and not defer_p,
+                            a)
         bad_q = 0
         sum_q = 0.0
         if kind == _Q_H:
@@ -464,7 +491,8 @@ def chunk(kind, p, q, out, report, c, n_chunks, check, tol_p, tol_q, pspace, qsp
             if not taken:
                 value, check_p, check_q = entropy(pspace, a, n, t1, t2)
         else:
-            bad_q, sum_q = load(q, i, n, qspace, temperature, norm_q, check > 0, b)
+            bad_q, sum_q = load(q, i, n, qspace, temperature, norm_q,
+                                check > 0 and not defer_q, b)
             if kind == _Q_CE:
                 taken = False
                 if fast_tol > 0.0 and qspace == LOGITS:
@@ -489,6 +517,18 @@ def chunk(kind, p, q, out, report, c, n_chunks, check, tol_p, tol_q, pspace, qsp
         out[i] = value / log_base
         if check == 0:
             continue
+        if taken:
+            if defer_p and pspace == PROB:
+                sum_p = check_p   # the tier's sum of p: the scan's lanes and bits
+        else:
+            if defer_p and pspace == PROB:   # a holds p as given (not norm_p)
+                sum_p = sum8(a, n)
+                for k in range(n):
+                    bad_p += 1 if is_bad(a[k], PROB) else 0
+            elif defer_p:
+                bad_p = count_bad(p, i, n, pspace)
+            if defer_q:
+                bad_q = count_bad(q, i, n, qspace)
         if bad_p + bad_q > 0:
             rep[0] += bad_p + bad_q
             if bad_p > 0:
@@ -553,11 +593,15 @@ def label_chunk(labels, q, out, report, c, n_chunks, check, qspace, temperature,
                     rep[3] = 1
             value = -v
         else:
-            bad, _ = load(q, i, n, qspace, temperature, False, check > 0, buf)
+            # float32 rows: scanned only if the fast tier turns them down
+            bad, _ = load(q, i, n, qspace, temperature, False,
+                          check > 0 and q.itemsize == 8, buf)
             taken = False
             tail = 0.0
             if q.itemsize == 4:   # float32 rows: the fast tier first (kl_sp_label_fast)
                 taken, value, tail = label_fast(buf, n, label, FAST_TOL_F32, t1)
+                if check and not taken:
+                    bad = count_bad(q, i, n, qspace)
             if not taken:
                 # log1p of the tail against the label's logit (kl_space_label)
                 yc = buf[label]

@@ -25,6 +25,7 @@ cdef extern from "kl_spaces.h" nogil:
         double value
         double check_p
         double check_q
+        int fast
     int KL_SPACE_PROB, KL_SPACE_LOG, KL_SPACE_LOGITS
     double kl_space_scan(int space, const double* x, Py_ssize_t n, double* n_bad)
     kl_space_result kl_space_entropy(int space, const double* x, Py_ssize_t n,
@@ -104,6 +105,16 @@ cdef inline void _load_diff(const floating* a, Py_ssize_t sa, const floating* b,
         diff[j] = (<double> a[j * sa] - <double> b[j * sb]) / temperature
 
 
+cdef inline Py_ssize_t _count_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n,
+                                  int space) noexcept nogil:
+    """The row's bad values, counted on the raw data: validation of a logits row the
+    fast tier turned down (kl_space_result.fast)."""
+    cdef Py_ssize_t j, bad = 0
+    for j in range(n):
+        bad += _is_bad(x[j * sx], space)
+    return bad
+
+
 cdef inline void _record_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n, int space,
                              int arg, Py_ssize_t row, int64_t* rep) noexcept nogil:
     cdef Py_ssize_t j
@@ -158,6 +169,16 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
     # where they nearly coincide (a / T - b / T is not)
     cdef bint use_diff = kind == Q_KL and pspace == KL_SPACE_LOGITS \
         and qspace == KL_SPACE_LOGITS and temperature != 1.0
+    # a row that a fast tier may take is scanned for bad values only if the tier
+    # turns it down: taking it proves every logit finite (r.fast), and cross-entropy's
+    # tier also checks every weight p_k in [0, inf) and sums them in the scan's lanes
+    # (r.check_p: the same bits as the scan's raw sum)
+    cdef bint defer_p = check > 0 and fast_tol > 0.0 and (
+        (kind != Q_CE and pspace == KL_SPACE_LOGITS)
+        or (kind == Q_CE and qspace == KL_SPACE_LOGITS and not norm_p))
+    cdef double bad_scan
+    cdef bint defer_q = check > 0 and fast_tol > 0.0 and qspace == KL_SPACE_LOGITS \
+        and kind != Q_H
     if n_rows == 0 or n == 0:
         return
     for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
@@ -170,14 +191,14 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
                 out[i] = NAN
             continue
         for i in range(lo, hi):
-            a = _load(_row_ptr(p, i), sp, n, pspace, temperature, norm_p, check > 0, scratch,
-                      &sum_p, &bad_p)
+            a = _load(_row_ptr(p, i), sp, n, pspace, temperature, norm_p,
+                      check > 0 and not defer_p, scratch, &sum_p, &bad_p)
             bad_q = 0
             if kind == Q_H:
                 r = kl_space_entropy(pspace, a, n, fast_tol)
             else:
-                b = _load(_row_ptr(q, i), sq, n, qspace, temperature, norm_q, check > 0,
-                          scratch + n, &sum_q, &bad_q)
+                b = _load(_row_ptr(q, i), sq, n, qspace, temperature, norm_q,
+                          check > 0 and not defer_q, scratch + n, &sum_q, &bad_q)
                 if kind == Q_CE:
                     r = kl_space_ce(qspace, a, b, n, check == 2, fast_tol)
                 else:
@@ -191,6 +212,17 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
             out[i] = <floating> _finish(kind, r.value, log_base)
             if check == 0:
                 continue
+            if r.fast:
+                if defer_p and pspace == KL_SPACE_PROB:
+                    sum_p = r.check_p
+            else:
+                if defer_p and pspace == KL_SPACE_PROB:   # a, read as given (not norm_p)
+                    sum_p = kl_space_scan(pspace, a, n, &bad_scan)
+                    bad_p = <Py_ssize_t> bad_scan
+                elif defer_p:
+                    bad_p = _count_bad(_row_ptr(p, i), sp, n, pspace)
+                if defer_q:
+                    bad_q = _count_bad(_row_ptr(q, i), sq, n, qspace)
             if bad_p + bad_q > 0:
                 rep[0] += bad_p + bad_q
                 if bad_p > 0:
@@ -291,10 +323,13 @@ def cross_entropy_label_space_rows(const int64_t[:] labels, const floating[:, :]
                             rep[2] = label
                             rep[3] = 1
                 else:
-                    row = _load(_row_ptr(q, i), sq, n, q_space, temperature, False, check > 0,
-                                scratch, &sum_q, &bad)
+                    # float32 rows: scanned only if the fast tier turns them down
+                    row = _load(_row_ptr(q, i), sq, n, q_space, temperature, False,
+                                check > 0 and floating is double, scratch, &sum_q, &bad)
                     r = kl_space_label(q_space, row, n, label,
                                        FAST_TOL_F32 if floating is float else 0.0)
+                    if check and floating is float and not r.fast:
+                        bad = _count_bad(_row_ptr(q, i), sq, n, q_space)
                     if check and bad > 0:
                         rep[0] += bad
                         _record_bad(_row_ptr(q, i), sq, n, q_space, 1, i, rep)

@@ -46,6 +46,9 @@ typedef struct {
     double value;     /* the quantity, in nats, unclamped */
     double check_p;   /* prob: sum x; log: sum exp(x); logits: sum exp(x - max) */
     double check_q;   /* the same for the q side */
+    int fast;         /* 1: a float32 fast tier took the row -- it read every logit of
+                       * the row(s) in logits space and found them all finite, so the
+                       * caller's validation need not scan them */
 } kl_space_result;
 
 /* one pass over the row in 8 lanes: element k -> lane k % 8.
@@ -72,6 +75,20 @@ KL_INLINE double kl_sp_max(const double* x, ptrdiff_t n)
     KL_SP_LANES(n, k, { m[L_] = (x[k] > m[L_] || x[k] != x[k]) ? x[k] : m[L_]; });
     double r = -INFINITY;
     for (int l = 0; l < 8; ++l) r = (m[l] > r || m[l] != m[l]) ? m[l] : r;
+    return r;
+}
+
+/* The minimum of x[:n] in 8 lanes.  The fast tiers bound their error with the
+ * most negative of t_k = x_k - m over a row; rounding is monotonic, so that
+ * is min x - m, and taking it here keeps a min reduction out of the exp
+ * loops (the same value; NaN rows have been turned down by then). */
+KL_INLINE double kl_sp_min(const double* x, ptrdiff_t n)
+{
+    double m[8];
+    for (int l = 0; l < 8; ++l) m[l] = INFINITY;
+    KL_SP_LANES(n, k, { m[L_] = (x[k] < m[L_]) ? x[k] : m[L_]; });
+    double r = INFINITY;
+    for (int l = 0; l < 8; ++l) r = (m[l] < r) ? m[l] : r;
     return r;
 }
 
@@ -265,9 +282,11 @@ KL_CLONES __attribute__((noinline))
 static kl_space_result kl_space_entropy(int space, const double* x, ptrdiff_t n,
                                         double fast_tol)
 {
-    kl_space_result r = {0.0, 0.0, 0.0};
-    if (fast_tol > 0.0 && space == KL_SPACE_LOGITS && kl_sp_entropy_fast(x, n, fast_tol, &r))
+    kl_space_result r = {0.0, 0.0, 0.0, 0};
+    if (fast_tol > 0.0 && space == KL_SPACE_LOGITS && kl_sp_entropy_fast(x, n, fast_tol, &r)) {
+        r.fast = 1;
         return r;
+    }
     double a1[8] = {0}, a2[8] = {0};
     if (space == KL_SPACE_LOG) {
         KL_SP_LANES(n, k, {
@@ -305,9 +324,11 @@ KL_CLONES __attribute__((noinline))
 static kl_space_result kl_space_ce(int qspace, const double* p, const double* y, ptrdiff_t n,
                                    int want_check, double fast_tol)
 {
-    kl_space_result r = {0.0, 0.0, 0.0};
-    if (fast_tol > 0.0 && qspace == KL_SPACE_LOGITS && kl_sp_ce_fast(p, y, n, fast_tol, &r))
+    kl_space_result r = {0.0, 0.0, 0.0, 0};
+    if (fast_tol > 0.0 && qspace == KL_SPACE_LOGITS && kl_sp_ce_fast(p, y, n, fast_tol, &r)) {
+        r.fast = 1;
         return r;
+    }
     double a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
     if (qspace == KL_SPACE_LOG) {
         KL_SP_LANES(n, k, {
@@ -386,7 +407,7 @@ KL_CLONES __attribute__((noinline))
 static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, ptrdiff_t c,
                                       double fast_tol)
 {
-    kl_space_result r = {0.0, 1.0, 0.0};
+    kl_space_result r = {0.0, 1.0, 0.0, 0};
     double fast_tail;
     if (qspace == KL_SPACE_LOG) {
         r.value = -y[c];
@@ -395,6 +416,7 @@ static kl_space_result kl_space_label(int qspace, const double* y, ptrdiff_t n, 
     }
     if (fast_tol > 0.0 && kl_sp_label_fast(y, n, c, fast_tol, &r.value, &fast_tail)) {
         r.check_q = 1.0 + fast_tail;
+        r.fast = 1;
         return r;
     }
     /* -log softmax(y)[c] = log1p(sum_{k != c} exp(y_k - y_c)): one pass and no
@@ -554,21 +576,31 @@ KL_INLINE double kl_sp_kl_qlogits(int pspace, const double* x, const double* y,
 KL_INLINE int kl_sp_kl_logits_fast(const double* x, const double* y, ptrdiff_t n,
                                    double tol, double* value, double* sum_x)
 {
-    double mxl[8], myl[8], nf[8] = {0};
+    double mxl[8], myl[8], mnxl[8], mnyl[8], nf[8] = {0};
     for (int l = 0; l < 8; ++l) mxl[l] = myl[l] = -INFINITY;
+    for (int l = 0; l < 8; ++l) mnxl[l] = mnyl[l] = INFINITY;
     KL_SP_LANES(n, k, {
         mxl[L_] = (x[k] > mxl[L_]) ? x[k] : mxl[L_];
         myl[L_] = (y[k] > myl[L_]) ? y[k] : myl[L_];
+        mnxl[L_] = (x[k] < mnxl[L_]) ? x[k] : mnxl[L_];
+        mnyl[L_] = (y[k] < mnyl[L_]) ? y[k] : mnyl[L_];
         nf[L_] += ((x[k] - x[k] == 0.0) & (y[k] - y[k] == 0.0)) ? 0.0 : 1.0;
     });
     if (kl_tree8(nf) > 0.0) return 0;   /* NaN, inf or -inf (p = 0): the centred form */
-    double mx = -INFINITY, my = -INFINITY;
+    double mx = -INFINITY, my = -INFINITY, mnx = INFINITY, mny = INFINITY;
     for (int l = 0; l < 8; ++l) {
         mx = (mxl[l] > mx) ? mxl[l] : mx;
         my = (myl[l] > my) ? myl[l] : my;
+        mnx = (mnxl[l] < mnx) ? mnxl[l] : mnx;
+        mny = (mnyl[l] < mny) ? mnyl[l] : mny;
     }
     double sh = mx - my;
-    double sx[8] = {0}, sy[8] = {0}, a[8] = {0}, m[8] = {0}, tmin[8] = {0};
+    /* the most negative x_k - mx, y_k - my (from 0): by monotonic rounding
+     * min x - mx and min y - my, kept out of the exp loop below */
+    double t = 0.0;
+    t = (mnx - mx < t) ? mnx - mx : t;
+    t = (mny - my < t) ? mny - my : t;
+    double sx[8] = {0}, sy[8] = {0}, a[8] = {0}, m[8] = {0};
     KL_SP_LANES(n, k, {
         double tx = x[k] - mx;
         double ty = y[k] - my;
@@ -582,11 +614,7 @@ KL_INLINE int kl_sp_kl_logits_fast(const double* x, const double* y, ptrdiff_t n
         sy[L_] += kl_vexp_fast(ty * ky) * ky;
         a[L_] += ex * d;
         m[L_] += ex * ((fabs(d) + fabs(x[k])) + fabs(y[k]));
-        tmin[L_] = (tx < tmin[L_]) ? tx : tmin[L_];
-        tmin[L_] = (ty < tmin[L_]) ? ty : tmin[L_];
     });
-    double t = 0.0;
-    for (int l = 0; l < 8; ++l) t = (tmin[l] < t) ? tmin[l] : t;
     double s_x = kl_tree8(sx), s_y = kl_tree8(sy);
     double lsx = kl_vlog(s_x), lsy = kl_vlog(s_y);
     double ratio = kl_tree8(a) / s_x;
@@ -631,12 +659,13 @@ static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, cons
                                    const double* diff, ptrdiff_t n, double* w, double* d,
                                    double* dlo, int want_check, double fast_tol)
 {
-    kl_space_result r = {0.0, 0.0, 0.0};
+    kl_space_result r = {0.0, 0.0, 0.0, 0};
     /* the fast tier (float32 rows: fast_tol > 0); a logits row's check is
      * only that its sum of exps is positive and finite, as the centred form's */
     if (fast_tol > 0.0 && pspace == KL_SPACE_LOGITS && qspace == KL_SPACE_LOGITS
         && kl_sp_kl_logits_fast(x, y, n, fast_tol, &r.value, &r.check_p)) {
         r.check_q = 1.0;
+        r.fast = 1;
         return r;
     }
     if (qspace == KL_SPACE_LOGITS)

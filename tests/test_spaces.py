@@ -419,3 +419,40 @@ def test_reductions_and_out(backend_name, rng):
     kl_fast.kl_divergence(a, b, p_space="logits", q_space="logits", out=out,
                           backend=backend_name)
     np.testing.assert_array_equal(out, per_row)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_float32_rows_report_bad_values_found_after_the_fast_tier(backend, bad, rng):
+    # float32 logits rows are scanned for bad values only when the fast tier turns a row
+    # down (taking it proves every logit finite): the report must be the one a scan
+    # gives -- the first bad value, the right argument -- whatever tier the rows took
+    x = (rng.normal(size=(5, 40)) * 2).astype(np.float32)
+    y = (x + rng.normal(size=x.shape)).astype(np.float32)
+    y[1] = x[1]                      # nearly equal: the accurate tier
+    y[3, 7] = bad
+    x[4, 2] = bad
+    with pytest.raises(ValueError, match=r"q contains an invalid value, .* at index \(3, 7\)"
+                                         r" \(2 invalid"):   # the first in C order
+        kl_fast.kl_divergence(x, y, p_space="logits", q_space="logits", backend=backend)
+    with pytest.raises(ValueError, match=r"p contains an invalid value, .* at index \(4, 2\)"):
+        kl_fast.kl_divergence(x, x[:1].repeat(5, 0), p_space="logits", q_space="logits",
+                              backend=backend)
+    with pytest.raises(ValueError, match=r"q contains an invalid value, .* at index \(3, 7\)"):
+        kl_fast.cross_entropy(rng.integers(0, 40, 5), y, q_space="logits", backend=backend)
+    with pytest.raises(ValueError, match=r"p contains an invalid value, .* at index \(4, 2\)"):
+        kl_fast.entropy(x, space="logits", backend=backend)
+    # cross-entropy's weights: checked by the fast tier, scanned when it declines
+    w = special.softmax(rng.normal(size=(5, 40)), axis=-1).astype(np.float32)
+    with pytest.raises(ValueError, match=r"q contains an invalid value, .* at index \(3, 7\)"):
+        kl_fast.cross_entropy(w, y, q_space="logits", backend=backend)
+    w[2, 5] = -0.01
+    with pytest.raises(ValueError, match=r"p contains an invalid value, .* at index \(2, 5\)"):
+        kl_fast.cross_entropy(w, x[:4].repeat(2, 0)[:5], q_space="logits", backend=backend)
+    w[2, 5] = 0.5                    # every value valid, row 2 sums to ~1.5
+    with pytest.raises(ValueError, match=r"p.*batch index \(2,\).*sum"):
+        kl_fast.cross_entropy(w, x[:4].repeat(2, 0)[:5], q_space="logits", backend=backend)
+    w[2] /= w[2].sum()
+    got = kl_fast.cross_entropy(w, x[:4].repeat(2, 0)[:5], q_space="logits", backend=backend)
+    want = -(w.astype(np.float64) * special.log_softmax(
+        x[:4].repeat(2, 0)[:5].astype(np.float64), axis=-1)).sum(-1)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
