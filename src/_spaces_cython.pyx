@@ -28,6 +28,9 @@ cdef extern from "kl_spaces.h" nogil:
         int fast
     int KL_SPACE_PROB, KL_SPACE_LOG, KL_SPACE_LOGITS
     double kl_space_scan(int space, const double* x, Py_ssize_t n, double* n_bad)
+    void kl_sp_widen_f32(const float* x, Py_ssize_t sx, Py_ssize_t n, double* buf)
+    int kl_space_label_fast_f32(const float* y, Py_ssize_t n, Py_ssize_t c, double tol,
+                                kl_space_result* r)
     kl_space_result kl_space_entropy(int space, const double* x, Py_ssize_t n,
                                      double fast_tol)
     kl_space_result kl_space_ce(int qspace, const double* p, const double* y, Py_ssize_t n,
@@ -78,6 +81,9 @@ cdef inline const double* _load(const floating* x, Py_ssize_t sx, Py_ssize_t n, 
     cdef double bad = 0.0, s = 0.0
     if floating is double and sx == 1:
         row = <const double*> x
+    elif floating is float:
+        kl_sp_widen_f32(x, sx, n, buf)
+        row = buf
     else:
         for j in range(n):
             buf[j] = x[j * sx]
@@ -322,12 +328,20 @@ def cross_entropy_label_space_rows(const int64_t[:] labels, const floating[:, :]
                             rep[1] = i
                             rep[2] = label
                             rep[3] = 1
+                elif floating is float and sq == 1 and temperature == 1.0 and \
+                        kl_space_label_fast_f32(_row_ptr(q, i), n, label, FAST_TOL_F32, &r):
+                    # the fast tier on the float32 row in place: every logit finite
+                    if check and rep[4] < 0 and _bad_check(r.check_q, -1.0):
+                        rep[4] = i
+                        rep[5] = 1
                 else:
-                    # float32 rows: scanned only if the fast tier turns them down
+                    # float32 rows: scanned only if the fast tier turns them down (a
+                    # unit-stride row at temperature 1 was just turned down in place)
                     row = _load(_row_ptr(q, i), sq, n, q_space, temperature, False,
                                 check > 0 and floating is double, scratch, &sum_q, &bad)
                     r = kl_space_label(q_space, row, n, label,
-                                       FAST_TOL_F32 if floating is float else 0.0)
+                                       FAST_TOL_F32 if floating is float and not (
+                                           sq == 1 and temperature == 1.0) else 0.0)
                     if check and floating is float and not r.fast:
                         bad = _count_bad(_row_ptr(q, i), sq, n, q_space)
                     if check and bad > 0:

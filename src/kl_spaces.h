@@ -66,6 +66,19 @@ typedef struct {
         for (ptrdiff_t K = nb_; K < (N); ++K) { int L_ = (int) (K - nb_); (void) L_; BODY } \
     } while (0)
 
+/* A float32 row widened into doubles (exact).  Here and not in the .pyx:
+ * the Cython modules are compiled for the baseline target, where this loop
+ * runs 2 floats at a time; cloned, it runs 8 (an LLM row of 32,000 logits
+ * spent a fifth of its time here). */
+KL_CLONES __attribute__((noinline))
+static void kl_sp_widen_f32(const float* x, ptrdiff_t sx, ptrdiff_t n, double* buf)
+{
+    if (sx == 1)
+        for (ptrdiff_t j = 0; j < n; ++j) buf[j] = (double) x[j];
+    else
+        for (ptrdiff_t j = 0; j < n; ++j) buf[j] = (double) x[j * sx];
+}
+
 KL_INLINE double kl_sp_max(const double* x, ptrdiff_t n)
 {
     double m[8];
@@ -372,33 +385,54 @@ static kl_space_result kl_space_ce(int qspace, const double* p, const double* y,
  * 2 u (T + n / 8 + 9), a test on the row's spread alone.  Rows with a
  * non-finite value or an exp above 709 take the accurate form.
  * Returns 1 and stores the value and the tail when taken, else 0. */
-KL_INLINE int kl_sp_label_fast(const double* y, ptrdiff_t n, ptrdiff_t c, double tol,
-                               double* value, double* tail)
+#define KL_DEFINE_LABEL_FAST(NAME, T)                                                    \
+KL_INLINE int NAME(const T* y, ptrdiff_t n, ptrdiff_t c, double tol,                     \
+                               double* value, double* tail)                              \
+{                                                                                        \
+    double yc = (double) y[c], acc[8] = {0}, tmin[8] = {0}, tmax[8] = {0}, nf[8] = {0};  \
+    KL_SP_LANES(n, k, {                                                                  \
+        double t = (double) y[k] - yc;                                                   \
+        /* the label's own term is left out (a tail of 1e-10 must not be                 \
+         * found as (1 + tail) - 1), and exps below -708 are 0 (< 4e-308 each,           \
+         * below float32's range even summed) */                                         \
+        double keep = ((t >= -708.0) & (k != c)) ? 1.0 : 0.0;                            \
+        acc[L_] += kl_vexp_fast(t * keep) * keep;                                        \
+        tmin[L_] = (t < tmin[L_]) ? t : tmin[L_];                                        \
+        tmax[L_] = (t > tmax[L_]) ? t : tmax[L_];                                        \
+        nf[L_] += (t - t == 0.0) ? 0.0 : 1.0;                                            \
+    });                                                                                  \
+    double lo = 0.0, hi = 0.0;                                                           \
+    for (int l = 0; l < 8; ++l) {                                                        \
+        lo = (tmin[l] < lo) ? tmin[l] : lo;                                              \
+        hi = (tmax[l] > hi) ? tmax[l] : hi;                                              \
+    }                                                                                    \
+    if (kl_tree8(nf) > 0.0 || hi > 709.0) return 0;                                      \
+    double spread = (hi > -lo) ? hi : -lo;                                               \
+    if (!(2.0 * (0.5 * DBL_EPSILON) * (spread + (double) ((n + 7) / 8) + 9.0) <= tol))   \
+        return 0;                                                                        \
+    double s = kl_tree8(acc);                                                            \
+    *value = kl_vlog1p(s);                                                               \
+    *tail = s;                                                                           \
+    return 1;                                                                            \
+}
+
+/* on the row as doubles, and on a unit-stride float32 row read in place (no
+ * widened copy: the LLM-sized rows of 32,000 logits save a pass over 256 KB) */
+KL_DEFINE_LABEL_FAST(kl_sp_label_fast, double)
+KL_DEFINE_LABEL_FAST(kl_sp_label_fast_f32, float)
+
+/* The fast tier of the label cross-entropy on a float32 row in place: 1 and
+ * *r filled when taken (the row is then proven finite), else 0 and the caller
+ * widens the row for the accurate form. */
+KL_CLONES __attribute__((noinline))
+static int kl_space_label_fast_f32(const float* y, ptrdiff_t n, ptrdiff_t c, double tol,
+                                   kl_space_result* r)
 {
-    double yc = y[c], acc[8] = {0}, tmin[8] = {0}, tmax[8] = {0}, nf[8] = {0};
-    KL_SP_LANES(n, k, {
-        double t = y[k] - yc;
-        /* the label's own term is left out (a tail of 1e-10 must not be
-         * found as (1 + tail) - 1), and exps below -708 are 0 (< 4e-308 each,
-         * below float32's range even summed) */
-        double keep = ((t >= -708.0) & (k != c)) ? 1.0 : 0.0;
-        acc[L_] += kl_vexp_fast(t * keep) * keep;
-        tmin[L_] = (t < tmin[L_]) ? t : tmin[L_];
-        tmax[L_] = (t > tmax[L_]) ? t : tmax[L_];
-        nf[L_] += (t - t == 0.0) ? 0.0 : 1.0;
-    });
-    double lo = 0.0, hi = 0.0;
-    for (int l = 0; l < 8; ++l) {
-        lo = (tmin[l] < lo) ? tmin[l] : lo;
-        hi = (tmax[l] > hi) ? tmax[l] : hi;
-    }
-    if (kl_tree8(nf) > 0.0 || hi > 709.0) return 0;
-    double spread = (hi > -lo) ? hi : -lo;
-    if (!(2.0 * (0.5 * DBL_EPSILON) * (spread + (double) ((n + 7) / 8) + 9.0) <= tol))
-        return 0;
-    double s = kl_tree8(acc);
-    *value = kl_vlog1p(s);
-    *tail = s;
+    double tail;
+    if (!kl_sp_label_fast_f32(y, n, c, tol, &r->value, &tail)) return 0;
+    r->check_p = 1.0;
+    r->check_q = 1.0 + tail;
+    r->fast = 1;
     return 1;
 }
 
