@@ -89,4 +89,5 @@ directives = {
     "embedsignature": True,
 }
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+# include_path: the shared declarations of src/kl_common.pxd
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["src"]))

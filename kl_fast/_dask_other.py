@@ -17,6 +17,7 @@ import numpy as np
 from . import _dask_dispatch as dd
 from ._backends import get_backend
 from ._engine import Options
+from ._rows import check_axes_pair
 
 __all__ = ["dispatch", "scipy_reduce"]
 
@@ -201,9 +202,7 @@ def _gaussian_axis(fn, xs, names, kw, dtype):
 def _mutual_information(fn, joint, kw, dtype):
     import dask.array as da
 
-    from ._mutual_information import _check_axes
-
-    ax = _check_axes(kw.pop("axes"), joint.ndim)
+    ax = check_axes_pair(kw.pop("axes"), joint.ndim)
     moved = da.moveaxis(joint, ax, (-2, -1))
     return _cores(fn, [moved], dict(kw, axes=(-2, -1)), dtype, "(i,j)->()", keep_axes=ax)
 

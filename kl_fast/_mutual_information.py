@@ -1,6 +1,5 @@
 """Mutual information I(X;Y) of batches of joint probability tables."""
 
-import numbers
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,6 +10,7 @@ from ._backends import get_backend
 from ._batch_views import batch_blocks
 from ._engine import MIN_ELEMENTS_PER_THREAD, Options, finish
 from ._report import note_out
+from ._rows import check_axes_pair
 from ._threading import resolve_num_threads
 from ._validation import check_base, check_eps, check_flag, sum_tolerance
 
@@ -118,7 +118,7 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
         eps = check_eps(eps)
         normalize = check_flag(normalize, "normalize")
         (arr,), dtype, out_kind, tol_dtype = _prepare_inputs([("joint", joint)])
-        ax = _check_axes(axes, arr.ndim)
+        ax = check_axes_pair(axes, arr.ndim)
         moved = np.moveaxis(arr, ax, (-2, -1))
         batch, (nx, ny) = moved.shape[:-2], moved.shape[-2:]
         if nx == 0 or ny == 0:
@@ -160,26 +160,6 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
     except (ValueError, TypeError) as err:
         note_out(err, out)
         raise
-
-
-def _check_axes(axes, ndim):
-    if (not isinstance(axes, (tuple, list)) or len(axes) != 2
-            or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool)
-                       for a in axes)):
-        raise TypeError(f"axes must be a pair of ints (the axes of X and Y), got {axes!r}")
-    if ndim < 2:
-        raise ValueError(f"joint has {ndim} dimension(s); a joint table needs two axes "
-                         "(e.g. shape (nx, ny))")
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} in axes={tuple(axes)} is out of bounds for joint with "
-                             f"{ndim} dimensions; use axes in [{-ndim}, {ndim - 1}]")
-        out.append(int(a) % ndim)
-    if out[0] == out[1]:
-        raise ValueError(f"axes={tuple(axes)} names the same axis twice; X and Y need two "
-                         "distinct axes")
-    return tuple(out)
 
 
 def _original_index(batch_index, i, j, ax, ndim):

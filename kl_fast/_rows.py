@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["RowBatch", "make_rows", "normalize_axis", "check_category_length"]
+__all__ = ["RowBatch", "make_rows", "normalize_axis", "check_category_length", "check_axes_pair"]
 
 
 def normalize_axis(axis, ndim, names):
@@ -110,6 +110,29 @@ class RowBatch:
         offset = len(self.shape) - len(arg_shape)
         own = [0 if arg_shape[d] == 1 else int(idx[d + offset]) for d in range(len(arg_shape))]
         return tuple(own)
+
+
+def check_axes_pair(axes, ndim):
+    """The two distinct axes (X, Y) of a joint table of `ndim` dimensions, as
+    non-negative ints; TypeError/ValueError naming `axes` otherwise.  (Shared by
+    mutual_information and its dask path.)"""
+    if (not isinstance(axes, (tuple, list)) or len(axes) != 2
+            or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool)
+                       for a in axes)):
+        raise TypeError(f"axes must be a pair of ints (the axes of X and Y), got {axes!r}")
+    if ndim < 2:
+        raise ValueError(f"joint has {ndim} dimension(s); a joint table needs two axes "
+                         "(e.g. shape (nx, ny))")
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} in axes={tuple(axes)} is out of bounds for joint with "
+                             f"{ndim} dimensions; use axes in [{-ndim}, {ndim - 1}]")
+        out.append(int(a) % ndim)
+    if out[0] == out[1]:
+        raise ValueError(f"axes={tuple(axes)} names the same axis twice; X and Y need two "
+                         "distinct axes")
+    return tuple(out)
 
 
 def _as_2d(view, index, n_rows, n_cat, inner_dims=()):

@@ -14,6 +14,7 @@ first bad value of a chunk being its first in C order.
 
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
+from kl_common cimport floating
 
 cdef extern from "kl_binary.h" nogil:
     int64_t kl_bin_piece_f32(int op, const float* a, Py_ssize_t sa, const float* b,
@@ -28,9 +29,6 @@ cdef extern from "kl_binary.h" nogil:
                                     Py_ssize_t sb, Py_ssize_t n, int* arg)
     double kl_bin_point(int op, double a, double b, double eps, double den, int f32)
 
-ctypedef fused floating:
-    float
-    double
 
 cdef enum:
     UNIT = 8192       # elements of one row per work unit

@@ -38,15 +38,13 @@ from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN, fabs, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from kl_common cimport floating
 
 cdef extern from "kl_blocks.h" nogil:
     double kl_vlog(double x)
     double kl_vlog1p(double x)
     double kl_vu_minus_1_minus_log_u(double um1, double log_u)
 
-ctypedef fused floating:
-    float
-    double
 
 # info codes (kept in step with kl_fast/_gaussian_full.py)
 cdef enum:

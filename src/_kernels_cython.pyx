@@ -35,6 +35,7 @@ from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN, fabs
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from kl_common cimport floating
 
 cdef extern from "kl_math.h" nogil:
     int kl_openmp_enabled()
@@ -79,9 +80,6 @@ cdef extern from "kl_blocks.h" nogil:
 # One fused type for all float inputs of a call: the API casts mixed
 # float32/float64 pairs to float64, so two independent fused types (four
 # specializations) would buy nothing.
-ctypedef fused floating:
-    float
-    double
 
 cdef enum:
     BLOCK = 8192      # elements per block; a fixed constant -> deterministic sums

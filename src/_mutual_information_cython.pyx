@@ -42,6 +42,7 @@ from cython.parallel cimport prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from kl_common cimport floating
 
 cdef extern from *:
     """
@@ -118,10 +119,6 @@ cdef extern from *:
     """
     double kl_mi_table(const double* x, const double* xt, Py_ssize_t nx, Py_ssize_t ny,
                        double* ws) nogil
-
-ctypedef fused floating:
-    float
-    double
 
 
 cdef inline double _table(const floating[:, :, :] j3, Py_ssize_t t, Py_ssize_t nx,

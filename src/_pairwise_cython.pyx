@@ -23,6 +23,7 @@ d) The transform x -> (x + eps) / d (eps smoothing and normalize) takes the
 
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
+from kl_common cimport floating
 
 cdef extern from "kl_pairwise.h" nogil:
     int KL_PW_BLOCK
@@ -32,9 +33,6 @@ cdef extern from "kl_pairwise.h" nogil:
     void kl_pw_rows1(const double* x, const double* lx, const double* l0, Py_ssize_t n,
                      double* t)
 
-ctypedef fused floating:
-    float
-    double
 
 cdef enum:
     MAX_CHUNK = 4096      # categories per chunk (a multiple of KL_PW_BLOCK)

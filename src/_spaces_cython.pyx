@@ -19,6 +19,7 @@ from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN, fabs
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from kl_common cimport floating
 
 cdef extern from "kl_spaces.h" nogil:
     ctypedef struct kl_space_result:
@@ -41,9 +42,6 @@ cdef extern from "kl_spaces.h" nogil:
                                 const double* diff, Py_ssize_t n, double* w, double* d,
                                 double* dlo, int want_check, double fast_tol)
 
-ctypedef fused floating:
-    float
-    double
 
 cdef enum:
     N_REPORT = 6

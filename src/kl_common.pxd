@@ -1,0 +1,8 @@
+# Cython declarations shared by kl_fast's kernel modules (every src/_*.pyx
+# cimports from here instead of redeclaring them).
+
+# The two input dtypes every kernel is compiled for: a kernel taking
+# `const floating[:, :]` is specialized once for float32 and once for float64.
+ctypedef fused floating:
+    float
+    double

@@ -1,0 +1,39 @@
+"""The .pyi stubs of the compiled modules (tools/make_stubs.py) match what the built
+modules export: the same public names, the same argument names in the same order."""
+
+import ast
+import importlib
+import inspect
+import pathlib
+
+import pytest
+
+STUBS = sorted((pathlib.Path(__file__).resolve().parents[1] / "kl_fast").glob("_*.pyi"))
+SOURCES = sorted((pathlib.Path(__file__).resolve().parents[1] / "src").glob("_*.pyx"))
+
+
+def test_every_compiled_module_has_a_stub():
+    assert [p.stem for p in STUBS] == [p.stem for p in SOURCES]
+
+
+def _stub_names(path):
+    tree = ast.parse(path.read_text())
+    functions = {node.name: [a.arg for a in node.args.args]
+                 for node in tree.body if isinstance(node, ast.FunctionDef)}
+    constants = {node.target.id for node in tree.body if isinstance(node, ast.AnnAssign)}
+    return functions, constants
+
+
+@pytest.mark.parametrize("stub", STUBS, ids=lambda p: p.stem)
+def test_stub_names_what_the_module_exports(stub):
+    module = importlib.import_module(f"kl_fast.{stub.stem}")
+    functions, constants = _stub_names(stub)
+    # its own names: not modules or functions it imported from elsewhere
+    public = {n for n in dir(module) if not n.startswith("_")
+              and not inspect.ismodule(getattr(module, n))
+              and getattr(getattr(module, n), "__module__", module.__name__) in (
+                  module.__name__, None, "numpy")}
+    assert set(functions) | constants == public, (
+        f"{stub.name} is stale: run python tools/make_stubs.py")
+    for name, args in functions.items():
+        assert list(inspect.signature(getattr(module, name)).parameters) == args, name
