@@ -29,11 +29,11 @@ def _load_fast_path():
     """The compiled one-vector shortcut, if "auto" means the Cython kernels here."""
     import os
 
-    from ._backends import _load
+    from ._backends import load_backend
 
     if os.environ.get("KL_FAST_BACKEND", "auto").strip().lower() not in ("", "auto", "cython"):
         return None
-    module = _load("cython")
+    module = load_backend("cython")
     return None if module is None else module.vector_fast
 
 

@@ -13,7 +13,7 @@ wait), then Numba, then the numpy reference.  ``KL_FAST_BACKEND`` sets what
 import importlib
 import os
 
-__all__ = ["BACKENDS", "KERNELS", "available_backends", "get_backend"]
+__all__ = ["BACKENDS", "KERNELS", "available_backends", "get_backend", "load_backend", "load_error"]
 
 KERNELS = (
     "kl_rows",
@@ -91,7 +91,9 @@ _loaded = {}
 _errors = {}
 
 
-def _load(name):
+def load_backend(name):
+    """The Backend `name` (loaded once), or None where it cannot run here (then
+    load_error(name) says why)."""
     if name in _loaded:
         return _loaded[name]
     if name in _errors:
@@ -114,7 +116,7 @@ def _load(name):
 
 def available_backends():
     """Names of the backends that can run in this installation, in "auto" order."""
-    return [name for name in BACKENDS if _load(name) is not None]
+    return [name for name in BACKENDS if load_backend(name) is not None]
 
 
 def _auto_name():
@@ -122,7 +124,7 @@ def _auto_name():
     if forced != "auto":
         return forced
     for name in BACKENDS:
-        if _load(name) is not None:
+        if load_backend(name) is not None:
             return name
     raise RuntimeError("no kl_fast backend can run (even numpy failed to import)")
 
@@ -145,7 +147,7 @@ def get_backend(backend):
         name = _auto_name()
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {['auto', *BACKENDS]}")
-    module = _load(name)
+    module = load_backend(name)
     if module is None:
         raise ValueError(
             f"backend {name!r} is not available here ({_errors.get(name)}); "
@@ -156,5 +158,5 @@ def get_backend(backend):
 
 def load_error(name):
     """Why backend `name` failed to load, or None."""
-    _load(name)
+    load_backend(name)
     return _errors.get(name)

@@ -38,7 +38,7 @@ def config():
         "backends available": ", ".join(_backends.available_backends()),
         "auto backend": _backends.get_backend("auto")[0],
     }
-    cython = _backends._load("cython")
+    cython = _backends.load_backend("cython")
     if cython is not None:
         info["cython kernels"] = "built, OpenMP " + (
             "enabled" if cython.openmp_enabled() else "DISABLED (serial kernels)")
@@ -47,7 +47,7 @@ def config():
     try:
         import numba
 
-        numba_kernels = _backends._load("numba")
+        numba_kernels = _backends.load_backend("numba")
         layer = numba_kernels.threading_layer() if numba_kernels is not None else None
         info["numba"] = (f"{numba.__version__}, threading layer "
                          f"{layer or 'not chosen yet (chosen at first parallel call)'}")

@@ -13,10 +13,10 @@ import numpy as np
 from . import _arrays
 from ._api import _prepare_inputs
 from ._backends import get_backend
-from ._engine import MIN_ELEMENTS_PER_THREAD, Options, deliver
+from ._engine import Options, deliver
 from ._report import merge_reports, new_report, raise_for_values
 from ._rows import broadcast_shape, make_rows
-from ._threading import chunk_count, resolve_num_threads
+from ._threading import chunk_count, resolve_num_threads, threads_for
 
 __all__ = ["OPS", "kl_op", "check_space", "check_where", "elementwise"]
 
@@ -162,7 +162,7 @@ def _run(rows, out2d, dtype, op, eps, log_base, opts):
             pieces = _pieces(n, rows.n_cat)
         for r0, r1, c0, c1 in pieces:
             m = (r1 - r0) * (c1 - c0)
-            threads = max(1, min(n_threads, m // MIN_ELEMENTS_PER_THREAD))
+            threads = threads_for(n_threads, m)
             units = (r1 - r0) * -(-(c1 - c0) // _UNIT)
             report = new_report(chunk_count(threads, units))
             if out2d is not None:

@@ -9,15 +9,10 @@ import numpy as np
 
 from . import _arrays, _report
 from ._backends import get_backend
-from ._threading import chunk_count, resolve_num_threads
+from ._threading import chunk_count, resolve_num_threads, threads_for
 from ._validation import check_flag, check_reduction, check_sum_tol, check_validate
 
 __all__ = ["Options", "run_kernel", "finish", "deliver"]
-
-# Below this many elements per thread, starting threads costs more than it
-# saves (an OpenMP fork/join is ~10 us, and far more on a busy machine);
-# the thread count never changes a result, only the speed.
-MIN_ELEMENTS_PER_THREAD = 1 << 15
 
 
 @dataclass
@@ -61,7 +56,7 @@ def run_kernel(kernel_name, rows, dtype, args, opts):
     total = np.array([0, -1, -1, -1, -1, -1], dtype=np.int64)
     for first_row, views in rows.blocks():
         n = views[-1].shape[0]
-        threads = max(1, min(n_threads, n * rows.n_cat // MIN_ELEMENTS_PER_THREAD))
+        threads = threads_for(n_threads, n * rows.n_cat)
         report = _report.new_report(chunk_count(threads, n))
         kernel(*views, result[first_row:first_row + n], report, *args, threads)
         _report.merge_reports(report, first_row, total)

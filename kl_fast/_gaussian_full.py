@@ -10,7 +10,7 @@ from ._backends import get_backend
 from ._batch_views import batch_blocks
 from ._engine import Options, finish
 from ._report import note_out
-from ._threading import resolve_num_threads
+from ._threading import resolve_num_threads, threads_for
 from ._validation import check_base
 
 __all__ = ["gaussian_kl_full"]
@@ -150,7 +150,7 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
         sym_tol = 4.0 * (k + 1) * float(np.finfo(dtype).eps)
         for first, (m1, c1, m2, c2) in batch_blocks(views, batch):
             n = m1.shape[0]
-            threads = max(1, min(n_threads, n * max(k, 1) ** 3 // _MIN_WORK_PER_THREAD))
+            threads = threads_for(n_threads, n * max(k, 1) ** 3, _MIN_WORK_PER_THREAD)
             module.gaussian_full_kernel(m1, c1, m2, c2, result[first:first + n],
                                         info[first:first + n], prior, check, sym_tol, log_base,
                                         threads)

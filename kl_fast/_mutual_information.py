@@ -8,10 +8,10 @@ from . import _dask_dispatch, _dask_other
 from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._batch_views import batch_blocks
-from ._engine import MIN_ELEMENTS_PER_THREAD, Options, finish
+from ._engine import Options, finish
 from ._report import note_out
 from ._rows import check_axes_pair
-from ._threading import resolve_num_threads
+from ._threading import resolve_num_threads, threads_for
 from ._validation import check_base, check_eps, check_flag, sum_tolerance
 
 __all__ = ["mutual_information"]
@@ -140,7 +140,7 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
         n_threads = resolve_num_threads(opts.num_threads)
         for first, (view,) in batch_blocks([moved], batch):
             n = view.shape[0]
-            threads = max(1, min(n_threads, n * nx * ny // MIN_ELEMENTS_PER_THREAD))
+            threads = threads_for(n_threads, n * nx * ny)
             module.mutual_information_kernel(view, result[first:first + n], sums[first:first + n],
                                              info[first:first + n], 1 if check_values else 0, eps,
                                              transform, log_base, threads)

@@ -21,10 +21,10 @@ import numpy as np
 
 from . import _api, _arrays, _dask_dispatch, _dask_other
 from ._backends import get_backend
-from ._engine import MIN_ELEMENTS_PER_THREAD, Options, run_kernel
+from ._engine import Options, run_kernel
 from ._report import note_out, raise_for_sums, raise_for_values
 from ._rows import make_rows
-from ._threading import resolve_num_threads
+from ._threading import resolve_num_threads, threads_for
 from ._validation import check_base, check_eps, check_flag
 
 __all__ = ["pairwise_kl", "pairwise_js"]
@@ -116,8 +116,7 @@ def _fast_kl(p_mat, q_mat, dtype, eps, normalize, log_base, opts):
         d_q = d_p if q_mat is p_mat else _divisors(q_mat, eps, transform)
     _, backend = get_backend(opts.backend)
     work = n * m * k
-    threads = max(1, min(resolve_num_threads(opts.num_threads),
-                         work // MIN_ELEMENTS_PER_THREAD))
+    threads = threads_for(resolve_num_threads(opts.num_threads), work)
     backend.pairwise_kl_matrix(p_mat, q_mat, result, d_p, d_q, eps if transform else 0.0,
                                log_base, threads)
     return result

@@ -15,7 +15,8 @@ import numbers
 import os
 import warnings
 
-__all__ = ["set_num_threads", "get_num_threads", "threads", "usable_cpu_count"]
+__all__ = ["set_num_threads", "get_num_threads", "threads", "usable_cpu_count", "threads_for",
+           "chunk_count", "resolve_num_threads", "MIN_WORK_PER_THREAD"]
 
 _override = contextvars.ContextVar("kl_fast_num_threads", default=None)
 _default = None  # None: all usable cores
@@ -137,6 +138,19 @@ def resolve_num_threads(num_threads):
 # call -- which made a default 2-thread call 2x slower than a 1-thread call.
 # Results do not depend on it (each row is summed in a fixed order).
 CHUNKS_PER_THREAD = 8
+
+
+# Below this many elements (or a family's unit of work) per thread, starting
+# threads costs more than it saves (an OpenMP fork/join is ~10 us, and far more
+# on a busy machine); the thread count never changes a result, only the speed.
+MIN_WORK_PER_THREAD = 1 << 15
+
+
+def threads_for(n_threads, work, min_work=MIN_WORK_PER_THREAD):
+    """Threads for `work` units of one kernel call, at most `n_threads` (the caller's
+    resolved count) and at least one: one thread per `min_work` units.  The one place
+    every family decides it (results never depend on it)."""
+    return max(1, min(n_threads, work // min_work))
 
 
 def chunk_count(n_threads, n_items):
