@@ -14,7 +14,7 @@ from . import _arrays
 from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._engine import Options, deliver
-from ._report import merge_reports, new_report, raise_for_values
+from ._report import merge_reports, new_report, new_total, raise_for_values
 from ._rows import broadcast_shape, make_rows
 from ._threading import chunk_count, resolve_num_threads, threads_for
 
@@ -151,7 +151,7 @@ def _run(rows, out2d, dtype, op, eps, log_base, opts):
     _, module = get_backend(opts.backend)
     kernel = getattr(module, KERNEL)
     n_threads = resolve_num_threads(opts.num_threads)
-    total = np.array([0, -1, -1, -1, -1, -1], dtype=np.int64)
+    total = new_total()
     acc = 0.0
     scratch = None if out2d is not None else np.empty(_PIECE, dtype=dtype)
     for first_row, views in rows.blocks():

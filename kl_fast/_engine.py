@@ -53,7 +53,7 @@ def run_kernel(kernel_name, rows, dtype, args, opts):
     kernel = getattr(module, kernel_name)
     n_threads = resolve_num_threads(opts.num_threads)
     result = np.empty(rows.n_rows, dtype=dtype)
-    total = np.array([0, -1, -1, -1, -1, -1], dtype=np.int64)
+    total = _report.new_total()
     for first_row, views in rows.blocks():
         n = views[-1].shape[0]
         threads = threads_for(n_threads, n * rows.n_cat)

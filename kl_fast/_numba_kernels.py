@@ -38,7 +38,6 @@ import threading
 import numpy as np
 
 BLOCK_SIZE = 8192
-REPORT_WIDTH = 6
 LANES = 8
 
 _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._scale import REPORT_WIDTH
 
-__all__ = ["new_report", "merge_reports", "raise_for_values", "raise_for_sums", "OUT_UNTOUCHED",
+__all__ = ["new_total", "new_report", "merge_reports", "raise_for_values", "raise_for_sums", "OUT_UNTOUCHED",
            "note_out", "sum_advice"]
 
 # Every check runs before a result reaches the caller's out= array: the kernels write
@@ -37,6 +37,13 @@ def note_out(err, out):
         return
     sep = " " if message.endswith((".", "!", "?")) else ". "
     err.args = (message + sep + OUT_UNTOUCHED,) + err.args[1:]
+
+
+def new_total():
+    """The report row a call's chunk reports merge into: nothing bad seen yet."""
+    total = np.full(REPORT_WIDTH, -1, dtype=np.int64)
+    total[0] = 0
+    return total
 
 
 def new_report(n_chunks):

@@ -35,7 +35,7 @@ from cython.parallel cimport prange
 from libc.math cimport INFINITY, NAN, fabs
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from kl_common cimport floating
+from kl_common cimport N_REPORT, floating
 
 cdef extern from "kl_math.h" nogil:
     int kl_openmp_enabled()
@@ -84,7 +84,6 @@ cdef extern from "kl_blocks.h" nogil:
 cdef enum:
     BLOCK = 8192      # elements per block; a fixed constant -> deterministic sums
     LANES = 8         # interleaved accumulators per block
-    N_REPORT = 6
 
 cdef enum:
     Q_KL = 0

@@ -44,7 +44,6 @@ cdef extern from "kl_spaces.h" nogil:
 
 
 cdef enum:
-    N_REPORT = 6
     Q_KL = 0
     Q_CE = 1
     Q_H = 2

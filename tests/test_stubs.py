@@ -37,3 +37,13 @@ def test_stub_names_what_the_module_exports(stub):
         f"{stub.name} is stale: run python tools/make_stubs.py")
     for name, args in functions.items():
         assert list(inspect.signature(getattr(module, name)).parameters) == args, name
+
+
+def test_report_width_is_one_number():
+    # the report layout is declared once per language: src/kl_common.pxd (N_REPORT, which
+    # both Cython row modules cimport) and kl_fast/_scale.py (REPORT_WIDTH)
+    from kl_fast import _kernels_cython, _report, _scale
+
+    assert _kernels_cython.REPORT_WIDTH == _scale.REPORT_WIDTH
+    assert _report.new_total().shape == (_scale.REPORT_WIDTH,)
+    assert _report.new_report(3).shape == (3, _scale.REPORT_WIDTH)
