@@ -9,16 +9,15 @@ import numpy as np
 
 from . import _arrays, _autograd, _autograd_rows, _dask_dispatch, _dask_rows, _loss_options
 from ._engine import Options, finish, run_kernel
+from ._inputs import prepare_inputs
 from ._report import note_out, raise_for_sums, raise_for_values
 from ._rows import make_rows, normalize_axis
 from ._spaces import check_space, check_temperature, reduce_spaces
 from ._validation import (
-    as_float_array,
     as_label_array,
     check_base,
     check_eps,
     check_flag,
-    result_dtype,
     sum_tolerance,
 )
 
@@ -56,19 +55,6 @@ def _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num
 _PROB_REQUIREMENT = "probabilities (or counts) must be finite and >= 0"
 
 
-def _prepare_inputs(named, what="probabilities", layout=()):
-    """numpy float views of the named inputs, their common dtype, the output type,
-    and the loosest row-sum tolerance dtype (an input keeps its own precision's
-    tolerance when it is promoted to the common dtype).  `layout`: how pandas
-    axes pair up, ``(slots, out_slots)`` of ``_arrays.gather``."""
-    raw, out_kind = _arrays.gather(named, *layout)
-    arrays = [as_float_array(a, name, what) for (name, _), a in zip(named, raw, strict=False)]
-    dtype = result_dtype(arrays)
-    tol_dtype = min((a.dtype for a in arrays), key=lambda d: d.itemsize)
-    arrays = [a.astype(dtype, copy=False) for a in arrays]
-    return arrays, dtype, out_kind, tol_dtype
-
-
 # Per row kernel: the keywords that declare an input as logits/log-probabilities, and
 # the elementwise Bernoulli function for 1-D binary data (what error messages offer).
 _ADVICE = {
@@ -93,7 +79,7 @@ def _reduce_probabilities(kernel_name, named, axis, base, eps, normalize, opts, 
     log_base = check_base(base)
     eps = check_eps(eps)
     normalize = check_flag(normalize, "normalize")
-    arrays, dtype, out_kind, tol_dtype = _prepare_inputs(named)
+    arrays, dtype, out_kind, tol_dtype = prepare_inputs(named)
     names = [name for name, _ in named]
     rows = make_rows(arrays, names, axis)
     check, tol = _check_mode(opts, normalize, eps, tol_dtype, rows.n_cat)
@@ -109,7 +95,7 @@ def _reduce_probabilities(kernel_name, named, axis, base, eps, normalize, opts, 
 
 def _in_spaces(kind, named, codes, axis, base, eps, normalize, temperature, opts):
     result, rows, out_kind = reduce_spaces(kind, named, codes, axis, base, eps, normalize,
-                                           temperature, opts, _prepare_inputs)
+                                           temperature, opts)
     return finish(result, rows, opts, out_kind)
 
 
@@ -619,7 +605,7 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
         raise TypeError(f"ignore_index must be an int or None, got {type(ignore_index).__name__}")
     labels, q, pandas_kind = _arrays.pair_labels(labels, q, axis)
     label_kind = _arrays.input_kind(labels, "p")
-    (q_arr,), dtype, out_kind, _ = _prepare_inputs([("q", q)])
+    (q_arr,), dtype, out_kind, _ = prepare_inputs([("q", q)])
     out_kind = pandas_kind or out_kind
     label_arr = as_label_array(_arrays.to_numpy(labels, label_kind), "p (labels)")
     if q_arr.ndim == 0:
@@ -689,8 +675,7 @@ def _check_label_rows_fully(q, q_code, axis, eps, normalize, opts):
         _reduce_probabilities("entropy_rows", [("q", q)], axis, None, eps, normalize,
                               check_opts, advice=(["q_space"], None))
     elif q_code == 1:
-        reduce_spaces("h", [("q", q)], (1,), axis, None, 0.0, False, 1.0, check_opts,
-                      _prepare_inputs)
+        reduce_spaces("h", [("q", q)], (1,), axis, None, 0.0, False, 1.0, check_opts)
 
 
 def q_space_name(code):

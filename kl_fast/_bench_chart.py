@@ -116,7 +116,7 @@ def _memory_panel(ax, rows):
     ax.barh(ys, mib, color=[colour_of(r["name"]) for r in rows], edgecolor="black",
             linewidth=0.4)
     top = max(mib + [1.0])
-    for y, r, v in zip(ys, rows, mib):
+    for y, r, v in zip(ys, rows, mib, strict=True):
         ax.text(v + top * 0.02, y, format_bytes(r["extra_peak_bytes"]), va="center",
                 fontsize=7.5)
     ax.set_xlim(0, top * 1.35)
@@ -151,7 +151,7 @@ def plot(results, path, ncols=4, dpi=100):
     fig, axes = plt.subplots(nrows, ncols, figsize=(16, height), squeeze=False,
                              layout="constrained")
     flat = list(axes.flat)
-    for ax, (quantity, rows) in zip(flat, panels.items()):
+    for ax, (quantity, rows) in zip(flat, panels.items(), strict=False):
         _dot_panel(ax, quantity, rows, summary)
     if memory_rows:
         _memory_panel(flat[len(panels)], memory_rows)

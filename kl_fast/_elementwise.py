@@ -11,9 +11,9 @@ below, mirrored from ``src/kl_binary.h``.
 import numpy as np
 
 from . import _arrays
-from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._engine import Options, deliver
+from ._inputs import prepare_inputs
 from ._report import merge_reports, new_report, new_total, raise_for_values
 from ._rows import broadcast_shape, make_rows
 from ._threading import chunk_count, resolve_num_threads, threads_for
@@ -70,7 +70,7 @@ def elementwise(named, op, eps, log_base, opts, requirements, what, where=None, 
     Returns the shaped result (reduction, out=, array type applied).
     """
     opts = Options.check(keepdims=False, **opts)
-    arrays, dtype, out_kind, _ = _prepare_inputs(named, what=what)
+    arrays, dtype, out_kind, _ = prepare_inputs(named, what=what)
     names = [name for name, _ in named]
     mask = None
     if where is not None:

@@ -3,8 +3,8 @@
 import numpy as np
 
 from . import _arrays, _autograd, _dask_dispatch, _dask_other
-from ._api import _prepare_inputs
 from ._engine import Options, deliver, finish, run_kernel
+from ._inputs import prepare_inputs
 from ._report import note_out, raise_for_values
 from ._rows import make_rows
 from ._scale import SCALES
@@ -139,7 +139,7 @@ def gaussian_kl(mu1, s1, mu2=None, s2=None, *, scale="var", axis=-1, base=None,
             raise ValueError("give both mu2 and s2, or neither (for the standard normal N(0, 1))")
         prior = mu2 is None
         named = [("mu1", mu1), ("s1", s1)] + ([] if prior else [("mu2", mu2), ("s2", s2)])
-        arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters")
+        arrays, dtype, out_kind, _ = prepare_inputs(named, what="Gaussian parameters")
         names = [name for name, _ in named]
         # one univariate Gaussian from scalars has no axis to sum over
         elementwise = axis is None or (axis == -1 and max(a.ndim for a in arrays) == 0)

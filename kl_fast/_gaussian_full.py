@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _dask_dispatch, _dask_other
-from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._batch_views import batch_blocks
 from ._engine import Options, finish
+from ._inputs import prepare_inputs
 from ._report import note_out
 from ._threading import resolve_num_threads, threads_for
 from ._validation import check_base
@@ -134,7 +134,7 @@ def gaussian_kl_full(mu1, cov1, mu2=None, cov2=None, *, base=None, reduction="no
             raise ValueError("give both mu2 and cov2, or neither (for the standard normal N(0, I))")
         prior = mu2 is None
         named = [("mu1", mu1), ("cov1", cov1)] + ([] if prior else [("mu2", mu2), ("cov2", cov2)])
-        arrays, dtype, out_kind, _ = _prepare_inputs(named, what="Gaussian parameters",
+        arrays, dtype, out_kind, _ = prepare_inputs(named, what="Gaussian parameters",
                                                       layout=(_slots(named), None))
         names = [name for name, _ in named]
         k, batch = _shapes(arrays, names)

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _dask_dispatch, _dask_other
-from ._api import _prepare_inputs
 from ._backends import get_backend
 from ._batch_views import batch_blocks
 from ._engine import Options, finish
+from ._inputs import prepare_inputs
 from ._report import note_out
 from ._rows import check_axes_pair
 from ._threading import resolve_num_threads, threads_for
@@ -117,7 +117,7 @@ def mutual_information(joint, *, axes=(-2, -1), base=None, eps=0.0, normalize=Fa
         log_base = check_base(base)
         eps = check_eps(eps)
         normalize = check_flag(normalize, "normalize")
-        (arr,), dtype, out_kind, tol_dtype = _prepare_inputs([("joint", joint)])
+        (arr,), dtype, out_kind, tol_dtype = prepare_inputs([("joint", joint)])
         ax = check_axes_pair(axes, arr.ndim)
         moved = np.moveaxis(arr, ax, (-2, -1))
         batch, (nx, ny) = moved.shape[:-2], moved.shape[-2:]

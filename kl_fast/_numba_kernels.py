@@ -48,7 +48,7 @@ _compiled = {}
 
 
 def _signature(numba, family, dtype):
-    from ._numba_cache import row_types   # lazily: importing kl_fast imports no numba
+    from ._numba_cache import row_types  # lazily: importing kl_fast imports no numba
 
     t = numba.types
     x, out, rep, labels, i8, f8, b1 = row_types(dtype)

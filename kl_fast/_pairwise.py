@@ -22,6 +22,7 @@ import numpy as np
 from . import _api, _arrays, _dask_dispatch, _dask_other
 from ._backends import get_backend
 from ._engine import Options, run_kernel
+from ._inputs import prepare_inputs
 from ._report import note_out, raise_for_sums, raise_for_values
 from ._rows import make_rows
 from ._threading import resolve_num_threads, threads_for
@@ -60,7 +61,7 @@ def _prepare(P, Q, eps, normalize, out, backend, num_threads, validate, sum_tol)
     named = [("P", P)] if Q is None else [("P", P), ("Q", Q)]
     # pandas: the columns (categories) pair up; the rows label the result's axes
     layout = ([("n", "k"), ("m", "k")], ("n", "n" if Q is None else "m"))
-    arrays, dtype, out_kind, tol_dtype = _api._prepare_inputs(named, layout=layout)
+    arrays, dtype, out_kind, tol_dtype = prepare_inputs(named, layout=layout)
     mats = [_as_matrix(a, name) for (name, _), a in zip(named, arrays, strict=True)]
     p_mat, q_mat = mats[0], mats[-1]
     if p_mat.shape[1] != q_mat.shape[1]:

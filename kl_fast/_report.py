@@ -10,8 +10,8 @@ import numpy as np
 
 from ._scale import REPORT_WIDTH
 
-__all__ = ["new_total", "new_report", "merge_reports", "raise_for_values", "raise_for_sums", "OUT_UNTOUCHED",
-           "note_out", "sum_advice"]
+__all__ = ["new_total", "new_report", "merge_reports", "raise_for_values", "raise_for_sums",
+           "OUT_UNTOUCHED", "note_out", "sum_advice"]
 
 # Every check runs before a result reaches the caller's out= array: the kernels write
 # into a private buffer that is copied into out as the very last step, and the one

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ._engine import run_kernel
+from ._inputs import prepare_inputs
 from ._report import raise_for_values, sum_advice
 from ._rows import make_rows
 from ._validation import check_base, check_eps, check_flag, sum_tolerance
@@ -89,18 +90,15 @@ def _raise_for_sums(report, rows, names, arrays, codes, tols):
         f"(tolerance {tols[arg]:.3g}). Fix: {fix}.")
 
 
-def reduce_spaces(kind, named, codes, axis, base, eps, normalize, temperature, opts, prepare):
-    """KL ("kl"), cross-entropy ("ce") or entropy ("h") of inputs in `codes` spaces.
-
-    `prepare` is the API's input coercion (``_api._prepare_inputs``).
-    """
+def reduce_spaces(kind, named, codes, axis, base, eps, normalize, temperature, opts):
+    """KL ("kl"), cross-entropy ("ce") or entropy ("h") of inputs in `codes` spaces."""
     log_base = check_base(base)
     eps = check_eps(eps)
     normalize = check_flag(normalize, "normalize")
     if eps > 0:
         raise ValueError("eps smoothing applies to probabilities; with 'log' or 'logits' "
                          "inputs leave eps=0 (logits give every category mass already)")
-    arrays, dtype, _out_kind, tol_dtype = prepare(named)
+    arrays, dtype, _out_kind, tol_dtype = prepare_inputs(named)
     names = [name for name, _ in named]
     rows = make_rows(arrays, names, axis)
     codes = [_effective(c, normalize) for c in codes]
