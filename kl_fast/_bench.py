@@ -21,6 +21,7 @@ from ._bench_chart import plot
 from ._bench_memory import format_bytes, measure_extra_peak
 from ._bench_verdict import annotate, best_ours, is_ours, speed_words, summarize
 from ._contenders import LLM_QUANTITIES, contenders, make_data
+from ._registry import REGISTRY, by_name
 
 __all__ = ["run_comparison", "format_table", "format_summary", "summarize", "speed_words",
            "write_json", "plot", "dtypes_of", "annotate", "best_ours",
@@ -29,17 +30,7 @@ __all__ = ["run_comparison", "format_table", "format_summary", "summarize", "spe
 # quantity -> (n_rows, n_cat): the performance contract's sizes (--full), the
 # default run (a quarter of the rows: inputs of 50-100 MB, still far beyond the
 # caches, so the floor is still memory) and --quick (a fortieth)
-FULL_SIZES = {
-    "kl": (200_000, 256), "entropy": (200_000, 256), "cross_entropy": (200_000, 256),
-    "js": (200_000, 256), "cross_entropy_labels": (1_000_000, 1000),
-    "gaussian_kl_prior": (1_000_000, 64), "kl_logits": (200_000, 256),
-    "cross_entropy_logits": (200_000, 256), "gaussian_kl": (1_000_000, 64),
-    "mutual_information": (100_000, 16), "gaussian_kl_full": (100_000, 8),
-    "pairwise_kl": (2_000, 256), "pairwise_js": (2_000, 256),
-    "binary_kl": (200_000, 256), "binary_cross_entropy": (200_000, 256),
-    "binary_cross_entropy_logits": (200_000, 256), "kl_estimate_k3": (200_000, 256),
-    "llm_distill_kl": (2048, 32_000), "llm_cross_entropy": (2048, 32_000),
-}
+FULL_SIZES = {q.name: q.full_size for q in REGISTRY}
 SIZES = {k: (n // 4, m) for k, (n, m) in FULL_SIZES.items()}
 QUICK_SIZES = {k: (n // 40, m) for k, (n, m) in FULL_SIZES.items()}
 # the LLM case keeps its batch of 2048 sequences' positions x 32,000 tokens in the
@@ -47,13 +38,13 @@ QUICK_SIZES = {k: (n // 40, m) for k, (n, m) in FULL_SIZES.items()}
 for _q in LLM_QUANTITIES:
     SIZES[_q] = FULL_SIZES[_q]
     QUICK_SIZES[_q] = (256, FULL_SIZES[_q][1])
-# model outputs are float32: the LLM case runs in float32 only
-_DTYPES = {q: ("float32",) for q in LLM_QUANTITIES}
 
 
 def dtypes_of(quantity, dtypes):
-    """The requested dtypes that `quantity` runs in (the LLM case: float32 only)."""
-    return [d for d in dtypes if d in _DTYPES.get(quantity, (d,))]
+    """The requested dtypes that `quantity` runs in (its registry row's; the LLM case:
+    float32 only, as model outputs are)."""
+    allowed = by_name(quantity).dtypes
+    return [d for d in dtypes if d in allowed]
 
 
 def _time(fn, repeats, budget_s=1.5, first_s=None):

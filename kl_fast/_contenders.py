@@ -21,12 +21,11 @@ from ._contenders_elementwise import (
 )
 from ._contenders_llm import LLM_QUANTITIES, llm_contenders, make_llm_data
 from ._contenders_tables import TABLE_QUANTITIES, make_table_data, table_contenders
+from ._registry import names
 
 __all__ = ["QUANTITIES", "make_data", "contenders", "FLOOR", "YARDSTICKS", "LLM_QUANTITIES"]
 
-QUANTITIES = ("kl", "entropy", "cross_entropy", "js", "cross_entropy_labels",
-              "gaussian_kl_prior", "kl_logits", "cross_entropy_logits", "gaussian_kl",
-              *TABLE_QUANTITIES, *ELEMENTWISE_QUANTITIES, *LLM_QUANTITIES)
+QUANTITIES = names()   # every benchmarked quantity, in registry order (_registry.py)
 FLOOR = "floor"
 # contenders that time a part of the work, not the quantity: the read floor and
 # the bare gather of the labelled probabilities; never a "peer"

@@ -7,10 +7,11 @@ output the size of its inputs, which the read floor does not count.
 
 import numpy as np
 
+from ._registry import names
+
 __all__ = ["ELEMENTWISE_QUANTITIES", "make_elementwise_data", "elementwise_contenders"]
 
-ELEMENTWISE_QUANTITIES = ("binary_kl", "binary_cross_entropy", "binary_cross_entropy_logits",
-                          "kl_estimate_k3")
+ELEMENTWISE_QUANTITIES = names("elementwise")
 
 
 def make_elementwise_data(quantity, n_rows, n_cat, dtype, seed=0):

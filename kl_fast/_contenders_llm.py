@@ -18,9 +18,11 @@ temporaries those expressions build are what the memory column shows.
 
 import numpy as np
 
+from ._registry import names
+
 __all__ = ["LLM_QUANTITIES", "LLM_TEMPERATURE", "make_llm_data", "llm_contenders"]
 
-LLM_QUANTITIES = ("llm_distill_kl", "llm_cross_entropy")
+LLM_QUANTITIES = names("llm")
 LLM_TEMPERATURE = 2.0
 
 

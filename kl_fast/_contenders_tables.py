@@ -6,9 +6,11 @@ protocol: name -> zero-argument callable on one set of arrays).
 
 import numpy as np
 
+from ._registry import names
+
 __all__ = ["TABLE_QUANTITIES", "make_table_data", "table_contenders"]
 
-TABLE_QUANTITIES = ("mutual_information", "gaussian_kl_full", "pairwise_kl", "pairwise_js")
+TABLE_QUANTITIES = names("tables")
 
 # elements of P x Q broadcast at a time by the numpy pairwise peers (32 MiB of float64)
 _BLOCK_ELEMENTS = 1 << 22

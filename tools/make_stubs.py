@@ -4,7 +4,7 @@ Usage: ``python tools/make_stubs.py`` (from the repository root, with the
 extensions built: the constants' types are read from them) rewrites
 ``kl_fast/_<name>.pyi`` for every ``src/_<name>.pyx``: each ``def`` with its
 arguments (memoryviews as ``numpy.ndarray``, C numbers as ``int``/``float``/
-``bool``) and each module-level constant.  ``tests/test_stubs.py`` checks the
+``bool``) and each module-level constant.  ``tests/test_layout.py`` checks the
 stubs name exactly what the built modules export, so a kernel signature change
 that is not re-stubbed fails the tests.
 """

@@ -1,5 +1,8 @@
-"""The .pyi stubs of the compiled modules (tools/make_stubs.py) match what the built
-modules export: the same public names, the same argument names in the same order."""
+"""Layout contracts of the package (issue 14): the .pyi stubs of the compiled modules
+(tools/make_stubs.py) match what the built modules export -- the same public names,
+the same argument names in the same order; the report width is one number; the
+registry of benchmarked quantities (kl_fast/_registry.py) covers every public
+function."""
 
 import ast
 import importlib
@@ -47,3 +50,16 @@ def test_report_width_is_one_number():
     assert _kernels_cython.REPORT_WIDTH == _scale.REPORT_WIDTH
     assert _report.new_total().shape == (_scale.REPORT_WIDTH,)
     assert _report.new_report(3).shape == (3, _scale.REPORT_WIDTH)
+
+
+def test_registry_covers_every_public_function():
+    # every public function of kl_fast is benchmarked by at least one registry row,
+    # and every row calls a public function (kl_fast/_registry.py)
+    import kl_fast
+    from kl_fast._registry import REGISTRY
+
+    functions = {n for n in kl_fast.__all__ if n not in (
+        "available_backends", "set_num_threads", "get_num_threads", "threads", "show_config",
+        "__version__")}
+    assert {q.function for q in REGISTRY} == functions
+    assert len({q.name for q in REGISTRY}) == len(REGISTRY)

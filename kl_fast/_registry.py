@@ -1,0 +1,64 @@
+"""The registry of benchmarked quantities: one row each, read by the contenders
+(``_contenders*.py``), ``kl-fast bench`` (sizes, dtypes, ``--functions``) and
+the tests that walk every quantity.
+
+A quantity is one way of calling a public function that the benchmark and the
+contender tests compare against peers: ``kl`` (probability rows) and
+``kl_logits`` (two logits rows) are two quantities of ``kl_divergence``.  Its
+``group`` names the contenders module that builds its data and peers
+(``rows``: ``_contenders.py``; ``tables``, ``elementwise``, ``llm``: the
+``_contenders_<group>.py`` modules).  Adding a quantity to the benchmark is
+one row here plus its contenders in the group's module.
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["Quantity", "REGISTRY", "names", "by_name"]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One benchmarked quantity."""
+
+    name: str                 # the key of --functions, the contenders and the JSON
+    function: str             # the public kl_fast function it calls
+    group: str                # rows | tables | elementwise | llm: its contenders module
+    full_size: tuple          # (n_rows, n_cat) of the performance contract (--full)
+    dtypes: tuple = ("float64", "float32")
+
+
+REGISTRY = (
+    Quantity("kl", "kl_divergence", "rows", (200_000, 256)),
+    Quantity("entropy", "entropy", "rows", (200_000, 256)),
+    Quantity("cross_entropy", "cross_entropy", "rows", (200_000, 256)),
+    Quantity("js", "js_divergence", "rows", (200_000, 256)),
+    Quantity("cross_entropy_labels", "cross_entropy", "rows", (1_000_000, 1000)),
+    Quantity("gaussian_kl_prior", "gaussian_kl", "rows", (1_000_000, 64)),
+    Quantity("kl_logits", "kl_divergence", "rows", (200_000, 256)),
+    Quantity("cross_entropy_logits", "cross_entropy", "rows", (200_000, 256)),
+    Quantity("gaussian_kl", "gaussian_kl", "rows", (1_000_000, 64)),
+    Quantity("mutual_information", "mutual_information", "tables", (100_000, 16)),
+    Quantity("gaussian_kl_full", "gaussian_kl_full", "tables", (100_000, 8)),
+    Quantity("pairwise_kl", "pairwise_kl", "tables", (2_000, 256)),
+    Quantity("pairwise_js", "pairwise_js", "tables", (2_000, 256)),
+    Quantity("binary_kl", "binary_kl", "elementwise", (200_000, 256)),
+    Quantity("binary_cross_entropy", "binary_cross_entropy", "elementwise", (200_000, 256)),
+    Quantity("binary_cross_entropy_logits", "binary_cross_entropy", "elementwise",
+             (200_000, 256)),
+    Quantity("kl_estimate_k3", "kl_estimate", "elementwise", (200_000, 256)),
+    # the LLM case: float32 logits, 2048 positions x a 32,000-token vocabulary
+    Quantity("llm_distill_kl", "kl_divergence", "llm", (2048, 32_000), ("float32",)),
+    Quantity("llm_cross_entropy", "cross_entropy", "llm", (2048, 32_000), ("float32",)),
+)
+
+_BY_NAME = {q.name: q for q in REGISTRY}
+
+
+def names(group=None):
+    """The quantities' names in registry order (of one `group` if given)."""
+    return tuple(q.name for q in REGISTRY if group is None or q.group == group)
+
+
+def by_name(name):
+    """The registry row of quantity `name`."""
+    return _BY_NAME[name]
