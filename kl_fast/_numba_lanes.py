@@ -222,67 +222,66 @@ def _mn(v, r):
 
 
 @inline
-def min8(x, n):
-    """The minimum of x[:n] in eight scalar chains (as max8: one chain is bound by the
-    latency of its compare-and-select).  A minimum is exact in any order; NaN is
-    ignored -- the fast tiers that use it have already turned down rows holding one."""
-    inf = np.inf
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = inf
+def _pick(v, r, is_max):
+    # is_max is a constant at every call site: the branch folds away
+    return _mx(v, r) if is_max else _mn(v, r)
+
+
+@inline
+def extreme8(x, n, is_max):
+    """The maximum (`is_max`) or the minimum of x[:n] in 8 lanes, combined in lane order:
+    eight scalar chains (one chain is bound by the latency of its compare-and-select),
+    no heap array of lanes.  The maximum is kl_sp_max's: a NaN sticks.  The minimum
+    ignores NaN (the fast tiers that use it have turned down rows holding one) and is
+    exact in any order."""
+    start = -np.inf if is_max else np.inf
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = start
     full = n - n % LANES
     for g in range(0, full, LANES):
-        m0 = _mn(x[g], m0)
-        m1 = _mn(x[g + 1], m1)
-        m2 = _mn(x[g + 2], m2)
-        m3 = _mn(x[g + 3], m3)
-        m4 = _mn(x[g + 4], m4)
-        m5 = _mn(x[g + 5], m5)
-        m6 = _mn(x[g + 6], m6)
-        m7 = _mn(x[g + 7], m7)
-    for j in range(full, n):
-        m0 = _mn(x[j], m0)
-    return _mn(_mn(_mn(m0, m1), _mn(m2, m3)), _mn(_mn(m4, m5), _mn(m6, m7)))
+        m0 = _pick(x[g], m0, is_max)
+        m1 = _pick(x[g + 1], m1, is_max)
+        m2 = _pick(x[g + 2], m2, is_max)
+        m3 = _pick(x[g + 3], m3, is_max)
+        m4 = _pick(x[g + 4], m4, is_max)
+        m5 = _pick(x[g + 5], m5, is_max)
+        m6 = _pick(x[g + 6], m6, is_max)
+        m7 = _pick(x[g + 7], m7, is_max)
+    r = n - full
+    if r > 0:
+        m0 = _pick(x[full], m0, is_max)
+    if r > 1:
+        m1 = _pick(x[full + 1], m1, is_max)
+    if r > 2:
+        m2 = _pick(x[full + 2], m2, is_max)
+    if r > 3:
+        m3 = _pick(x[full + 3], m3, is_max)
+    if r > 4:
+        m4 = _pick(x[full + 4], m4, is_max)
+    if r > 5:
+        m5 = _pick(x[full + 5], m5, is_max)
+    if r > 6:
+        m6 = _pick(x[full + 6], m6, is_max)
+    r = start
+    r = _pick(m0, r, is_max)
+    r = _pick(m1, r, is_max)
+    r = _pick(m2, r, is_max)
+    r = _pick(m3, r, is_max)
+    r = _pick(m4, r, is_max)
+    r = _pick(m5, r, is_max)
+    r = _pick(m6, r, is_max)
+    return _pick(m7, r, is_max)
 
 
 @inline
 def max8(x, n):
-    """kl_sp_max: the maximum of x[:n] in 8 lanes, combined in lane order; a NaN
-    sticks.  Eight scalar chains, no heap array of lanes."""
-    inf = np.inf
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = -inf
-    full = n - n % LANES
-    for g in range(0, full, LANES):
-        m0 = _mx(x[g], m0)
-        m1 = _mx(x[g + 1], m1)
-        m2 = _mx(x[g + 2], m2)
-        m3 = _mx(x[g + 3], m3)
-        m4 = _mx(x[g + 4], m4)
-        m5 = _mx(x[g + 5], m5)
-        m6 = _mx(x[g + 6], m6)
-        m7 = _mx(x[g + 7], m7)
-    r = n - full
-    if r > 0:
-        m0 = _mx(x[full], m0)
-    if r > 1:
-        m1 = _mx(x[full + 1], m1)
-    if r > 2:
-        m2 = _mx(x[full + 2], m2)
-    if r > 3:
-        m3 = _mx(x[full + 3], m3)
-    if r > 4:
-        m4 = _mx(x[full + 4], m4)
-    if r > 5:
-        m5 = _mx(x[full + 5], m5)
-    if r > 6:
-        m6 = _mx(x[full + 6], m6)
-    r = -inf
-    r = _mx(m0, r)
-    r = _mx(m1, r)
-    r = _mx(m2, r)
-    r = _mx(m3, r)
-    r = _mx(m4, r)
-    r = _mx(m5, r)
-    r = _mx(m6, r)
-    return _mx(m7, r)
+    """kl_sp_max: the maximum of x[:n] in 8 lanes, combined in lane order; a NaN sticks."""
+    return extreme8(x, n, True)
+
+
+@inline
+def min8(x, n):
+    """The minimum of x[:n] (NaN ignored: see extreme8)."""
+    return extreme8(x, n, False)
 
 
 @numba.njit(nogil=True, error_model="numpy")

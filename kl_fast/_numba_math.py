@@ -406,20 +406,6 @@ def vgauss_std(m1, s1, m2, s2):
 
 
 @_njit
-def vgauss_logvar(m1, s1, m2, s2):
-    """2 KL per coordinate, log variances."""
-    dm = m1 - m2
-    return vexpm1mx(s1 - s2) + dm * dm * vexp(-s2)
-
-
-@_njit
-def vgauss_logstd(m1, s1, m2, s2):
-    """2 KL per coordinate, log standard deviations."""
-    dm = m1 - m2
-    return vexpm1mx(2.0 * (s1 - s2)) + dm * dm * vexp(-2.0 * s2)
-
-
-@_njit
 def vgauss_var_prior(m, s, u, v):
     """2 KL to N(0, 1) per coordinate, variance (u, v unused)."""
     return vu_minus_1_minus_log_u(s - 1.0, vlog(s)) + m * m
@@ -431,42 +417,40 @@ def vgauss_std_prior(m, s, u, v):
     return vu_minus_1_minus_log_u((s - 1.0) * (s + 1.0), 2.0 * vlog(s)) + m * m
 
 
-@_njit
-def vgauss_logvar_prior(m, s, u, v):
-    """2 KL to N(0, 1) per coordinate, log variance (u, v unused)."""
-    return vexpm1mx(s) + m * m
-
+# The log-scale terms take the expm1mx of their parameters' dtype (kl_blocks.h's
+# KL_DEFINE_GAUSS_LOG_TERMS): f32 (a compile-time constant where they are inlined)
+# picks vexpm1mx_f32 for float32 parameters, vexpm1mx for float64 ones.
 
 @_njit
-def vgauss_logstd_prior(m, s, u, v):
-    """2 KL to N(0, 1) per coordinate, log standard deviation (u, v unused)."""
-    return vexpm1mx(2.0 * s) + m * m
+def expm1mx_for(x, f32):
+    """expm1(x) - x, the float32 form when `f32`."""
+    return vexpm1mx_f32(x) if f32 else vexpm1mx(x)
 
 
 @_njit
-def vgauss_logvar_f32(m1, s1, m2, s2):
-    """vgauss_logvar for float32 parameters (kl_vgauss_logvar_f32)."""
+def vgauss_logvar(m1, s1, m2, s2, f32):
+    """2 KL per coordinate, log variances."""
     dm = m1 - m2
-    return vexpm1mx_f32(s1 - s2) + dm * dm * vexp(-s2)
+    return expm1mx_for(s1 - s2, f32) + dm * dm * vexp(-s2)
 
 
 @_njit
-def vgauss_logstd_f32(m1, s1, m2, s2):
-    """vgauss_logstd for float32 parameters."""
+def vgauss_logstd(m1, s1, m2, s2, f32):
+    """2 KL per coordinate, log standard deviations."""
     dm = m1 - m2
-    return vexpm1mx_f32(2.0 * (s1 - s2)) + dm * dm * vexp(-2.0 * s2)
+    return expm1mx_for(2.0 * (s1 - s2), f32) + dm * dm * vexp(-2.0 * s2)
 
 
 @_njit
-def vgauss_logvar_prior_f32(m, s, u, v):
-    """vgauss_logvar_prior for float32 parameters."""
-    return vexpm1mx_f32(s) + m * m
+def vgauss_logvar_prior(m, s, f32):
+    """2 KL to N(0, 1) per coordinate, log variance."""
+    return expm1mx_for(s, f32) + m * m
 
 
 @_njit
-def vgauss_logstd_prior_f32(m, s, u, v):
-    """vgauss_logstd_prior for float32 parameters."""
-    return vexpm1mx_f32(2.0 * s) + m * m
+def vgauss_logstd_prior(m, s, f32):
+    """2 KL to N(0, 1) per coordinate, log standard deviation."""
+    return expm1mx_for(2.0 * s, f32) + m * m
 
 
 @_njit
@@ -479,16 +463,3 @@ def bad_finite(x):
 def bad_positive(x):
     """1.0 unless 0 < x < inf."""
     return 0.0 if (x > 0.0 and x < INF) else 1.0
-
-
-# (scale, prior) -> (2 KL term, check of the scale parameter), as kl_blocks.h's switch
-GAUSS_TERMS = {
-    (SCALE_VAR, False): (vgauss_var, bad_positive),
-    (SCALE_VAR, True): (vgauss_var_prior, bad_positive),
-    (SCALE_STD, False): (vgauss_std, bad_positive),
-    (SCALE_STD, True): (vgauss_std_prior, bad_positive),
-    (SCALE_LOGVAR, False): (vgauss_logvar, bad_finite),
-    (SCALE_LOGVAR, True): (vgauss_logvar_prior, bad_finite),
-    (SCALE_LOGSTD, False): (vgauss_logstd, bad_finite),
-    (SCALE_LOGSTD, True): (vgauss_logstd_prior, bad_finite),
-}

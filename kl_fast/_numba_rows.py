@@ -350,15 +350,10 @@ def gauss_term(scale, prior, f32, m1, s1, m2, s2):
     if scale == m.SCALE_STD:
         return m.vgauss_std_prior(m1, s1, m2, s2) if prior else m.vgauss_std(m1, s1, m2, s2)
     if scale == m.SCALE_LOGVAR:
-        if f32:
-            return (m.vgauss_logvar_prior_f32(m1, s1, m2, s2) if prior
-                    else m.vgauss_logvar_f32(m1, s1, m2, s2))
-        return (m.vgauss_logvar_prior(m1, s1, m2, s2) if prior
-                else m.vgauss_logvar(m1, s1, m2, s2))
-    if f32:
-        return (m.vgauss_logstd_prior_f32(m1, s1, m2, s2) if prior
-                else m.vgauss_logstd_f32(m1, s1, m2, s2))
-    return m.vgauss_logstd_prior(m1, s1, m2, s2) if prior else m.vgauss_logstd(m1, s1, m2, s2)
+        return (m.vgauss_logvar_prior(m1, s1, f32) if prior
+                else m.vgauss_logvar(m1, s1, m2, s2, f32))
+    return (m.vgauss_logstd_prior(m1, s1, f32) if prior
+            else m.vgauss_logstd(m1, s1, m2, s2, f32))
 
 
 @inline

@@ -324,25 +324,32 @@ KL_INLINE double kl_vbinary_kl_fast(double p, double q, double tol, int* fail)
 #define KL_NB(X) kl_bad_nan(X)
 
 /* Binary KL of float32 probabilities (op 0) in two tiers: the fast form for
- * every element, then kl_vbinary_kl for those whose bound failed (n <=
- * KL_CHUNK: float32 pieces always come in staged chunks). */
-KL_INLINE int64_t kl_bin_kl_two_tier(const double* a, const double* b, double* o, ptrdiff_t n)
-{
-    unsigned char fail[KL_CHUNK];
-    int64_t nb = 0, n_fail = 0;
-    for (ptrdiff_t j = 0; j < n; ++j) {
-        int f;
-        double x = a[j], y = b[j];
-        o[j] = kl_vbinary_kl_fast(x, y, KL_BIN_FAST_TOL, &f);
-        fail[j] = (unsigned char) f;
-        n_fail += f;
-        nb += kl_bad_prob(x) + kl_bad_prob(y);
-    }
-    if (n_fail > 0)
-        for (ptrdiff_t j = 0; j < n; ++j)
-            if (fail[j]) o[j] = kl_vbinary_kl(a[j], b[j], 0, 0, 0, 0.0, 1.0);
-    return nb;
+ * every element, then kl_vbinary_kl for those whose bound failed; into the
+ * doubles o[0..n), n <= KL_CHUNK.  One body for both inputs it reads: the
+ * staged doubles (kl_bin_acc) and a float32 row in place (kl_bin_f32_direct),
+ * the same operations on the same (exactly widened) values either way. */
+#define KL_DEFINE_BIN_KL_TWO_TIER(NAME, T)                                             \
+KL_INLINE int64_t NAME(const T* a, const T* b, double* o, ptrdiff_t n)                 \
+{                                                                                      \
+    unsigned char fail[KL_CHUNK];                                                      \
+    int64_t nb = 0, n_fail = 0;                                                        \
+    for (ptrdiff_t j = 0; j < n; ++j) {                                                \
+        int f;                                                                         \
+        double x = (double) a[j], y = (double) b[j];                                   \
+        o[j] = kl_vbinary_kl_fast(x, y, KL_BIN_FAST_TOL, &f);                          \
+        fail[j] = (unsigned char) f;                                                   \
+        n_fail += f;                                                                   \
+        nb += kl_bad_prob(x) + kl_bad_prob(y);                                         \
+    }                                                                                  \
+    if (n_fail > 0)                                                                    \
+        for (ptrdiff_t j = 0; j < n; ++j)                                              \
+            if (fail[j])                                                               \
+                o[j] = kl_vbinary_kl((double) a[j], (double) b[j], 0, 0, 0, 0.0, 1.0); \
+    return nb;                                                                         \
 }
+
+KL_DEFINE_BIN_KL_TWO_TIER(kl_bin_kl_two_tier, double)
+KL_DEFINE_BIN_KL_TWO_TIER(kl_bin_kl_two_tier_f32, float)
 
 /* out[j] = op(a[j], b[j]) / log_base over contiguous doubles; returns the
  * number of invalid values seen.  One plain loop per operation (the
@@ -403,21 +410,8 @@ KL_CLONES __attribute__((noinline)) static int64_t kl_bin_f32_direct(
     }
     for (ptrdiff_t c = 0; c < n; c += KL_CHUNK) {
         ptrdiff_t m = n - c < KL_CHUNK ? n - c : KL_CHUNK;
-        const float *pa = a + c, *pb = b + c;
         double o[KL_CHUNK];
-        unsigned char fail[KL_CHUNK];
-        int64_t n_fail = 0;
-        for (ptrdiff_t j = 0; j < m; ++j) {
-            int f;
-            double x = pa[j], y = pb[j];
-            o[j] = kl_vbinary_kl_fast(x, y, KL_BIN_FAST_TOL, &f);
-            fail[j] = (unsigned char) f;
-            n_fail += f;
-            nb += kl_bad_prob(x) + kl_bad_prob(y);
-        }
-        if (n_fail > 0)
-            for (ptrdiff_t j = 0; j < m; ++j)
-                if (fail[j]) o[j] = kl_vbinary_kl(pa[j], pb[j], 0, 0, 0, 0.0, 1.0);
+        nb += kl_bin_kl_two_tier_f32(a + c, b + c, o, m);
         for (ptrdiff_t j = 0; j < m; ++j)
             out[c + j] = (float) (log_base != 1.0 ? o[j] / log_base : o[j]);
     }

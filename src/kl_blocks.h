@@ -426,16 +426,6 @@ KL_INLINE double kl_vgauss_std(double m1, double s1, double m2, double s2)
     return kl_vu_minus_1_minus_log_u(((s1 - s2) / s2) * ((s1 + s2) / s2),
                                      2.0 * (kl_vlog(s1) - kl_vlog(s2))) + z * z;
 }
-KL_INLINE double kl_vgauss_logvar(double m1, double s1, double m2, double s2)
-{
-    double dm = m1 - m2;
-    return kl_vexpm1mx(s1 - s2) + dm * dm * kl_vexp(-s2);
-}
-KL_INLINE double kl_vgauss_logstd(double m1, double s1, double m2, double s2)
-{
-    double dm = m1 - m2;
-    return kl_vexpm1mx(2.0 * (s1 - s2)) + dm * dm * kl_vexp(-2.0 * s2);
-}
 KL_INLINE double kl_vgauss_var_prior(double m, double s, double u, double v)
 {
     (void) u; (void) v;
@@ -446,39 +436,36 @@ KL_INLINE double kl_vgauss_std_prior(double m, double s, double u, double v)
     (void) u; (void) v;
     return kl_vu_minus_1_minus_log_u((s - 1.0) * (s + 1.0), 2.0 * kl_vlog(s)) + m * m;
 }
-KL_INLINE double kl_vgauss_logvar_prior(double m, double s, double u, double v)
-{
-    (void) u; (void) v;
-    return kl_vexpm1mx(s) + m * m;
-}
-KL_INLINE double kl_vgauss_logstd_prior(double m, double s, double u, double v)
-{
-    (void) u; (void) v;
-    return kl_vexpm1mx(2.0 * s) + m * m;
+
+/* The log-scale terms (log variance, log standard deviation; against a
+ * second Gaussian or the standard prior), stamped out per expm1mx: the
+ * accurate kl_vexpm1mx for float64 parameters, kl_vexpm1mx_f32 (2^-38
+ * relative) for float32 ones, whose float32 results cannot see the
+ * difference (a sum of non-negative terms loses nothing more). */
+#define KL_DEFINE_GAUSS_LOG_TERMS(SFX, EXPM1MX)                                        \
+KL_INLINE double kl_vgauss_logvar##SFX(double m1, double s1, double m2, double s2)     \
+{                                                                                      \
+    double dm = m1 - m2;                                                               \
+    return EXPM1MX(s1 - s2) + dm * dm * kl_vexp(-s2);                                  \
+}                                                                                      \
+KL_INLINE double kl_vgauss_logstd##SFX(double m1, double s1, double m2, double s2)     \
+{                                                                                      \
+    double dm = m1 - m2;                                                               \
+    return EXPM1MX(2.0 * (s1 - s2)) + dm * dm * kl_vexp(-2.0 * s2);                    \
+}                                                                                      \
+KL_INLINE double kl_vgauss_logvar_prior##SFX(double m, double s, double u, double v)   \
+{                                                                                      \
+    (void) u; (void) v;                                                                \
+    return EXPM1MX(s) + m * m;                                                         \
+}                                                                                      \
+KL_INLINE double kl_vgauss_logstd_prior##SFX(double m, double s, double u, double v)   \
+{                                                                                      \
+    (void) u; (void) v;                                                                \
+    return EXPM1MX(2.0 * s) + m * m;                                                   \
 }
 
-/* The log-scale terms for float32 parameters: expm1mx to 2^-38 relative
- * (kl_vexpm1mx_f32); the sum of non-negative terms loses nothing more. */
-KL_INLINE double kl_vgauss_logvar_f32(double m1, double s1, double m2, double s2)
-{
-    double dm = m1 - m2;
-    return kl_vexpm1mx_f32(s1 - s2) + dm * dm * kl_vexp(-s2);
-}
-KL_INLINE double kl_vgauss_logstd_f32(double m1, double s1, double m2, double s2)
-{
-    double dm = m1 - m2;
-    return kl_vexpm1mx_f32(2.0 * (s1 - s2)) + dm * dm * kl_vexp(-2.0 * s2);
-}
-KL_INLINE double kl_vgauss_logvar_prior_f32(double m, double s, double u, double v)
-{
-    (void) u; (void) v;
-    return kl_vexpm1mx_f32(s) + m * m;
-}
-KL_INLINE double kl_vgauss_logstd_prior_f32(double m, double s, double u, double v)
-{
-    (void) u; (void) v;
-    return kl_vexpm1mx_f32(2.0 * s) + m * m;
-}
+KL_DEFINE_GAUSS_LOG_TERMS(, kl_vexpm1mx)
+KL_DEFINE_GAUSS_LOG_TERMS(_f32, kl_vexpm1mx_f32)
 
 KL_INLINE double kl_bad_finite(double x) { return (x - x == 0.0) ? 0.0 : 1.0; }
 KL_INLINE double kl_bad_positive(double x) { return (x > 0.0 && x < INFINITY) ? 0.0 : 1.0; }
