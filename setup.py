@@ -60,10 +60,12 @@ else:
     # -O3 vectorizes the lane loops of kl_blocks.h.  -fno-trapping-math lets
     # the compiler turn the selects of the special-value handling into
     # blends (we never read the FP exception flags); -ffp-contract=off keeps
-    # every clone and the Numba backend doing the same roundings.  Never
-    # -ffast-math: it folds the isnan/isinf tests away.
+    # every clone and the Numba backend doing the same roundings;
+    # -fno-math-errno lets sqrt vectorize (the correctly rounded instruction
+    # either way; we never read errno).  Never -ffast-math: it folds the
+    # isnan/isinf tests away.
     base_compile = ["-O0", "-g"] if DEBUG else ["-O3"]
-    base_compile += ["-ffp-contract=off", "-fno-trapping-math"]
+    base_compile += ["-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
 
 # Every src/_<name>.pyx becomes the extension kl_fast._<name>: one module per
 # kernel family, all built with the same flags.

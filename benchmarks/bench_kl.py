@@ -2,10 +2,8 @@
 
 import pytest
 
-from benchmarks.conftest import FLOAT32_ONLY, HUGE, SHAPES, contender
+from benchmarks.conftest import FLOAT32_ONLY, HUGE, ROW_QUANTITIES, SHAPES, contender
 from kl_fast._contenders import contenders, make_data
-
-ROW_QUANTITIES = ["kl", "entropy", "cross_entropy", "js"]
 
 
 def _names(quantity):

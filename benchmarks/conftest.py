@@ -10,6 +10,7 @@ import pytest
 
 import kl_fast
 from kl_fast._contenders import contenders, make_data
+from kl_fast._registry import REGISTRY
 
 # shape classes: one small distribution, many rows, one long row, huge
 SHAPES = {
@@ -17,19 +18,13 @@ SHAPES = {
     "many-rows": (200_000, 256),
     "long-row": (1, 10_000_000),
 }
-# quantities timed at one contract size each ("huge"): labels, Gaussians, logits,
-# tables and pairwise matrices (for those, n_cat is the table side, the Gaussian
-# dimension or K of the (N, K) inputs)
-HUGE = {"cross_entropy_labels": (1_000_000, 1000), "gaussian_kl_prior": (1_000_000, 64),
-        "gaussian_kl": (1_000_000, 64), "kl_logits": (200_000, 256),
-        "cross_entropy_logits": (200_000, 256), "mutual_information": (100_000, 16),
-        "gaussian_kl_full": (100_000, 8), "pairwise_kl": (2_000, 256),
-        "pairwise_js": (2_000, 256), "binary_kl": (200_000, 256),
-        "binary_cross_entropy": (200_000, 256), "binary_cross_entropy_logits": (200_000, 256),
-        "kl_estimate_k3": (200_000, 256), "llm_distill_kl": (2048, 32_000),
-        "llm_cross_entropy": (2048, 32_000)}
+# the probability-row quantities run in every shape class; every other quantity of the
+# registry (labels, Gaussians, logits, tables, pairwise matrices, the f-divergences, ...)
+# at its contract size ("huge"; n_cat is the table side, the Gaussian dimension or K)
+ROW_QUANTITIES = ["kl", "entropy", "cross_entropy", "js"]
+HUGE = {q.name: q.full_size for q in REGISTRY if q.name not in ROW_QUANTITIES}
 # the LLM case is float32 logits (what models emit); other quantities run both dtypes
-FLOAT32_ONLY = {"llm_distill_kl", "llm_cross_entropy"}
+FLOAT32_ONLY = {q.name for q in REGISTRY if q.dtypes == ("float32",)}
 
 _cache = {}
 

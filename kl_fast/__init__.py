@@ -13,6 +13,7 @@ from ._backends import available_backends
 from ._binary import binary_cross_entropy, binary_kl
 from ._config import show_config
 from ._estimate import kl_estimate
+from ._fdivergences import chi2_divergence, hellinger_distance, renyi_divergence, total_variation
 from ._gaussian import gaussian_kl
 from ._gaussian_full import gaussian_kl_full
 from ._mutual_information import mutual_information
@@ -34,6 +35,10 @@ __all__ = [
     "binary_kl",
     "binary_cross_entropy",
     "kl_estimate",
+    "renyi_divergence",
+    "hellinger_distance",
+    "total_variation",
+    "chi2_divergence",
     "available_backends",
     "set_num_threads",
     "get_num_threads",

@@ -10,7 +10,8 @@ import numpy as np
 from . import _arrays, _autograd, _autograd_rows, _dask_dispatch, _dask_rows, _loss_options
 from ._engine import Options, finish, run_kernel
 from ._inputs import prepare_inputs
-from ._report import note_out, raise_for_sums, raise_for_values
+from ._prob_rows import fast_vector, reduce_probability_rows
+from ._report import note_out, raise_for_values
 from ._rows import make_rows, normalize_axis
 from ._spaces import check_space, check_temperature, reduce_spaces
 from ._validation import (
@@ -18,41 +19,9 @@ from ._validation import (
     check_base,
     check_eps,
     check_flag,
-    sum_tolerance,
 )
 
 __all__ = ["kl_divergence", "entropy", "cross_entropy", "js_divergence"]
-
-
-def _load_fast_path():
-    """The compiled one-vector shortcut, if "auto" means the Cython kernels here."""
-    import os
-
-    from ._backends import load_backend
-
-    if os.environ.get("KL_FAST_BACKEND", "auto").strip().lower() not in ("", "auto", "cython"):
-        return None
-    module = load_backend("cython")
-    return None if module is None else module.vector_fast
-
-
-# One short plain vector with default options skips the general path (about
-# 30 us of Python) and costs ~0.2 us, below scipy.special.rel_entr(p, q).sum().
-# It declines (returns None) anything else, invalid data included.
-_FAST = _load_fast_path()
-_FAST_MAX_N = 1 << 15
-_Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
-
-
-def _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-              validate, sum_tol):
-    return (_FAST is not None and axis == -1 and base is None and eps == 0.0
-            and normalize is False and reduction == "none" and keepdims is False
-            and out is None and backend == "auto" and num_threads is None and validate is True
-            and sum_tol is None)
-
-
-_PROB_REQUIREMENT = "probabilities (or counts) must be finite and >= 0"
 
 
 # Per row kernel: the keywords that declare an input as logits/log-probabilities, and
@@ -65,32 +34,9 @@ _ADVICE = {
 }
 
 
-def _check_mode(opts, normalize, eps, dtype, n_cat):
-    """(check, tol) for the kernel: what the one pass must verify."""
-    if not opts.validate:
-        return 0, 0.0
-    if normalize:
-        # counts need no sum of 1, only a positive sum (unless eps supplies one)
-        return (1, -1.0) if eps > 0 else (2, -1.0)
-    return 2, sum_tolerance(dtype, n_cat, opts.sum_tol)
-
-
 def _reduce_probabilities(kernel_name, named, axis, base, eps, normalize, opts, advice=None):
-    log_base = check_base(base)
-    eps = check_eps(eps)
-    normalize = check_flag(normalize, "normalize")
-    arrays, dtype, out_kind, tol_dtype = prepare_inputs(named)
-    names = [name for name, _ in named]
-    rows = make_rows(arrays, names, axis)
-    check, tol = _check_mode(opts, normalize, eps, tol_dtype, rows.n_cat)
-    transform = normalize or eps > 0
-    result, report = run_kernel(kernel_name, rows, dtype,
-                                (check, tol, eps, transform, log_base), opts)
-    if check:
-        space_kws, binary = advice or _ADVICE[kernel_name]
-        raise_for_values(report, rows, names, arrays, _PROB_REQUIREMENT, space_kws)
-        raise_for_sums(report, rows, names, arrays, tol, binary)
-    return finish(result, rows, opts, out_kind)
+    return reduce_probability_rows(kernel_name, named, axis, base, eps, normalize, opts,
+                                   advice or _ADVICE[kernel_name])
 
 
 def _in_spaces(kind, named, codes, axis, base, eps, normalize, temperature, opts):
@@ -246,11 +192,10 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
             temperature = check_temperature(temperature, codes)
             return _in_spaces("kl", [("p", p), ("q", q)], codes, axis, base, eps, normalize,
                               temperature, opts)
-        if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                     validate, sum_tol):
-            result = _FAST(p, q, _Q_KL, _FAST_MAX_N)
-            if result is not None:
-                return result
+        result = fast_vector("kl", p, q, axis, base, eps, normalize, reduction, keepdims, out,
+                             backend, num_threads, validate, sum_tol)
+        if result is not None:
+            return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                              num_threads=num_threads, validate=validate, sum_tol=sum_tol)
         return _reduce_probabilities("kl_rows", [("p", p), ("q", q)], axis, base, eps, normalize,
@@ -311,11 +256,10 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     try:
         if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
             return _dask_rows.dispatch("js_divergence", locals())
-        if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                     validate, sum_tol):
-            result = _FAST(p, q, _Q_JS, _FAST_MAX_N)
-            if result is not None:
-                return result
+        result = fast_vector("js", p, q, axis, base, eps, normalize, reduction, keepdims, out,
+                             backend, num_threads, validate, sum_tol)
+        if result is not None:
+            return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                              num_threads=num_threads, validate=validate, sum_tol=sum_tol)
         return _reduce_probabilities("js_rows", [("p", p), ("q", q)], axis, base, eps, normalize,
@@ -389,11 +333,10 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
             temperature = check_temperature(temperature, (code,))
             return _in_spaces("h", [("p", p)], (code,), axis, base, eps, normalize, temperature,
                               opts)
-        if _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend, num_threads,
-                     validate, sum_tol):
-            result = _FAST(p, None, _Q_H, _FAST_MAX_N)
-            if result is not None:
-                return result
+        result = fast_vector("entropy", p, None, axis, base, eps, normalize, reduction,
+                             keepdims, out, backend, num_threads, validate, sum_tol)
+        if result is not None:
+            return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
                              num_threads=num_threads, validate=validate, sum_tol=sum_tol)
         return _reduce_probabilities("entropy_rows", [("p", p)], axis, base, eps, normalize, opts)
@@ -528,9 +471,9 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
         if q_code != 0 or temperature != 1.0:
             temperature = check_temperature(temperature, (q_code,))
         plain = q_code == 0 and temperature == 1.0 and ignore_index is None
-        if plain and _defaults(axis, base, eps, normalize, reduction, keepdims, out, backend,
-                               num_threads, validate, sum_tol):
-            result = _FAST(p, q, _Q_CE, _FAST_MAX_N)
+        if plain:
+            result = fast_vector("cross_entropy", p, q, axis, base, eps, normalize, reduction,
+                                 keepdims, out, backend, num_threads, validate, sum_tol)
             if result is not None:
                 return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
@@ -658,14 +601,14 @@ def _cross_entropy_labels(labels, q, axis, base, eps, normalize, ignore_index, o
             raise ValueError(f"q: the row at batch index {index} has every logit -inf, so it "
                              "is no distribution; give at least one category a finite logit")
     if opts.full_check:
-        _check_label_rows_fully(q, q_code, axis, eps, normalize, opts)
+        check_label_rows_fully(q, q_code, axis, eps, normalize, opts)
     keep = None
     if has_ignore:
         keep = label_rows.labels_flat() != ignore
     return finish(result, rows, opts, out_kind, keep_rows=keep)
 
 
-def _check_label_rows_fully(q, q_code, axis, eps, normalize, opts):
+def check_label_rows_fully(q, q_code, axis, eps, normalize, opts):
     """validate="full": check every row of `q` as a distribution, as the probability
     path does (values and row sums), at the cost of one more pass over q.  Logits rows
     are read whole by the label kernel already."""

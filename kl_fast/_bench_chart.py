@@ -30,7 +30,7 @@ CONTENDER_COLOURS = {
     "scipy jensenshannon**2": "#2e7d32", "scipy log_softmax + rel_entr": "#7cb342",
     "scipy log_softmax": "#558b2f", "scipy rel_entr": "#43a047", "scipy xlogy": "#9ccc65",
     "scipy log_expit": "#33691e", "scipy rel_entr loop": "#81c784",
-    "scipy cdist**2": "#388e3c",
+    "scipy cdist**2": "#388e3c", "scipy.stats.chisquare": "#4caf50",
     "torch": "#d62728", "torch MultivariateNormal": "#ff9896",
     "jax": "#e377c2",
 }

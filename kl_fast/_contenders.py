@@ -19,6 +19,7 @@ from ._contenders_elementwise import (
     elementwise_contenders,
     make_elementwise_data,
 )
+from ._contenders_fdiv import FDIV_QUANTITIES, fdiv_contenders, make_fdiv_data
 from ._contenders_llm import LLM_QUANTITIES, llm_contenders, make_llm_data
 from ._contenders_tables import TABLE_QUANTITIES, make_table_data, table_contenders
 from ._registry import names
@@ -40,6 +41,8 @@ def make_data(quantity, n_rows, n_cat, dtype, seed=0):
         return make_elementwise_data(quantity, n_rows, n_cat, dtype, seed)
     if quantity in LLM_QUANTITIES:
         return make_llm_data(quantity, n_rows, n_cat, dtype, seed)
+    if quantity in FDIV_QUANTITIES:
+        return make_fdiv_data(quantity, n_rows, n_cat, dtype, seed)
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
 
@@ -256,6 +259,10 @@ def contenders(quantity, data, backends=None, peers=True):
     if quantity in LLM_QUANTITIES:
         found.update(llm_contenders(quantity, data, backends or available_backends(), peers,
                                     _have))
+        return found
+    if quantity in FDIV_QUANTITIES:
+        found.update(fdiv_contenders(quantity, data, backends or available_backends(), peers,
+                                     _have))
         return found
     for backend in backends or available_backends():
         found[f"kl_fast[{backend}]"] = _kl_fast(quantity, data, backend)

@@ -173,14 +173,14 @@ def _gaussian_axis(fn, xs, names, kw, dtype):
     if len(shape) == 0:
         raise ValueError("the Gaussian parameters are 0-d; use axis=None for elementwise KL")
     ax = normalize_axis(kw["axis"], len(shape), " and ".join(names))
-    rows = [_dask_rows._rows_view(x, shape, ax) for x in xs]
+    rows = [_dask_rows.rows_view(x, shape, ax) for x in xs]
     reduction, keepdims = kw.pop("reduction"), kw.pop("keepdims")
     block_kw = dict(kw, axis=-1, reduction="none")
     if all(len(r.chunks[-1]) == 1 for r in rows):
         # the rows path of kl_divergence: one call per block, no copy of the blocks
         rows = dd.align(rows, [("k",)] * len(rows))
         per_block_kw = {k: v for k, v in kw.items() if k != "axis"}
-        values = _dask_rows._per_block(fn, rows, [1] * len(rows), dtype, per_block_kw)
+        values = _dask_rows.per_block(fn, rows, [1] * len(rows), dtype, per_block_kw)
     else:
         def chunk(offsets, *blocks):
             wide = [np.asarray(b, dtype=np.float64) for b in blocks]
@@ -193,7 +193,7 @@ def _gaussian_axis(fn, xs, names, kw, dtype):
                 total += s[..., 0]
             return total.astype(dtype)
 
-        values = _dask_split._two_stage(chunk, aggregate, rows, 1, dtype)
+        values = _dask_split.two_stage(chunk, aggregate, rows, 1, dtype)
     if reduction == "none":
         return dd.expand_keepdims(values, ax, len(shape)) if keepdims else values
     return dd.reduce_lazy(values, reduction, keepdims, len(shape), dtype)

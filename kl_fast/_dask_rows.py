@@ -25,7 +25,10 @@ from ._validation import check_base, check_eps, check_flag
 
 __all__ = ["dispatch"]
 
-_KIND = {"kl_divergence": "kl", "js_divergence": "js", "entropy": "h", "cross_entropy": "ce"}
+_KIND = {"kl_divergence": "kl", "js_divergence": "js", "entropy": "h", "cross_entropy": "ce",
+         # the f-divergences (probability rows only)
+         "renyi_divergence": "fdiv", "hellinger_distance": "fdiv", "total_variation": "fdiv",
+         "chi2_divergence": "fdiv"}
 
 
 def dispatch(name, args):
@@ -48,7 +51,7 @@ def dispatch(name, args):
     else:
         codes = (0, 0)
     temperature = check_temperature(args.get("temperature", 1.0), codes)
-    check_base(args["base"])
+    check_base(args.get("base"))
     eps = check_eps(args["eps"])
     normalize = check_flag(args["normalize"], "normalize")
     if eps > 0 and any(codes):
@@ -72,25 +75,25 @@ def dispatch(name, args):
     for x, x_name in zip(xs, names, strict=True):
         check_category_length(x.shape, x_name, ax, shape, args["axis"])
     # common chunks first: equal inputs then give equal partial sums in any path
-    rows = dd.align([_rows_view(x, shape, ax) for x in xs], [("k",)] * len(xs))
+    rows = dd.align([rows_view(x, shape, ax) for x in xs], [("k",)] * len(xs))
     kw = {k: args[k] for k in ("base", "eps", "normalize", "backend", "num_threads",
-                               "validate", "sum_tol") if k in args}
+                               "validate", "sum_tol", "alpha") if k in args}
     kw.update({k: args[k] for k in ("p_space", "q_space", "space", "temperature")
                if k in args})
     import kl_fast
 
     if all(len(r.chunks[-1]) == 1 for r in rows):
         fn = getattr(kl_fast, name)
-        values = _per_block(fn, rows, [1] * len(rows), dtype, kw)
+        values = per_block(fn, rows, [1] * len(rows), dtype, kw)
     else:
         from . import _dask_split
 
-        values = _dask_split.rows(kind, rows, codes, temperature, eps, normalize, args,
-                                  dtype, tol_dtype)
+        values = _dask_split.rows(name if kind == "fdiv" else kind, rows, codes, temperature,
+                                  eps, normalize, args, dtype, tol_dtype)
     return _shape(values, args, ax, len(shape), dtype)
 
 
-def _rows_view(x, shape, ax):
+def rows_view(x, shape, ax):
     """`x` with the broadcast ndim, the category axis last and its full length (the
     batch axes may stay of length one: dask and the blocks broadcast them).  A
     distribution's category axis never broadcasts: the rows path checks that first."""
@@ -103,7 +106,7 @@ def _rows_view(x, shape, ax):
     return x
 
 
-def _per_block(fn, rows, cores, dtype, kw):
+def per_block(fn, rows, cores, dtype, kw):
     """One call of the numpy function `fn` per block of the aligned `rows` (`cores`:
     1 for an input with the category axis last, 0 for labels).  Each block also gets
     its position (an arange block per batch axis), so that an error names it."""
@@ -172,7 +175,7 @@ def _labels(labels, q, args, q_code, temperature, eps, normalize, ignore):
                                "validate", "sum_tol", "q_space", "temperature",
                                "ignore_index")}
     if len(q_rows.chunks[-1]) == 1:
-        values = _per_block(kl_fast.cross_entropy, [labels, q_rows], [0, 1], dtype, kw)
+        values = per_block(kl_fast.cross_entropy, [labels, q_rows], [0, 1], dtype, kw)
     else:
         from . import _dask_split
 
@@ -191,7 +194,7 @@ def _checked_rows_first(values, q_rows, q_code, eps, normalize, args):
     import dask.array as da
     import numpy as np
 
-    from ._api import _check_label_rows_fully
+    from ._api import check_label_rows_fully
     from ._engine import Options
 
     opts = Options.check(reduction="none", keepdims=False, out=None, backend=args["backend"],
@@ -199,7 +202,7 @@ def _checked_rows_first(values, q_rows, q_code, eps, normalize, args):
                          sum_tol=args.get("sum_tol"))
 
     def check(block):
-        _check_label_rows_fully(block, q_code, -1, eps, normalize, opts)
+        check_label_rows_fully(block, q_code, -1, eps, normalize, opts)
         return np.zeros(block.shape[:-1], dtype=values.dtype)
 
     whole = q_rows.rechunk({q_rows.ndim - 1: -1})
@@ -236,9 +239,9 @@ def _ce_options(args):
         ax = normalize_axis(args["axis"], len(shape), "p and q")
         kw["weight"] = None if args["weight"] is None else check_weight(args["weight"],
                                                                           shape[ax])
-        rows = dd.align([_rows_view(x, shape, ax).rechunk({-1: -1}) for x in (p, q)],
+        rows = dd.align([rows_view(x, shape, ax).rechunk({-1: -1}) for x in (p, q)],
                         [("k",)] * 2)
-        values = _per_block(kl_fast.cross_entropy, rows, [1, 1], dtype, kw)
+        values = per_block(kl_fast.cross_entropy, rows, [1, 1], dtype, kw)
         return _shape(values, args, ax, len(shape), dtype)
     ignore = args["ignore_index"]
     if ignore is not None and (isinstance(ignore, bool)
@@ -253,7 +256,7 @@ def _ce_options(args):
     p = p if p.shape == batch else da.broadcast_to(p, batch)
     if q_rows.shape[:-1] != batch:
         q_rows = da.broadcast_to(q_rows, batch + q_rows.shape[-1:])
-    values = _per_block(kl_fast.cross_entropy, [p, q_rows], [0, 1], dtype, kw)
+    values = per_block(kl_fast.cross_entropy, [p, q_rows], [0, 1], dtype, kw)
     keep = None if ignore is None else p != int(ignore)
     if w is None or args["reduction"] != "mean":
         return _shape(values, args, ax, q.ndim, dtype, keep)

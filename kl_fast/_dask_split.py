@@ -27,6 +27,11 @@ States, by input kind (K = categories, T = temperature):
   normalized input (0 otherwise): KL = a / s_p + c_q - c_p (s1 = s2 = 1),
   H = -sum p (l_p - m_p) + c_p and cross-entropy -sum p (l_q - m_q) + c_q, each
   a sum of parts >= 0.
+* the f-divergences (probabilities): the partial sums of their terms (for
+  Renyi: of p^alpha q^(1-alpha) - p, of p^alpha q^(1-alpha) and the
+  log-sum-exp state (m, s) of its logs; of order inf the maximum of log p/q),
+  with the raw row sums; finished as the kernels finish a row
+  (``_numpy_kernels``' forms).
 * labels: the picked value from the chunk that holds the label, plus the row
   sum (probabilities, for eps / normalize) or the (m, e) state of logits:
   H = (m - z_label) + log1p(e).
@@ -59,7 +64,7 @@ def _letters(n):
     return "abcdefghij"[:n]
 
 
-def _two_stage(chunk_fn, agg_fn, arrays, n_state, dtype, extra=()):
+def two_stage(chunk_fn, agg_fn, arrays, n_state, dtype, extra=()):
     """Stage 1: blockwise chunk_fn(offsets_block, *blocks) -> (rows.., n_state) per chunk;
     stage 2: agg_fn(list of states) per block of rows.  `arrays` have the categories last;
     `extra` are (array, has_category_axis) inputs of batch shape (no category axis)."""
@@ -136,11 +141,13 @@ def _kl_terms(p, q):
 
 def rows(kind, xs, codes, temperature, eps, normalize, args, dtype, tol_dtype):
     """Per-row values (lazy, `dtype`) of a row reduction whose category axis is split."""
-    log_base = check_base(args["base"])
+    log_base = check_base(args.get("base"))
     validate = bool(args["validate"])
     k = xs[0].shape[-1]
     tol = sum_tolerance(tol_dtype, k, args.get("sum_tol"))
     names = ["p"] if kind == "h" else ["p", "q"]
+    if kind in _F_DIVERGENCES:
+        return _fdiv_rows(kind, xs, names, eps, normalize, validate, tol, args, dtype)
     if kind == "js" or not any(codes) and temperature == 1.0:
         return _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, dtype)
     return _space_rows(kind, xs, names, codes, temperature, normalize, validate, tol, log_base,
@@ -194,7 +201,97 @@ def _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, d
             value = np.where((value > _LN2) & (value <= _LN2_ROUNDING), _LN2, value)
         return (value / log_base).astype(dtype)
 
-    return _two_stage(chunk, aggregate, xs, 1 + n_in, dtype, extra=norms)
+    return two_stage(chunk, aggregate, xs, 1 + n_in, dtype, extra=norms)
+
+
+_F_DIVERGENCES = ("renyi_divergence", "hellinger_distance", "total_variation",
+                  "chi2_divergence")
+
+
+def _fdiv_rows(name, xs, names, eps, normalize, validate, tol, args, dtype):
+    """An f-divergence whose category axis is split: per-chunk sums of its terms."""
+    from . import _numpy_kernels as ref
+
+    k = xs[0].shape[-1]
+    transform = normalize or eps > 0
+    norms = [x.sum(axis=-1, dtype=np.float64) + k * eps for x in xs] if transform else []
+    alpha = args.get("alpha")
+    if name == "renyi_divergence" and alpha == 1.0:
+        return _prob_rows("kl", xs, names, eps, normalize, validate, tol,
+                          check_base(args.get("base")), args, dtype)
+    log_base = check_base(args.get("base"))
+    terms = {"hellinger_distance": ref.hellinger_terms, "total_variation": ref.tv_terms,
+             "chi2_divergence": ref.chi2_terms}.get(name)
+
+    def chunk(offsets, *blocks):
+        offset = int(offsets[0]) if offsets.size else 0
+        raw = np.broadcast_arrays(*(np.asarray(b, dtype=np.float64) for b in blocks[:2]))
+        if validate:
+            for x_name, x in zip(names, raw, strict=True):
+                _raise_values(x_name, x, PROB, offset)
+        p, q = raw
+        if transform:
+            p, q = ((x + eps) / s[..., None] for x, s in zip(raw, blocks[2:], strict=True))
+        with np.errstate(all="ignore"):
+            if terms is not None:
+                parts = [terms(p, q).sum(axis=-1)]
+            elif alpha == np.inf:
+                parts = [ref.max_log_ratio_terms(p, q).max(axis=-1, initial=-np.inf)]
+            else:
+                c = 1.0 - alpha
+                logs = ref.renyi_log_terms(p, q, c)
+                top = logs.max(axis=-1, initial=-np.inf)
+                finite = np.isfinite(top)
+                shifted = np.exp(logs - np.where(finite, top, 0.0)[..., None]).sum(axis=-1)
+                parts = [ref.renyi_terms(p, q, c, True).sum(axis=-1),
+                         ref.renyi_terms(p, q, c, False).sum(axis=-1), top,
+                         np.where(finite, shifted, 0.0)]
+        return np.stack(parts + [x.sum(axis=-1) for x in raw], axis=-1)
+
+    def aggregate(states):
+        total = states[0].copy()
+        for st in states[1:]:
+            if terms is not None:
+                total += st
+            elif alpha == np.inf:
+                total[..., 0] = np.fmax(total[..., 0], st[..., 0])
+                total[..., 0] = np.where(np.isnan(total[..., 0]) | np.isnan(st[..., 0]), np.nan,
+                                         total[..., 0])
+                total[..., 1:] += st[..., 1:]
+            else:   # log-sum-exp states merge at the larger maximum
+                with np.errstate(all="ignore"):
+                    m = np.maximum(total[..., 2], st[..., 2])
+                    ok = np.isfinite(m)
+                    mm = np.where(ok, m, 0.0)
+                    s1 = np.where(total[..., 3] > 0, total[..., 3] * np.exp(total[..., 2] - mm), 0)
+                    s2 = np.where(st[..., 3] > 0, st[..., 3] * np.exp(st[..., 2] - mm), 0)
+                total[..., 3] = np.where(ok, s1 + s2, 0.0)
+                total[..., 2] = m
+                total[..., :2] += st[..., :2]
+                total[..., 4:] += st[..., 4:]
+        n_state = total.shape[-1]
+        if validate and not (normalize and eps > 0):
+            for i, x_name in enumerate(names):
+                _raise_sums(x_name, total[..., n_state - 2 + i], -1.0 if normalize else tol,
+                            "sum")
+        with np.errstate(all="ignore"):
+            if name == "hellinger_distance":
+                value = ref.finish_hellinger(total[..., 0])
+            elif name == "total_variation":
+                value = ref.finish_tv(total[..., 0])
+            elif name == "chi2_divergence":
+                value = total[..., 0]
+            elif alpha == np.inf:
+                value = ref.finish_max_log_ratio(total[..., 0])
+            else:
+                sum_p = np.ones_like(total[..., 0]) if transform else total[..., 4]
+                top, acc = total[..., 2], total[..., 3]
+                log_s = np.where(np.isfinite(top), top + np.log(acc), top)
+                value = ref.finish_renyi(1.0 - alpha, total[..., 0], total[..., 1], log_s, sum_p)
+        return (value / log_base).astype(dtype)
+
+    n_state = (1 if terms is not None or alpha == np.inf else 4) + 2
+    return two_stage(chunk, aggregate, xs, n_state, dtype, extra=norms)
 
 
 def _excess(w, m):
@@ -317,7 +414,7 @@ def _space_rows(kind, xs, names, codes, temperature, normalize, validate, tol, l
                 value = np.maximum(value, 0.0)
         return (value / log_base).astype(dtype)
 
-    return _two_stage(chunk, aggregate, xs, 3 + 2 * two, dtype)
+    return two_stage(chunk, aggregate, xs, 3 + 2 * two, dtype)
 
 
 def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype):
@@ -406,4 +503,4 @@ def label_rows(labels, q, code, temperature, eps, normalize, ignore, args, dtype
         skip = (np.asarray(lab) == ignore) if has_ignore else np.zeros(state.shape[:-1])
         return np.concatenate([state, skip[..., None].astype(np.float64)], axis=-1)
 
-    return _two_stage(chunk_with_skip, aggregate, [q], 4, dtype, extra=[labels])
+    return two_stage(chunk_with_skip, aggregate, [q], 4, dtype, extra=[labels])

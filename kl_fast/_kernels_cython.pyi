@@ -74,6 +74,67 @@ def entropy_rows(
     """out[i] = sum_j entr(p[i, j]) / log_base."""
 
 
+def hellinger_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = sqrt(sum_j (sqrt p[i, j] - sqrt q[i, j])^2 / 2) / log_base, in [0, 1]."""
+
+
+def total_variation_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = sum_j |p[i, j] - q[i, j]| / 2 / log_base, in [0, 1]."""
+
+
+def chi2_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = sum_j (p[i, j] - q[i, j])^2 / q[i, j] / log_base (0/0 terms are 0)."""
+
+
+def renyi_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    alpha: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = log(sum_j p^alpha q^(1-alpha) / sum_j p) / (alpha - 1) / log_base:"""
+
+
 def cross_entropy_label_rows(
     labels: np.ndarray,
     q: np.ndarray,

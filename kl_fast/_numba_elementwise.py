@@ -432,7 +432,7 @@ def _kernel(dtype):
 
 def binary_elementwise(a, b, out, report, op, eps, log_base, n_threads):
     """out[i, j] = op(a[i, j], b[i, j]) / log_base; invalid values counted in `report`."""
-    from ._numba_kernels import _call_parallel, _dtype_name
+    from ._numba_kernels import call_parallel, dtype_name
 
     n_rows, n = a.shape
     if n_rows == 0 or n == 0:
@@ -440,8 +440,8 @@ def binary_elementwise(a, b, out, report, op, eps, log_base, n_threads):
     op = int(op)
     if not 0 <= op <= 14:
         raise ValueError(f"op must be in [0, 14], got {op}")
-    fn = _kernel(_dtype_name(a))
-    _call_parallel(fn, (a, b, out, report, op, float(eps), float(log_base)), int(n_threads))
+    fn = _kernel(dtype_name(a))
+    call_parallel(fn, (a, b, out, report, op, float(eps), float(log_base)), int(n_threads))
 
 
 def warmup(dtypes=("float32", "float64")):

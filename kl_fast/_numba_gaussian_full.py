@@ -237,7 +237,7 @@ def _kernel(variant, dtype):
 def gaussian_full_kernel(mu1, cov1, mu2, cov2, out, info, prior, check, sym_tol, log_base,
                          n_threads):
     """The Cython kernel's contract (``kl_fast._gaussian_full_cython``)."""
-    from ._numba_kernels import _call_parallel
+    from ._numba_kernels import call_parallel
 
     n = out.shape[0]
     if n == 0:
@@ -249,4 +249,4 @@ def gaussian_full_kernel(mu1, cov1, mu2, cov2, out, info, prior, check, sym_tol,
     if n_chunks == 1:
         _kernel("serial", dtype)(*args)
     else:
-        _call_parallel(_kernel("parallel", dtype), args, n_chunks)
+        call_parallel(_kernel("parallel", dtype), args, n_chunks)

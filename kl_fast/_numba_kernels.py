@@ -41,6 +41,8 @@ BLOCK_SIZE = 8192
 LANES = 8
 
 _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
+_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_MAX = 4, 5, 6, 7, 9   # one more argument
+_F_DIVERGENCES = (_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_MAX)
 
 _build_lock = threading.Lock()
 _workqueue_lock = threading.Lock()
@@ -56,6 +58,8 @@ def _signature(numba, family, dtype):
         return t.void(labels, x, out, rep, i8, f8, b1, i8, b1, f8)
     if isinstance(family, tuple):
         return t.void(x, x, x, x, out, rep, i8, f8)
+    if family in _F_DIVERGENCES:     # Renyi's 1 - alpha (the others ignore it)
+        return t.void(x, x, out, rep, i8, f8, f8, b1, f8, f8)
     return t.void(x, x, out, rep, i8, f8, f8, b1, f8)
 
 
@@ -103,14 +107,14 @@ def cache_stats():
 _DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 
 
-def _dtype_name(x):
+def dtype_name(x):
     name = _DTYPE_NAMES.get(x.dtype)
     if name is None:
         raise TypeError(f"numba kernels take float32 or float64 arrays, not {x.dtype}")
     return name
 
 
-def _call_parallel(fn, args, n_threads):
+def call_parallel(fn, args, n_threads):
     """Run a parallel driver on min(n_threads, NUMBA_NUM_THREADS) numba threads."""
     import numba
 
@@ -136,20 +140,23 @@ def _call_parallel(fn, args, n_threads):
 def _dispatch(family, args, n_rows, n, report, n_threads, dtype, long_ok):
     # the branches of _rows / _gauss_rows / cross_entropy_label_rows
     if long_ok and n_rows < n_threads and n > BLOCK_SIZE:
-        _call_parallel(_kernel(family, "long", dtype), args, n_threads)
+        call_parallel(_kernel(family, "long", dtype), args, n_threads)
     elif n_threads == 1 or report.shape[0] == 1:
         _kernel(family, "serial", dtype)(*args)
     else:
-        _call_parallel(_kernel(family, "parallel", dtype), args, n_threads)
+        call_parallel(_kernel(family, "parallel", dtype), args, n_threads)
 
 
-def _rows(kind, p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+def _rows(kind, p, q, out, report, check, tol, eps, transform, log_base, n_threads,
+          oma=None):
     n_rows, n = p.shape
     if n_rows == 0 or n == 0:
         return
     args = (p, q, out, report, int(check), float(tol), float(eps), bool(transform),
             float(log_base))
-    _dispatch(kind, args, n_rows, n, report, n_threads, _dtype_name(p), True)
+    if kind in _F_DIVERGENCES:
+        args += (0.0 if oma is None else float(oma),)
+    _dispatch(kind, args, n_rows, n, report, n_threads, dtype_name(p), True)
 
 
 def kl_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
@@ -172,6 +179,32 @@ def entropy_rows(p, out, report, check, tol, eps, transform, log_base, n_threads
     _rows(_Q_H, p, p, out, report, check, tol, eps, transform, log_base, n_threads)
 
 
+def hellinger_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+    """out[i] = sqrt(sum_j (sqrt p[i, j] - sqrt q[i, j])^2 / 2) / log_base, in [0, 1]."""
+    _rows(_Q_HELLINGER, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+
+
+def total_variation_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+    """out[i] = sum_j |p[i, j] - q[i, j]| / 2 / log_base, in [0, 1]."""
+    _rows(_Q_TV, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+
+
+def chi2_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+    """out[i] = sum_j (p[i, j] - q[i, j])^2 / q[i, j] / log_base (0/0 terms are 0)."""
+    _rows(_Q_CHI2, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+
+
+def renyi_rows(p, q, out, report, check, tol, eps, transform, log_base, alpha, n_threads):
+    """out[i] = log(sum_j p^alpha q^(1-alpha) / sum_j p) / (alpha - 1) / log_base:
+    KL at alpha = 1, max log(p/q) over p > 0 at alpha = inf (alpha >= 0)."""
+    alpha = float(alpha)
+    if alpha == 1.0:
+        _rows(_Q_KL, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+        return
+    kind = _Q_RENYI_MAX if alpha == float("inf") else _Q_RENYI
+    _rows(kind, p, q, out, report, check, tol, eps, transform, log_base, n_threads, 1.0 - alpha)
+
+
 def cross_entropy_label_rows(labels, q, out, report, check, eps, transform, ignore_index,
                              has_ignore, log_base, n_threads):
     """out[i] = -log q[i, labels[i]] / log_base; NaN where labels[i] == ignore_index.
@@ -184,7 +217,7 @@ def cross_entropy_label_rows(labels, q, out, report, check, eps, transform, igno
         return
     args = (labels, q, out, report, int(check), float(eps), bool(transform), int(ignore_index),
             bool(has_ignore), float(log_base))
-    _dispatch("label", args, n_rows, n, report, n_threads, _dtype_name(q), False)
+    _dispatch("label", args, n_rows, n, report, n_threads, dtype_name(q), False)
 
 
 def _gauss(mu1, s1, mu2, s2, prior, out, report, check, scale, log_base, n_threads):
@@ -196,7 +229,7 @@ def _gauss(mu1, s1, mu2, s2, prior, out, report, check, scale, log_base, n_threa
         raise ValueError(f"scale code must be 0, 1, 2 or 3, not {scale}")
     args = (mu1, s1, mu2, s2, out, report, int(check), float(log_base))
     _dispatch(("gauss", scale, bool(prior)), args, n_rows, n, report, n_threads,
-              _dtype_name(mu1), False)
+              dtype_name(mu1), False)
 
 
 def gaussian_kl_rows(mu1, s1, mu2, s2, out, report, check, scale, log_base, n_threads):
@@ -223,7 +256,8 @@ def threading_layer():
 def warmup(dtypes=("float32", "float64")):
     """Compile every kernel variant for ``dtypes`` now instead of on first use (slow
     the first time on a machine; later processes load them from the disk cache)."""
-    plan = [(k, v) for k in (_Q_KL, _Q_CE, _Q_H, _Q_JS) for v in ("serial", "parallel", "long")]
+    plan = [(k, v) for k in (_Q_KL, _Q_CE, _Q_H, _Q_JS, *_F_DIVERGENCES)
+            for v in ("serial", "parallel", "long")]
     gauss = [("gauss", scale, prior) for scale in range(4) for prior in (False, True)]
     plan += [(f, v) for f in ["label", *gauss] for v in ("serial", "parallel")]
     for dtype in dtypes:

@@ -350,6 +350,156 @@ def entr_exact(p, q):
     return entr(p)
 
 
+# -- the f-divergence family (kl_blocks.h's terms and kl_math.h's exact forms) -------------
+# Every term takes Renyi's c = 1 - alpha; the others ignore it.
+
+@_njit
+def vhellinger_term(p, q, c):
+    """(sqrt p - sqrt q)^2 as ((p - q) / (sqrt p + sqrt q))^2."""
+    d = (p - q) / (math.sqrt(p) + math.sqrt(q))
+    return p + q if (p == 0.0 or q == 0.0) else d * d
+
+
+@_njit
+def vtv_term(p, q, c):
+    """|p - q|."""
+    return abs(p - q)
+
+
+@_njit
+def vchi2_term(p, q, c):
+    """(p - q)^2 / q as d (d / q); 0/0 gives 0."""
+    d = p - q
+    t = d * (d / q)
+    return 0.0 if (p == 0.0 and q == 0.0) else t
+
+
+@_njit
+def chi2_odd(p, q, c):
+    """1.0 where d / q overflows or d (d / q) underflows (the exact form instead)."""
+    d = p - q
+    r = abs(d / q)
+    t = abs(d) * r
+    return 1.0 if (q > 0.0 and d != 0.0 and not (r <= DBL_MAX and t >= DBL_MIN)) else 0.0
+
+
+@_njit
+def no_odd(p, q, c):
+    """No odd lanes (terms without logs)."""
+    return 0.0
+
+
+@_njit
+def chi2_term(p, q, c):
+    """(p - q)^2 / q as (d / sqrt q)^2, the exact fallback."""
+    if p == 0.0 and q == 0.0:
+        return 0.0
+    d = (p - q) / math.sqrt(q)
+    return d * d
+
+
+@_njit
+def vexpm1(x):
+    """expm1(x): the expm1mx series on |x| <= 1, e^x - 1 beyond, branch-free."""
+    band = x >= -1.0 and x <= 1.0
+    xb = x if band else 0.0
+    p = _expm1mx_poly(xb)
+    return xb + (xb * xb) * p if band else vexp(x) - 1.0
+
+
+@_njit
+def vlog_ratio(q, p):
+    """log(q/p) with the rounding of q/p corrected by its fma residual."""
+    r = q / p
+    e = fma(-r, p, q)
+    return vlog_normal(r) + e / q
+
+
+@_njit
+def vrenyi_w(p, q, c):
+    """Renyi's first-tier term p^alpha q^(1-alpha) - p = p expm1(c log(q/p))."""
+    t = p * vexpm1(c * vlog_ratio(q, p))
+    t = q - p if c == 1.0 else t
+    t = (-p if c > 0.0 else INF) if q == 0.0 else t
+    t = 0.0 if p == 0.0 else t
+    return NAN if (p < 0.0 or q < 0.0 or p != p or q != q) else t
+
+
+@_njit
+def renyi_odd(p, q, c):
+    """1.0 where the ratio is not normal, 2.0 where also e^(c L) overflows, as C."""
+    r = q / p
+    big = 1.0 if (p > 0.0 and q > 0.0 and c * vlog_ratio(q, p) > 709.0) else 0.0
+    return odd_log_arg(r) + big if (p > 0.0 and q > 0.0) else 0.0
+
+
+@_njit
+def vrenyi_s(p, q, c):
+    """Renyi's second-tier term p^alpha q^(1-alpha) = p e^(c log(q/p))."""
+    t = p * vexp(c * vlog_ratio(q, p))
+    t = q if c == 1.0 else t
+    t = (0.0 if c > 0.0 else INF) if q == 0.0 else t
+    t = 0.0 if p == 0.0 else t
+    return NAN if (p < 0.0 or q < 0.0 or p != p or q != q) else t
+
+
+@_njit
+def log_ratio(q, p):
+    """log(q/p) for p, q > 0, accurate where q ~ p (kl_math.h's kl_log_ratio)."""
+    r = q / p
+    if r > 0.5 and r < 2.0:
+        return math.log1p((q - p) / p)
+    if r > DBL_MIN and r < DBL_MAX:
+        return math.log(r)
+    return math.log(q) - math.log(p)
+
+
+@_njit
+def renyi_w(p, q, c):
+    """The exact form of vrenyi_w."""
+    if math.isnan(p) or math.isnan(q) or p < 0.0 or q < 0.0:
+        return NAN
+    if p == 0.0:
+        return 0.0
+    if q == 0.0:
+        return -p if c > 0.0 else INF
+    if c == 1.0:
+        return q - p
+    y = c * log_ratio(q, p)
+    if y < 709.0:
+        return p * math.expm1(y)
+    return math.exp(math.log(p) + y) - p
+
+
+@_njit
+def renyi_s(p, q, c):
+    """The exact form of vrenyi_s."""
+    if math.isnan(p) or math.isnan(q) or p < 0.0 or q < 0.0:
+        return NAN
+    if p == 0.0:
+        return 0.0
+    if q == 0.0:
+        return 0.0 if c > 0.0 else INF
+    if c == 1.0:
+        return q
+    y = c * log_ratio(q, p)
+    if y < 709.0:
+        return p * math.exp(y)
+    return math.exp(math.log(p) + y)
+
+
+@_njit
+def renyi_log_term(p, q, c):
+    """log p + c log(q/p): the log-domain tier's term."""
+    if math.isnan(p) or math.isnan(q) or p < 0.0 or q < 0.0:
+        return NAN
+    if p == 0.0:
+        return -INF
+    if q == 0.0:
+        return -INF if c > 0.0 else INF
+    return math.log(p) + c * log_ratio(q, p)
+
+
 @_njit
 def is_bad(x):
     """1.0 for a negative, NaN or +inf value (not a probability or count)."""

@@ -174,7 +174,7 @@ def _kernel(variant, dtype):
 def mutual_information_kernel(joint, out, sums, info, check, eps, transform, log_base,
                               n_threads):
     """The Cython kernel's contract (``kl_fast._mutual_information_cython``)."""
-    from ._numba_kernels import _call_parallel
+    from ._numba_kernels import call_parallel
 
     n = out.shape[0]
     if n == 0:
@@ -186,4 +186,4 @@ def mutual_information_kernel(joint, out, sums, info, check, eps, transform, log
     if n_chunks == 1:
         _kernel("serial", dtype)(*args)
     else:
-        _call_parallel(_kernel("parallel", dtype), args, n_chunks)
+        call_parallel(_kernel("parallel", dtype), args, n_chunks)

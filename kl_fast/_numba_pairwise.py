@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _numba_math as m
 from ._numba_cache import compile_kernel, register_source
-from ._numba_kernels import _call_parallel, _dtype_name, compile_once
+from ._numba_kernels import call_parallel, compile_once, dtype_name
 
 register_source(__file__)
 register_source(m.__file__)
@@ -174,11 +174,11 @@ def pairwise_kl_matrix(P, Q, out, dP, dQ, eps, log_base, n_threads):
     T, KC = tile_shape(K)
     n_tiles = ((N + T - 1) // T) * ((M + T - 1) // T)
     n_chunks = max(1, min(int(n_threads), n_tiles))
-    dtype = _dtype_name(P)
+    dtype = dtype_name(P)
     args = (_readonly(P), _readonly(Q), out, _readonly(np.ascontiguousarray(dP, np.float64)),
             _readonly(np.ascontiguousarray(dQ, np.float64)), float(eps), float(log_base),
             T, KC, n_tiles, n_chunks)
     if n_chunks == 1:
         _kernel("serial", dtype)(*args)
     else:
-        _call_parallel(_kernel("parallel", dtype), args, n_chunks)
+        call_parallel(_kernel("parallel", dtype), args, n_chunks)

@@ -12,6 +12,8 @@ from module-level code that the disk cache can key.  See ``_numba_kernels``
 for the design (blocks, lanes, passes, summation order).
 """
 
+import math
+
 import numba
 import numpy as np
 from numba import prange
@@ -25,12 +27,16 @@ register_source(m.__file__)
 
 BLOCK_SIZE = 8192
 _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
+# the f-divergences (_kernels_cython.pyx's Q_*): Hellinger, total variation, chi^2,
+# Renyi's two tiers and its order inf
+_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_S, _Q_RENYI_MAX = 4, 5, 6, 7, 8, 9
 # what a pass over a block computes (kl_blocks.h's KL_MODE_*)
 _TERMS, _TERMS_SUMS, _SUMS, _TERMS_SCALED = 0, 1, 2, 3
 _LN2 = 0.6931471805599453
 # _LN2 * (1 + 64 eps), as _kernels_cython.pyx: above it a JS total is no rounding
 # excess of log 2 but a real value (inf or garbage from invalid input)
 _LN2_ROUNDING = 0.6931471805599552
+_ONE_ROUNDING = 1.0000000000000142   # 1 + 64 eps, for Hellinger distance and TV
 _LABEL_CHUNK = 256   # label rows whose picked probabilities are logged in one vector loop
 
 njit = numba.njit(nogil=True, error_model="numpy")
@@ -42,40 +48,65 @@ block, sub = BLOCK_SIZE, SUB
 # kind -> (vector term, odd-lane flag, exact scalar term), as kl_blocks.h
 
 @inline
-def term(kind, x, y):
+def term(kind, x, y, oma):
+    # oma: Renyi's 1 - alpha (the others ignore it)
     if kind == _Q_KL:
         return m.vrel_entr(x, y)
     if kind == _Q_CE:
         return m.vce_term(x, y)
     if kind == _Q_H:
         return m.ventr(x, y)
-    return m.vjs_term(x, y)
+    if kind == _Q_JS:
+        return m.vjs_term(x, y)
+    if kind == _Q_HELLINGER:
+        return m.vhellinger_term(x, y, oma)
+    if kind == _Q_CHI2:
+        return m.vchi2_term(x, y, oma)
+    if kind == _Q_RENYI:
+        return m.vrenyi_w(x, y, oma)
+    if kind == _Q_RENYI_S:
+        return m.vrenyi_s(x, y, oma)
+    return m.vtv_term(x, y, oma)
 
 
 @inline
-def odd(kind, x, y):
+def odd(kind, x, y, oma):
     if kind == _Q_KL:
         return m.rel_entr_odd(x, y)
     if kind == _Q_CE:
         return m.ce_odd(x, y)
     if kind == _Q_H:
         return m.entr_odd(x, y)
-    return m.js_odd(x, y)
+    if kind == _Q_JS:
+        return m.js_odd(x, y)
+    if kind == _Q_CHI2:
+        return m.chi2_odd(x, y, oma)
+    if kind == _Q_RENYI or kind == _Q_RENYI_S:
+        return m.renyi_odd(x, y, oma)
+    return m.no_odd(x, y, oma)
 
 
 @inline
-def exact(kind, x, y):
+def exact(kind, x, y, oma):
     if kind == _Q_KL:
         return m.rel_entr(x, y)
     if kind == _Q_CE:
         return m.neg_xlogy(x, y)
     if kind == _Q_H:
         return m.entr_exact(x, y)
-    return m.js_term(x, y)
+    if kind == _Q_JS:
+        return m.js_term(x, y)
+    if kind == _Q_CHI2:
+        return m.chi2_term(x, y, oma)
+    if kind == _Q_RENYI:
+        return m.renyi_w(x, y, oma)
+    if kind == _Q_RENYI_S:
+        return m.renyi_s(x, y, oma)
+    return term(kind, x, y, oma)     # Hellinger, TV: no odd lanes, never called
 
 
 @inline
-def fill(kind, mode, x, y, n, eps, dp, dq, tt):
+def fill(kind, mode, x, y, n, eps, dp, dq, oma, tt):
     """tt[k] = the terms of n elements; returns the count of odd lanes (an exact
     integer: any order gives the C lanes' result).  The loop LLVM vectorizes:
     the math is branch-free, kind and mode constants at every entry point."""
@@ -88,13 +119,13 @@ def fill(kind, mode, x, y, n, eps, dp, dq, tt):
         if scaled:
             xv = (xv + eps) / dp
             yv = 0.0 if one else (yv + eps) / dq
-        tt[k] = term(kind, xv, yv)
-        n_odd += int(odd(kind, xv, yv))
+        tt[k] = term(kind, xv, yv, oma)
+        n_odd += int(odd(kind, xv, yv, oma))
     return n_odd
 
 
 @inline
-def settle(kind, mode, p, q, i, start, n, eps, dp, dq, work, t, n_odd):
+def settle(kind, mode, p, q, i, start, n, eps, dp, dq, oma, work, t, n_odd):
     # a log argument was not a normal double: the exact scalar terms instead
     one = kind == _Q_H
     scaled = mode == _TERMS_SCALED
@@ -109,13 +140,13 @@ def settle(kind, mode, p, q, i, start, n, eps, dp, dq, work, t, n_odd):
             if scaled:
                 x = (x + eps) / dp
                 y = 0.0 if one else (y + eps) / dq
-            work[j] = exact(kind, x, y)
+            work[j] = exact(kind, x, y, oma)
         a = lanes8(work, k, a)
     return tree8(a)
 
 
 @inline
-def blk(kind, mode, p, q, i, start, n, eps, dp, dq, work, stage):
+def blk(kind, mode, p, q, i, start, n, eps, dp, dq, oma, work, stage):
     """kl_block_<kind>(mode, ...): (terms, sum_p, sum_q, n_bad) of one block of row i."""
     one = kind == _Q_H
     want_terms = mode != _SUMS
@@ -135,30 +166,31 @@ def blk(kind, mode, p, q, i, start, n, eps, dp, dq, work, stage):
                 y = stage[1]
                 stage_row(q, i, start + s, k, y)
         if want_terms:
-            n_odd += fill(kind, mode, x, y, k, eps, dp, dq, work)
+            n_odd += fill(kind, mode, x, y, k, eps, dp, dq, oma, work)
             at = lanes8(work, k, at)
         if want_sums:
             ap, bp = sums8(x, k, ap, bp)
             if not one:
                 aq, bq = sums8(y, k, aq, bq)
-    t = settle(kind, mode, p, q, i, start, n, eps, dp, dq, work, tree8(at), n_odd)
+    t = settle(kind, mode, p, q, i, start, n, eps, dp, dq, oma, work, tree8(at), n_odd)
     return (t, tree8(ap), tree8(aq), tree8(bp) + tree8(bq))
 
 
 @inline
-def blk_alone(kind, mode, p, q, i, start, n, eps, dp, dq):
+def blk_alone(kind, mode, p, q, i, start, n, eps, dp, dq, oma):
     # one block with its own scratch: a task of the long-row path
     work, stage = scratch(p, n, 2)
-    return blk(kind, mode, borrow(p), borrow(q), i, start, n, eps, dp, dq, work, stage)
+    return blk(kind, mode, borrow(p), borrow(q), i, start, n, eps, dp, dq, oma, work, stage)
 
 
 @inline
-def run(kind, mode, p, q, i, eps, dp, dq, work, stage):
+def run(kind, mode, p, q, i, eps, dp, dq, oma, work, stage):
     # _pass without parts: the blocks of row i in order, their results added
     n = p.shape[1]
     t = sp = sq = nb = 0.0
     for start in range(0, n, block):
-        r = blk(kind, mode, p, q, i, start, min(block, n - start), eps, dp, dq, work, stage)
+        r = blk(kind, mode, p, q, i, start, min(block, n - start), eps, dp, dq, oma, work,
+                stage)
         t += r[0]
         sp += r[1]
         sq += r[2]
@@ -214,55 +246,149 @@ def finish(kind, p, q, i, check, tol, log_base, rep, c, total, sums):
             rep[c, 4], rep[c, 5] = i, 0
         elif not one and bad_sum(sums[2], tol):
             rep[c, 4], rep[c, 5] = i, 1
-    # divergences are never negative (rounding can dip below 0); NaN passes
-    if (kind == _Q_KL or kind == _Q_JS) and total < 0.0:
+    # divergences are never negative (rounding can dip below 0); NaN and -inf pass
+    if (kind == _Q_KL or kind == _Q_JS or kind == _Q_RENYI or kind == _Q_RENYI_MAX) \
+            and total < 0.0 and total > -m.INF:
         total = 0.0
     # disjoint supports: log 2 up to rounding; inf, NaN and larger pass
     if kind == _Q_JS and total > _LN2 and total <= _LN2_ROUNDING:
         total = _LN2
+    if kind == _Q_HELLINGER:
+        total = math.sqrt(0.5 * total)
+    elif kind == _Q_TV:
+        total = 0.5 * total
+    # Hellinger distance and total variation are at most 1, up to rounding
+    if (kind == _Q_HELLINGER or kind == _Q_TV) and total > 1.0 and total <= _ONE_ROUNDING:
+        total = 1.0
     return total / log_base
 
 
 @inline
-def chunk(kind, p, q, out, rep, lo, hi, c, check, tol, eps, transform, log_base, work, stage):
-    """Rows lo..hi, each serially (_row), reporting into rep[c]."""
+def row_total(kind, p, q, i, check, eps, transform, oma, work, stage):
+    """_row's passes for row i: (the total to finish, the sums and bad-value flags)."""
     n = p.shape[1]
-    p, q, out, rep = borrow(p), borrow(q), borrow(out), borrow(rep)
-    work, stage = borrow(work), borrow(stage)
-    for i in range(lo, hi):
+    dp = dq = 1.0
+    if transform or kind == _Q_RENYI_MAX:
+        sums = run(kind, _SUMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
         if transform:
-            sums = run(kind, _SUMS, p, q, i, 0.0, 1.0, 1.0, work, stage)
-            terms = run(kind, _TERMS_SCALED, p, q, i, eps, sums[1] + n * eps,
-                        sums[2] + n * eps, work, stage)
-        elif check > 0:
-            terms = sums = run(kind, _TERMS_SUMS, p, q, i, 0.0, 1.0, 1.0, work, stage)
-        else:
-            terms = sums = run(kind, _TERMS, p, q, i, 0.0, 1.0, 1.0, work, stage)
-        out[i] = finish(kind, p, q, i, check, tol, log_base, rep, c, terms[0], sums)
+            dp = sums[1] + n * eps
+            dq = sums[2] + n * eps
+        terms = sums
+        if kind != _Q_RENYI_MAX:
+            terms = run(kind, _TERMS_SCALED, p, q, i, eps, dp, dq, oma, work, stage)
+    elif check > 0 or kind == _Q_RENYI:    # Renyi always needs P = sum p
+        terms = sums = run(kind, _TERMS_SUMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
+    else:
+        terms = sums = run(kind, _TERMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
+    total = terms[0]
+    if kind == _Q_RENYI_MAX:
+        total = max_log_ratio(p, q, i, transform, eps, dp, dq)
+    elif kind == _Q_RENYI:
+        total = renyi_total(p, q, i, transform, eps, dp, dq, oma, terms[0],
+                            1.0 if transform else sums[1], work, stage)
+    return total, sums
 
 
 @inline
-def rows_serial(kind, p, q, out, rep, check, tol, eps, transform, log_base):
+def renyi_total(p, q, i, transform, eps, dp, dq, oma, w, sum_p, work, stage):
+    """_kernels_cython.pyx's _renyi_total: log1p(W/P) / (alpha - 1), the terms of S
+    where W/P < -1/2, the log domain where S over- or underflows."""
+    if w != w:
+        return w
+    if w < m.INF and w >= -0.5 * sum_p:
+        return math.log1p(w / sum_p) / -oma
+    if w < m.INF:
+        s_sum = run(_Q_RENYI_S, _TERMS_SCALED if transform else _TERMS, p, q, i, eps, dp, dq,
+                    oma, work, stage)[0]
+        if s_sum > 0.0 and s_sum < m.INF:
+            return math.log(s_sum / sum_p) / -oma
+    return (renyi_log_sum(p, q, i, transform, eps, dp, dq, oma) - math.log(sum_p)) / -oma
+
+
+@njit
+def renyi_log_sum(p, q, i, transform, eps, dp, dq, oma):
+    """log sum p^alpha q^(1-alpha), element by element in order (log-sum-exp)."""
+    n = p.shape[1]
+    top = -m.INF
+    for j in range(n):
+        x = np.float64(p[i, j])
+        y = np.float64(q[i, j])
+        if transform:
+            x = (x + eps) / dp
+            y = (y + eps) / dq
+        t = m.renyi_log_term(x, y, oma)
+        if t != t:
+            return t
+        if t > top:
+            top = t
+    if top == m.INF or top == -m.INF:
+        return top
+    acc = 0.0
+    for j in range(n):
+        x = np.float64(p[i, j])
+        y = np.float64(q[i, j])
+        if transform:
+            x = (x + eps) / dp
+            y = (y + eps) / dq
+        acc += math.exp(m.renyi_log_term(x, y, oma) - top)
+    return top + math.log(acc)
+
+
+@njit
+def max_log_ratio(p, q, i, transform, eps, dp, dq):
+    """Renyi of order inf: max over p > 0 of log(p/q); NaN for a row without p > 0."""
+    top = m.NAN
+    for j in range(p.shape[1]):
+        x = np.float64(p[i, j])
+        y = np.float64(q[i, j])
+        if transform:
+            x = (x + eps) / dp
+            y = (y + eps) / dq
+        if x != x or y != y or x < 0.0 or y < 0.0:
+            return m.NAN
+        if x == 0.0:
+            continue
+        if y == 0.0:
+            return m.INF
+        x = m.log_ratio(x, y)
+        if not (x <= top):
+            top = x
+    return top
+
+
+@inline
+def chunk(kind, p, q, out, rep, lo, hi, c, check, tol, eps, transform, log_base, oma, work,
+          stage):
+    """Rows lo..hi, each serially (_row), reporting into rep[c]."""
+    p, q, out, rep = borrow(p), borrow(q), borrow(out), borrow(rep)
+    work, stage = borrow(work), borrow(stage)
+    for i in range(lo, hi):
+        total, sums = row_total(kind, p, q, i, check, eps, transform, oma, work, stage)
+        out[i] = finish(kind, p, q, i, check, tol, log_base, rep, c, total, sums)
+
+
+@inline
+def rows_serial(kind, p, q, out, rep, check, tol, eps, transform, log_base, oma):
     work, stage = scratch(p, p.shape[1], 2)
-    chunk(kind, p, q, out, rep, 0, p.shape[0], 0, check, tol, eps, transform, log_base,
+    chunk(kind, p, q, out, rep, 0, p.shape[0], 0, check, tol, eps, transform, log_base, oma,
           work, stage)
 
 
 @inline
-def rows_chunk(kind, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base):
+def rows_chunk(kind, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base, oma):
     # one prange task: its chunk of rows with its own scratch
     n_rows = p.shape[0]
     work, stage = scratch(p, p.shape[1], 2)
     chunk(kind, p, q, out, rep, c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks, c,
-          check, tol, eps, transform, log_base, work, stage)
+          check, tol, eps, transform, log_base, oma, work, stage)
 
 
 @inline
-def long_task(kind, mode, p, q, i, b, parts, eps, dp, dq):
+def long_task(kind, mode, p, q, i, b, parts, eps, dp, dq, oma):
     # one block of a long row, a prange task: its result into parts[b]
     n = p.shape[1]
     st = b * block
-    r = blk_alone(kind, mode, p, q, i, st, min(block, n - st), eps, dp, dq)
+    r = blk_alone(kind, mode, p, q, i, st, min(block, n - st), eps, dp, dq, oma)
     parts[b, 0], parts[b, 1], parts[b, 2], parts[b, 3] = r
 
 
@@ -302,7 +428,7 @@ def label_chunk(labels, q, out, rep, lo, hi, c, check, eps, transform, ignore_in
             value = np.float64(q[i, lab])
             n_bad = 0
             if transform:
-                sums = run(_Q_H, _SUMS, q, q, i, 0.0, 1.0, 1.0, work, stage)
+                sums = run(_Q_H, _SUMS, q, q, i, 0.0, 1.0, 1.0, 0.0, work, stage)
                 n_bad = int(sums[3])
                 value = (value + eps) / (sums[1] + n * eps)
             elif check > 0:
@@ -459,91 +585,184 @@ def gauss_task(scale, prior, m1, s1, m2, s2, out, rep, c, check, log_base):
 # IR-inlined (inline="always", before numba's parfor pass), so each entry point's
 # prange loops stay parallel and its `kind` a literal constant
 @numba.njit(nogil=True, error_model="numpy", inline="always")
-def long_rows(kind, p, q, out, rep, check, tol, eps, transform, log_base):
-    # _long_row: the blocks of each row in parallel into `parts`, added in order
+def long_rows(kind, p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    # _long_row: the blocks of each row in parallel into `parts`, added in order (the
+    # f-divergences' extra passes -- Renyi's second tier, its order inf's sums -- run
+    # their blocks in order instead: the same additions, the same bits)
     n = p.shape[1]
     n_blocks = (n + block - 1) // block
     parts = np.empty((n_blocks, 4))
+    work, stage = scratch(p, n, 2)
     for i in range(p.shape[0]):
-        if transform:
-            for b in prange(n_blocks):
-                long_task(kind, _SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            sums = add_parts(parts)
-            dp = sums[1] + n * eps
-            dq = sums[2] + n * eps
-            for b in prange(n_blocks):
-                long_task(kind, _TERMS_SCALED, p, q, i, b, parts, eps, dp, dq)
-            terms = add_parts(parts)
+        if kind == _Q_RENYI_MAX:
+            total, sums = row_total(kind, borrow(p), borrow(q), i, check, eps, transform, oma,
+                                    work, stage)
         else:
-            for b in prange(n_blocks):
-                if check > 0:
-                    long_task(kind, _TERMS_SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-                else:
-                    long_task(kind, _TERMS, p, q, i, b, parts, 0.0, 1.0, 1.0)
-            terms = sums = add_parts(parts)
-        out[i] = finish(kind, p, q, i, check, tol, log_base, rep, 0, terms[0], sums)
+            dp = dq = 1.0
+            if transform:
+                for b in prange(n_blocks):
+                    long_task(kind, _SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0, oma)
+                sums = add_parts(parts)
+                dp = sums[1] + n * eps
+                dq = sums[2] + n * eps
+                for b in prange(n_blocks):
+                    long_task(kind, _TERMS_SCALED, p, q, i, b, parts, eps, dp, dq, oma)
+                terms = add_parts(parts)
+            else:
+                for b in prange(n_blocks):
+                    if check > 0 or kind == _Q_RENYI:
+                        long_task(kind, _TERMS_SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0, oma)
+                    else:
+                        long_task(kind, _TERMS, p, q, i, b, parts, 0.0, 1.0, 1.0, oma)
+                terms = sums = add_parts(parts)
+            total = terms[0]
+            if kind == _Q_RENYI:
+                total = renyi_total(borrow(p), borrow(q), i, transform, eps, dp, dq, oma,
+                                    terms[0], 1.0 if transform else sums[1], work, stage)
+        out[i] = finish(kind, p, q, i, check, tol, log_base, rep, 0, total, sums)
 
 
 # -- entry points: one per (quantity, driver), the constants literal ---------------------
 # (written out: a function built at run time could not be cached)
 
 def kl_serial(p, q, out, rep, check, tol, eps, transform, log_base):
-    rows_serial(_Q_KL, p, q, out, rep, check, tol, eps, transform, log_base)
+    rows_serial(_Q_KL, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
 
 
 def kl_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
     n_chunks = rep.shape[0]
     for c in prange(n_chunks):
-        rows_chunk(_Q_KL, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base)
+        rows_chunk(_Q_KL, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
+                   0.0)
 
 
 def kl_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    long_rows(_Q_KL, p, q, out, rep, check, tol, eps, transform, log_base)
+    long_rows(_Q_KL, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
 
 
 def ce_serial(p, q, out, rep, check, tol, eps, transform, log_base):
-    rows_serial(_Q_CE, p, q, out, rep, check, tol, eps, transform, log_base)
+    rows_serial(_Q_CE, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
 
 
 def ce_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
     n_chunks = rep.shape[0]
     for c in prange(n_chunks):
-        rows_chunk(_Q_CE, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base)
+        rows_chunk(_Q_CE, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
+                   0.0)
 
 
 def ce_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    long_rows(_Q_CE, p, q, out, rep, check, tol, eps, transform, log_base)
+    long_rows(_Q_CE, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
 
 
 def h_serial(p, q, out, rep, check, tol, eps, transform, log_base):
-    rows_serial(_Q_H, p, q, out, rep, check, tol, eps, transform, log_base)
+    rows_serial(_Q_H, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
 
 
 def h_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
     n_chunks = rep.shape[0]
     for c in prange(n_chunks):
-        rows_chunk(_Q_H, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base)
+        rows_chunk(_Q_H, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
+                   0.0)
 
 
 def h_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    long_rows(_Q_H, p, q, out, rep, check, tol, eps, transform, log_base)
+    long_rows(_Q_H, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
 
 
 def js_serial(p, q, out, rep, check, tol, eps, transform, log_base):
-    rows_serial(_Q_JS, p, q, out, rep, check, tol, eps, transform, log_base)
+    rows_serial(_Q_JS, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
 
 
 def js_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
     n_chunks = rep.shape[0]
     for c in prange(n_chunks):
-        rows_chunk(_Q_JS, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base)
+        rows_chunk(_Q_JS, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
+                   0.0)
 
 
 def js_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    long_rows(_Q_JS, p, q, out, rep, check, tol, eps, transform, log_base)
+    long_rows(_Q_JS, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
 
 
 # diagonal Gaussians: scale codes 0 var, 1 std, 2 logvar, 3 logstd (_numba_math.SCALE_*)
+
+# the f-divergences: one more argument, Renyi's oma = 1 - alpha (the rest ignore it)
+
+def hellinger_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    rows_serial(_Q_HELLINGER, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def hellinger_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    n_chunks = rep.shape[0]
+    for c in prange(n_chunks):
+        rows_chunk(_Q_HELLINGER, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
+                   log_base, oma)
+
+
+def hellinger_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    long_rows(_Q_HELLINGER, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def tv_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    rows_serial(_Q_TV, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def tv_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    n_chunks = rep.shape[0]
+    for c in prange(n_chunks):
+        rows_chunk(_Q_TV, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
+                   oma)
+
+
+def tv_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    long_rows(_Q_TV, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def chi2_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    rows_serial(_Q_CHI2, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def chi2_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    n_chunks = rep.shape[0]
+    for c in prange(n_chunks):
+        rows_chunk(_Q_CHI2, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
+                   oma)
+
+
+def chi2_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    long_rows(_Q_CHI2, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def renyi_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    rows_serial(_Q_RENYI, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def renyi_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    n_chunks = rep.shape[0]
+    for c in prange(n_chunks):
+        rows_chunk(_Q_RENYI, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
+                   log_base, oma)
+
+
+def renyi_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    long_rows(_Q_RENYI, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def renyi_max_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    rows_serial(_Q_RENYI_MAX, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def renyi_max_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    n_chunks = rep.shape[0]
+    for c in prange(n_chunks):
+        rows_chunk(_Q_RENYI_MAX, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
+                   log_base, oma)
+
+
+def renyi_max_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    long_rows(_Q_RENYI_MAX, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
 
 def gauss_var(m1, s1, m2, s2, out, rep, check, log_base):
     gauss_serial(0, False, m1, s1, m2, s2, out, rep, check, log_base)
@@ -622,7 +841,9 @@ _SCALES = ("var", "std", "logvar", "logstd")
 
 # (family, variant) -> entry point, the families and variants of _numba_kernels._kernel
 ENTRIES = {("label", "serial"): label_serial, ("label", "parallel"): label_parallel}
-for _kind, _name in ((_Q_KL, "kl"), (_Q_CE, "ce"), (_Q_H, "h"), (_Q_JS, "js")):
+for _kind, _name in ((_Q_KL, "kl"), (_Q_CE, "ce"), (_Q_H, "h"), (_Q_JS, "js"),
+                     (_Q_HELLINGER, "hellinger"), (_Q_TV, "tv"), (_Q_CHI2, "chi2"),
+                     (_Q_RENYI, "renyi"), (_Q_RENYI_MAX, "renyi_max")):
     for _variant in ("serial", "parallel", "long"):
         ENTRIES[(_kind, _variant)] = globals()[f"{_name}_{_variant}"]
 for _s, _name in enumerate(_SCALES):

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _numba_math as m
 from ._numba_cache import compile_kernel, register_source, row_types
-from ._numba_kernels import _call_parallel, _dtype_name, compile_once
+from ._numba_kernels import call_parallel, compile_once, dtype_name
 from ._numba_lanes import borrow, max8, min8, sum8
 
 register_source(__file__)
@@ -670,17 +670,17 @@ def _kernel(family, parallel, dtype):
 def _run(family, args, n_rows, n, report, n_threads):
     if n_rows == 0 or n == 0:
         return
-    dtype = _dtype_name(args[1])   # p (rows) or q (labels)
+    dtype = dtype_name(args[1])   # p (rows) or q (labels)
     if n_threads == 1 or report.shape[0] == 1:
         _kernel(family, False, dtype)(*args)
     else:
-        _call_parallel(_kernel(family, True, dtype), args, n_threads)
+        call_parallel(_kernel(family, True, dtype), args, n_threads)
 
 
 def kl_space_rows(p, q, out, report, check, tol_p, tol_q, p_space, q_space, temperature,
                   norm_p, norm_q, log_base, n_threads):
     """out[i] = KL(p[i] || q[i]) / log_base for inputs in the given spaces."""
-    _dtype_name(p)
+    dtype_name(p)
     args = (_Q_KL, p, q, out, report, int(check), float(tol_p), float(tol_q), int(p_space),
             int(q_space), float(temperature), bool(norm_p), bool(norm_q), float(log_base))
     _run("rows", args, p.shape[0], p.shape[1], report, n_threads)
@@ -689,7 +689,7 @@ def kl_space_rows(p, q, out, report, check, tol_p, tol_q, p_space, q_space, temp
 def cross_entropy_space_rows(p, q, out, report, check, tol_p, tol_q, q_space, temperature,
                              norm_p, log_base, n_threads):
     """out[i] = -sum_j p log q / log_base, q as log-probabilities or logits."""
-    _dtype_name(p)
+    dtype_name(p)
     args = (_Q_CE, p, q, out, report, int(check), float(tol_p), float(tol_q), PROB,
             int(q_space), float(temperature), bool(norm_p), False, float(log_base))
     _run("rows", args, p.shape[0], p.shape[1], report, n_threads)
@@ -697,7 +697,7 @@ def cross_entropy_space_rows(p, q, out, report, check, tol_p, tol_q, q_space, te
 
 def entropy_space_rows(p, out, report, check, tol_p, space, temperature, log_base, n_threads):
     """out[i] = -sum_j p log p / log_base, p as log-probabilities or logits."""
-    _dtype_name(p)
+    dtype_name(p)
     args = (_Q_H, p, p, out, report, int(check), float(tol_p), float(tol_p), int(space),
             int(space), float(temperature), False, False, float(log_base))
     _run("rows", args, p.shape[0], p.shape[1], report, n_threads)
@@ -706,7 +706,7 @@ def entropy_space_rows(p, out, report, check, tol_p, space, temperature, log_bas
 def cross_entropy_label_space_rows(labels, q, out, report, check, q_space, temperature,
                                    ignore_index, has_ignore, log_base, n_threads):
     """out[i] = -log softmax(q[i])[labels[i]] (logits) or -q[i, labels[i]] (log), / log_base."""
-    _dtype_name(q)
+    dtype_name(q)
     args = (np.asarray(labels, dtype=np.int64), q, out, report, int(check), int(q_space),
             float(temperature), int(ignore_index), bool(has_ignore), float(log_base))
     _run("labels", args, q.shape[0], q.shape[1], report, n_threads)

@@ -11,7 +11,7 @@ do.  Slow and simple; for tests and as the fallback.
 
 import numpy as np
 
-from ._numpy_kernels import _u_minus_1_minus_log_u
+from ._numpy_kernels import u_minus_1_minus_log_u
 
 __all__ = ["gaussian_full_kernel"]
 
@@ -117,7 +117,7 @@ def gaussian_full_kernel(mu1, cov1, mu2, cov2, out, info, prior, check, sym_tol,
         finite = np.isfinite(e).all(axis=(1, 2))   # NaN/inf input (validate=False): NaN
         lam = np.linalg.eigvalsh(np.where(finite[:, None, None], e, 0.0))
         near = todo & finite & (lam.min(axis=1, initial=0.0) >= -0.5)
-        terms = _u_minus_1_minus_log_u(lam, np.log1p(lam)).sum(axis=1)
+        terms = u_minus_1_minus_log_u(lam, np.log1p(lam)).sum(axis=1)
         result[near] = terms[near] + zz[near]
         far = todo & finite & ~near
         if far.any():
@@ -130,7 +130,7 @@ def gaussian_full_kernel(mu1, cov1, mu2, cov2, out, info, prior, check, sym_tol,
             m = np.tril(np.linalg.solve(l2[far], l1))
             dg = np.diagonal(m, axis1=-2, axis2=-1)
             off = (m * m).sum(axis=(1, 2)) - (dg * dg).sum(axis=1)
-            g = _u_minus_1_minus_log_u((dg - 1.0) * (dg + 1.0), 2.0 * np.log(dg)).sum(axis=1)
+            g = u_minus_1_minus_log_u((dg - 1.0) * (dg + 1.0), 2.0 * np.log(dg)).sum(axis=1)
             result[far] = np.where(sub, off + g + zz[far], np.nan)
         r = 0.5 * result / log_base
         out[:] = np.where(r < 0.0, 0.0, r)

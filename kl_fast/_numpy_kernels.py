@@ -21,13 +21,17 @@ __all__ = [
     "cross_entropy_rows",
     "entropy_rows",
     "js_rows",
+    "hellinger_rows",
+    "total_variation_rows",
+    "chi2_rows",
+    "renyi_rows",
     "cross_entropy_label_rows",
     "gaussian_kl_rows",
     "gaussian_kl_prior_rows",
 ]
 
 
-def _quiet(kernel):
+def quiet(kernel):
     """Like the compiled kernels, never warn: inf and NaN are results, and the
     API turns invalid input into errors from the report."""
 
@@ -56,7 +60,7 @@ def _bad(x):
     return ~((x >= 0) & (x < np.inf))
 
 
-def _report_values(report, bads):
+def report_values(report, bads):
     """Record the count and first position of bad values; bads = [(arg, mask2d), ...]."""
     total = sum(int(mask.sum()) for _, mask in bads)
     if total == 0:
@@ -89,7 +93,7 @@ def _prepare(arrays, report, check, tol, eps, transform):
     """float64 copies, validation report, and the (x + eps)/(sum + n eps) transform."""
     xs = [np.asarray(a, dtype=np.float64) for a in arrays]
     if check:
-        _report_values(report, [(i, _bad(x)) for i, x in enumerate(xs)])
+        report_values(report, [(i, _bad(x)) for i, x in enumerate(xs)])
     sums = [x.sum(axis=1) for x in xs]
     if check == 2 and report[0, 0] == 0:
         _report_sums(report, list(enumerate(sums)), tol)
@@ -103,7 +107,7 @@ def _finish(out, total, log_base):
     out[...] = total / log_base
 
 
-@_quiet
+@quiet
 def kl_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
     """out[i] = sum_j rel_entr(p[i, j], q[i, j]) / log_base, clamped at 0."""
     if p.shape[0] == 0:
@@ -113,7 +117,7 @@ def kl_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
     _finish(out, np.where(total < 0, 0.0, total), log_base)
 
 
-@_quiet
+@quiet
 def cross_entropy_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
     """out[i] = -sum_j xlogy(p[i, j], q[i, j]) / log_base."""
     if p.shape[0] == 0:
@@ -124,7 +128,7 @@ def cross_entropy_rows(p, q, out, report, check, tol, eps, transform, log_base, 
     _finish(out, terms.sum(axis=1), log_base)
 
 
-@_quiet
+@quiet
 def js_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
     """out[i] = sum_j js_term(p[i, j], q[i, j]) / log_base, clamped to [0, log 2]."""
     if p.shape[0] == 0:
@@ -139,7 +143,7 @@ def js_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
     _finish(out, _clamp_js(terms.sum(axis=1)), log_base)
 
 
-@_quiet
+@quiet
 def entropy_rows(p, out, report, check, tol, eps, transform, log_base, n_threads):
     """out[i] = sum_j entr(p[i, j]) / log_base."""
     if p.shape[0] == 0:
@@ -148,7 +152,152 @@ def entropy_rows(p, out, report, check, tol, eps, transform, log_base, n_threads
     _finish(out, special.entr(p64).sum(axis=1), log_base)
 
 
-@_quiet
+# -- the f-divergence family (the forms of kl_blocks.h / kl_math.h, vectorised) -------
+
+_ONE_ROUNDING = 1.0000000000000142   # 1 + 64 eps: a rounding excess over 1
+
+
+def _clamp_one(total):
+    return np.where((total > 1.0) & (total <= _ONE_ROUNDING), 1.0, total)
+
+
+def hellinger_terms(p, q):
+    """(sqrt p - sqrt q)^2 as ((p - q) / (sqrt p + sqrt q))^2 (no cancellation where p ~ q)."""
+    d = (p - q) / (np.sqrt(p) + np.sqrt(q))
+    return np.where((p == 0) | (q == 0), p + q, d * d)   # exact where one is 0
+
+
+def tv_terms(p, q):
+    return np.abs(p - q)
+
+
+def chi2_terms(p, q):
+    """(p - q)^2 / q as (d / sqrt q)^2: over- or underflows only with the term; 0/0 is 0."""
+    d = (p - q) / np.sqrt(q)
+    return np.where((p == 0) & (q == 0), 0.0, d * d)
+
+
+def finish_hellinger(total):
+    """The distance from the sum of hellinger_terms: sqrt(total / 2), at most 1."""
+    return _clamp_one(np.sqrt(0.5 * total))
+
+
+def finish_tv(total):
+    return _clamp_one(0.5 * total)
+
+
+@quiet
+def hellinger_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+    """out[i] = sqrt(sum_j (sqrt p - sqrt q)^2 / 2) / log_base, in [0, 1]."""
+    if p.shape[0] == 0:
+        return
+    p64, q64 = _prepare((p, q), report, check, tol, eps, transform)
+    _finish(out, finish_hellinger(hellinger_terms(p64, q64).sum(axis=1)), log_base)
+
+
+@quiet
+def total_variation_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+    """out[i] = sum_j |p - q| / 2 / log_base, in [0, 1]."""
+    if p.shape[0] == 0:
+        return
+    p64, q64 = _prepare((p, q), report, check, tol, eps, transform)
+    _finish(out, finish_tv(tv_terms(p64, q64).sum(axis=1)), log_base)
+
+
+@quiet
+def chi2_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+    """out[i] = sum_j (p - q)^2 / q / log_base; 0/0 terms are 0, p > 0 = q gives inf."""
+    if p.shape[0] == 0:
+        return
+    p64, q64 = _prepare((p, q), report, check, tol, eps, transform)
+    _finish(out, chi2_terms(p64, q64).sum(axis=1), log_base)
+
+
+def _log_ratio(q, p):
+    """log(q/p) for p, q > 0, accurate where q ~ p (kl_math.h's kl_log_ratio)."""
+    r = q / p
+    band = (r > 0.5) & (r < 2.0)
+    normal = (r > np.finfo(np.float64).tiny) & (r < np.inf)
+    return np.where(band, np.log1p((q - p) / p),
+                    np.where(normal, np.log(r), np.log(q) - np.log(p)))
+
+
+def renyi_terms(p, q, c, shifted):
+    """w = p^alpha q^(1-alpha) - p (shifted) or the term itself, c = 1 - alpha, with the
+    conventions of kl_renyi_w / kl_renyi_s; NaN for NaN or negative input."""
+    y = c * _log_ratio(q, p)
+    big = y >= 709.0      # e^y overflows; p e^y = e^(log p + y) may not
+    if shifted:
+        t = np.where(big, np.exp(np.log(p) + y) - p, p * np.expm1(y))
+        t = q - p if c == 1.0 else t       # alpha = 0: the term is q, exactly
+        at_q0 = -p if c > 0 else np.inf
+    else:
+        t = np.where(big, np.exp(np.log(p) + y), p * np.exp(y))
+        t = q if c == 1.0 else t
+        at_q0 = 0.0 if c > 0 else np.inf
+    t = np.where(q == 0, at_q0, t)
+    t = np.where(p == 0, 0.0, t)
+    return _nan_where_invalid(p, q, t)
+
+
+def renyi_log_terms(p, q, c):
+    """log(p^alpha q^(1-alpha)) = log p + c log(q/p): -inf for a zero term."""
+    t = np.where(q == 0, -np.inf if c > 0 else np.inf, np.log(p) + c * _log_ratio(q, p))
+    return _nan_where_invalid(p, q, np.where(p == 0, -np.inf, t))
+
+
+def max_log_ratio_terms(p, q):
+    """log(p/q) where p > 0 (+inf where q = 0 < p), -inf elsewhere; NaN for invalid input."""
+    t = np.where(q == 0, np.inf, _log_ratio(p, q))
+    return _nan_where_invalid(p, q, np.where(p == 0, -np.inf, t))
+
+
+def _nan_where_invalid(p, q, t):
+    return np.where(np.isnan(p) | np.isnan(q) | (p < 0) | (q < 0), np.nan, t)
+
+
+def finish_renyi(c, w, s, log_s, sum_p):
+    """D_alpha per row (c = 1 - alpha) from the row sums of the shifted terms (w), the
+    terms (s, used where W/P < -1/2) and their log-sum-exp (log_s, where S over- or
+    underflows), as _kernels_cython.pyx's _renyi_total; clamped at 0."""
+    first = (w >= -0.5 * sum_p) & (w < np.inf)
+    second = ~first & (s > 0) & (s < np.inf)
+    result = np.where(first, np.log1p(w / sum_p) / -c,
+                      np.where(second, np.log(s / sum_p) / -c, (log_s - np.log(sum_p)) / -c))
+    result = np.where(np.isnan(w), w, result)
+    return np.where((result < 0) & (result > -np.inf), 0.0, result)
+
+
+def finish_max_log_ratio(top):
+    """Order inf from the row maxima of max_log_ratio_terms: no p > 0 gives NaN."""
+    top = np.where(top == -np.inf, np.nan, top)
+    return np.where((top < 0) & (top > -np.inf), 0.0, top)
+
+
+@quiet
+def renyi_rows(p, q, out, report, check, tol, eps, transform, log_base, alpha, n_threads):
+    """out[i] = log(sum_j p^alpha q^(1-alpha) / sum_j p) / (alpha - 1) / log_base:
+    KL at alpha = 1, max log(p/q) over p > 0 at alpha = inf (alpha >= 0)."""
+    if p.shape[0] == 0:
+        return
+    if alpha == 1.0:
+        kl_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+        return
+    p64, q64 = _prepare((p, q), report, check, tol, eps, transform)
+    if alpha == np.inf:
+        # a NaN term (invalid input) makes the row NaN, as in the kernels
+        total = finish_max_log_ratio(max_log_ratio_terms(p64, q64).max(axis=1))
+    else:
+        c = 1.0 - alpha
+        sum_p = np.ones(p64.shape[0]) if transform else p64.sum(axis=1)
+        w = renyi_terms(p64, q64, c, True).sum(axis=1)
+        s = renyi_terms(p64, q64, c, False).sum(axis=1)
+        log_s = special.logsumexp(renyi_log_terms(p64, q64, c), axis=1)
+        total = finish_renyi(c, w, s, log_s, sum_p)
+    _finish(out, total, log_base)
+
+
+@quiet
 def cross_entropy_label_rows(labels, q, out, report, check, eps, transform, ignore_index,
                              has_ignore, log_base, n_threads):
     """out[i] = -log q[i, labels[i]] / log_base; NaN where labels[i] == ignore_index."""
@@ -186,7 +335,7 @@ def cross_entropy_label_rows(labels, q, out, report, check, eps, transform, igno
     _finish(out, result, log_base)
 
 
-def _u_minus_1_minus_log_u(u_minus_1, log_u):
+def u_minus_1_minus_log_u(u_minus_1, log_u):
     """u - 1 - log u, from an accurate u - 1 (see kl_math.h)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         band = (u_minus_1 >= -0.5) & (u_minus_1 <= 1.0)
@@ -204,10 +353,10 @@ def _gauss_terms2(scale, m1, s1, m2, s2):
     dm = m1 - m2
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if scale == SCALE_VAR:
-            return _u_minus_1_minus_log_u((s1 - s2) / s2, np.log(s1) - np.log(s2)) + dm * dm / s2
+            return u_minus_1_minus_log_u((s1 - s2) / s2, np.log(s1) - np.log(s2)) + dm * dm / s2
         if scale == SCALE_STD:
             um1 = ((s1 - s2) / s2) * ((s1 + s2) / s2)
-            return _u_minus_1_minus_log_u(um1, 2.0 * (np.log(s1) - np.log(s2))) + (dm / s2) ** 2
+            return u_minus_1_minus_log_u(um1, 2.0 * (np.log(s1) - np.log(s2))) + (dm / s2) ** 2
         if scale == SCALE_LOGVAR:
             return expm1mx(s1 - s2) + dm * dm * np.exp(-s2)
         if scale == SCALE_LOGSTD:
@@ -224,8 +373,8 @@ def _gauss_report(report, check, scale, arrays):
             bads.append((arg, ~np.isfinite(x)))
         else:
             bads.append((arg, ~((x > 0) & (x < np.inf))))
-    _report_values(report, bads)
-    # _report_values picks the smallest row; within a row the smallest column
+    report_values(report, bads)
+    # report_values picks the smallest row; within a row the smallest column
     # wins across arguments in the compiled kernels, so redo the tie-break.
     if report[0, 1] >= 0:
         row = report[0, 1]
@@ -234,7 +383,7 @@ def _gauss_report(report, check, scale, arrays):
         report[0, 2:4] = (col, arg)
 
 
-@_quiet
+@quiet
 def gaussian_kl_rows(mu1, s1, mu2, s2, out, report, check, scale, log_base, n_threads):
     """out[i] = sum_j KL(N(mu1, s1) || N(mu2, s2))[i, j] / log_base, s in `scale`."""
     if mu1.shape[0] == 0:
@@ -245,7 +394,7 @@ def gaussian_kl_rows(mu1, s1, mu2, s2, out, report, check, scale, log_base, n_th
     _finish(out, np.where(total < 0, 0.0, total), log_base)
 
 
-@_quiet
+@quiet
 def gaussian_kl_prior_rows(mu1, s1, out, report, check, scale, log_base, n_threads):
     """out[i] = sum_j KL(N(mu1, s1) || N(0, 1))[i, j] / log_base, s in `scale`."""
     if mu1.shape[0] == 0:

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import special
 
 from ._numpy_exact import expm1mx, two_diff
-from ._numpy_kernels import _quiet, _report_values
+from ._numpy_kernels import quiet, report_values
 
 __all__ = [
     "kl_space_rows",
@@ -59,7 +59,7 @@ def _report_checks(report, check, checks):
     """checks = [(arg, space, x, values, raw, tol)]: values first, then sums."""
     if not check:
         return
-    _report_values(report, [(arg, _bad(values, space)) for arg, space, _, values, _, _ in checks])
+    report_values(report, [(arg, _bad(values, space)) for arg, space, _, values, _, _ in checks])
     if check != 2 or report[0, 0]:
         return
     best = None
@@ -149,7 +149,7 @@ def _finish(out, value, log_base, clamp):
     out[...] = value / log_base
 
 
-@_quiet
+@quiet
 def kl_space_rows(p, q, out, report, check, tol_p, tol_q, p_space, q_space, temperature,
                   norm_p, norm_q, log_base, n_threads):
     """out[i] = KL(p[i] || q[i]) / log_base for inputs in the given spaces."""
@@ -165,7 +165,7 @@ def kl_space_rows(p, q, out, report, check, tol_p, tol_q, p_space, q_space, temp
     _finish(out, _kl(x, y, p_space, q_space, diff), log_base, True)
 
 
-@_quiet
+@quiet
 def cross_entropy_space_rows(p, q, out, report, check, tol_p, tol_q, q_space, temperature,
                              norm_p, log_base, n_threads):
     """out[i] = -sum_j p log q / log_base, q as log-probabilities or logits."""
@@ -184,7 +184,7 @@ def cross_entropy_space_rows(p, q, out, report, check, tol_p, tol_q, q_space, te
     _finish(out, value, log_base, False)
 
 
-@_quiet
+@quiet
 def entropy_space_rows(p, out, report, check, tol_p, space, temperature, log_base, n_threads):
     """out[i] = -sum_j p log p / log_base, p as log-probabilities or logits."""
     if p.shape[0] == 0 or p.shape[1] == 0:
@@ -201,7 +201,7 @@ def entropy_space_rows(p, out, report, check, tol_p, space, temperature, log_bas
     _finish(out, value, log_base, False)
 
 
-@_quiet
+@quiet
 def cross_entropy_label_space_rows(labels, q, out, report, check, q_space, temperature,
                                    ignore_index, has_ignore, log_base, n_threads):
     """out[i] = -log softmax(q[i])[labels[i]] (logits) or -q[i, labels[i]] (log), / log_base."""
@@ -231,7 +231,7 @@ def cross_entropy_label_space_rows(labels, q, out, report, check, q_space, tempe
     if check and not outside.any():
         if q_space == LOGITS:
             bad = _bad(np.asarray(q, np.float64), LOGITS) & ~(ignored)[:, None]
-            _report_values(report, [(1, bad)])
+            report_values(report, [(1, bad)])
             if report[0, 0] == 0:
                 s = _check_value(LOGITS, y, None)
                 none = np.flatnonzero(~(s > 0) & ~ignored)
@@ -241,5 +241,5 @@ def cross_entropy_label_space_rows(labels, q, out, report, check, q_space, tempe
             bad = np.zeros(q.shape, bool)
             ok = ~ignored
             bad[rows[ok], picked[ok]] = _bad(y[rows[ok], picked[ok]], LOG)
-            _report_values(report, [(1, bad)])
+            report_values(report, [(1, bad)])
     out[...] = value / log_base

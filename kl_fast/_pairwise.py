@@ -23,6 +23,7 @@ from . import _api, _arrays, _dask_dispatch, _dask_other
 from ._backends import get_backend
 from ._engine import Options, run_kernel
 from ._inputs import prepare_inputs
+from ._prob_rows import PROB_REQUIREMENT, check_mode
 from ._report import note_out, raise_for_sums, raise_for_values
 from ._rows import make_rows
 from ._threading import resolve_num_threads, threads_for
@@ -48,7 +49,7 @@ def _validate_rows(arr, name, check, tol, opts):
     rows = make_rows([arr], [name], -1)
     _, report = run_kernel("entropy_rows", rows, arr.dtype, (check, tol, 0.0, False, 1.0),
                            opts)
-    raise_for_values(report, rows, [name], [arr], _api._PROB_REQUIREMENT)
+    raise_for_values(report, rows, [name], [arr], PROB_REQUIREMENT)
     raise_for_sums(report, rows, [name], [arr], tol)
 
 
@@ -76,7 +77,7 @@ def _prepare(P, Q, eps, normalize, out, backend, num_threads, validate, sum_tol)
     if out is not None and out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, but the result has shape {shape}; "
                          "pass an array of that shape")
-    check, tol = _api._check_mode(opts, normalize, eps, tol_dtype, p_mat.shape[1])
+    check, tol = check_mode(opts, normalize, eps, tol_dtype, p_mat.shape[1])
     if check:
         for (name, _), arr in zip(named, mats, strict=True):
             _validate_rows(arr, name, check, tol, opts)

@@ -6,7 +6,7 @@ A quantity is one way of calling a public function that the benchmark and the
 contender tests compare against peers: ``kl`` (probability rows) and
 ``kl_logits`` (two logits rows) are two quantities of ``kl_divergence``.  Its
 ``group`` names the contenders module that builds its data and peers
-(``rows``: ``_contenders.py``; ``tables``, ``elementwise``, ``llm``: the
+(``rows``: ``_contenders.py``; ``tables``, ``elementwise``, ``llm``, ``fdiv``: the
 ``_contenders_<group>.py`` modules).  Adding a quantity to the benchmark is
 one row here plus its contenders in the group's module.
 """
@@ -22,7 +22,7 @@ class Quantity:
 
     name: str                 # the key of --functions, the contenders and the JSON
     function: str             # the public kl_fast function it calls
-    group: str                # rows | tables | elementwise | llm: its contenders module
+    group: str                # rows | tables | elementwise | llm | fdiv: its contenders
     full_size: tuple          # (n_rows, n_cat) of the performance contract (--full)
     dtypes: tuple = ("float64", "float32")
 
@@ -46,6 +46,11 @@ REGISTRY = (
     Quantity("binary_cross_entropy_logits", "binary_cross_entropy", "elementwise",
              (200_000, 256)),
     Quantity("kl_estimate_k3", "kl_estimate", "elementwise", (200_000, 256)),
+    # the f-divergence family (Renyi at alpha = 1/2: _contenders_fdiv.RENYI_ALPHA)
+    Quantity("renyi", "renyi_divergence", "fdiv", (200_000, 256)),
+    Quantity("hellinger", "hellinger_distance", "fdiv", (200_000, 256)),
+    Quantity("total_variation", "total_variation", "fdiv", (200_000, 256)),
+    Quantity("chi2", "chi2_divergence", "fdiv", (200_000, 256)),
     # the LLM case: float32 logits, 2048 positions x a 32,000-token vocabulary
     Quantity("llm_distill_kl", "kl_divergence", "llm", (2048, 32_000), ("float32",)),
     Quantity("llm_cross_entropy", "cross_entropy", "llm", (2048, 32_000), ("float32",)),

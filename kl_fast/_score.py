@@ -23,6 +23,13 @@ import numpy as np
 from ._api import cross_entropy, entropy, js_divergence, kl_divergence
 from ._backends import get_backend
 from ._binary import binary_cross_entropy, binary_kl
+from ._fdivergences import (
+    check_alpha,
+    chi2_divergence,
+    hellinger_distance,
+    renyi_divergence,
+    total_variation,
+)
 from ._score_errors import ScoreInputError
 from ._score_inputs import open_input
 from ._score_output import AtomicNpyWriter, check_out, open_writer
@@ -49,6 +56,7 @@ class Metric:
     n_inputs: int          # 1 for entropy, else 2
     elementwise: bool      # binary-kl: no category axis
     options: frozenset     # the optional settings it takes (beyond base/eps/backend/threads)
+    logarithmic: bool = True   # takes --base
 
 
 METRICS = {
@@ -64,11 +72,20 @@ METRICS = {
     "binary-kl": Metric("binary-kl", binary_kl, 2, True, frozenset({"p_space", "q_space"})),
     "binary-cross-entropy": Metric("binary-cross-entropy", binary_cross_entropy, 2, True,
                                    frozenset({"q_space"})),
+    # the f-divergences
+    "renyi": Metric("renyi", renyi_divergence, 2, False,
+                    frozenset({"axis", "normalize", "sum_tol", "alpha"})),
+    "hellinger": Metric("hellinger", hellinger_distance, 2, False,
+                        frozenset({"axis", "normalize", "sum_tol"}), logarithmic=False),
+    "total-variation": Metric("total-variation", total_variation, 2, False,
+                              frozenset({"axis", "normalize", "sum_tol"}), logarithmic=False),
+    "chi2": Metric("chi2", chi2_divergence, 2, False,
+                   frozenset({"axis", "normalize", "sum_tol"}), logarithmic=False),
 }
 
 _FLAGS = {"axis": "--axis", "normalize": "--normalize", "p_space": "--p-space",
           "q_space": "--q-space", "temperature": "--temperature",
-          "ignore_index": "--ignore-index", "sum_tol": "--sum-tol"}
+          "ignore_index": "--ignore-index", "sum_tol": "--sum-tol", "alpha": "--alpha"}
 
 
 @dataclass
@@ -115,8 +132,17 @@ def _keywords(metric, given, eps, base, backend, num_threads):
     for name, value in given.items():
         if value is not None and name not in metric.options:
             raise ScoreInputError(f"{_FLAGS[name]} does not apply to --metric {metric.name}")
-    kw = {"eps": check_eps(eps), "base": base, "backend": backend, "reduction": "none"}
+    kw = {"eps": check_eps(eps), "backend": backend, "reduction": "none"}
     check_base(base)
+    if metric.logarithmic:
+        kw["base"] = base
+    elif base is not None:
+        raise ScoreInputError(f"--base does not apply to --metric {metric.name} "
+                              "(not a logarithm)")
+    if "alpha" in metric.options:
+        if given.get("alpha") is None:
+            raise ScoreInputError(f"--metric {metric.name} needs --alpha (its order, >= 0)")
+        kw["alpha"] = check_alpha(given["alpha"])
     get_backend(backend)
     if num_threads is not None:
         kw["num_threads"] = check_num_threads(num_threads, "--threads")
@@ -257,7 +283,7 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
                 axis=None, eps=0.0, base=None, normalize=None, p_space=None, q_space=None,
                 temperature=None, ignore_index=None, reduction="none", chunk_rows=None,
                 num_threads=None, backend="auto", validate=True, progress=None,
-                delimiter=None, header="auto", sum_tol=None):
+                delimiter=None, header="auto", sum_tol=None, alpha=None):
     """Score the arrays in files `p` (and `q`) chunk by chunk and write a .npy or .csv.
 
     What ``kl-fast score`` runs.  The result equals ``kl_fast.<metric>`` on
@@ -276,12 +302,14 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
         integers, say).  Inputs broadcast by numpy rules; only the ones that
         have the full length along the chunked axis are sliced.
     metric : {"kl", "entropy", "cross-entropy", "js", "binary-kl", \
-"binary-cross-entropy"}
+"binary-cross-entropy", "renyi", "hellinger", "total-variation", "chi2"}
         The quantity: :func:`kl_fast.kl_divergence`, :func:`~kl_fast.entropy`,
         :func:`~kl_fast.cross_entropy`, :func:`~kl_fast.js_divergence`,
         :func:`~kl_fast.binary_kl` or :func:`~kl_fast.binary_cross_entropy`
-        (the last two elementwise; for binary-cross-entropy `p` holds the
-        targets y).
+        (these two elementwise; for binary-cross-entropy `p` holds the
+        targets y), :func:`~kl_fast.renyi_divergence` (of order `alpha`),
+        :func:`~kl_fast.hellinger_distance`, :func:`~kl_fast.total_variation`
+        or :func:`~kl_fast.chi2_divergence` (these three take no `base`).
     out : str or path, optional
         The .npy to write: the per-row results (shape: the batch shape), or a
         0-d array holding the sum or mean.  A name ending in .csv gets text
@@ -308,6 +336,8 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
         As for the metric's function (labels out of range are always errors).
     sum_tol : float, optional
         The row-sum tolerance, as for the metric's function (None: its default).
+    alpha : float, optional
+        The order of "renyi" (required there; refused by the other metrics).
     progress : callable, optional
         ``progress(total_rows)`` returns an object with ``update(n)`` and
         ``close()`` (a tqdm bar, say).
@@ -378,7 +408,7 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
     out = check_out(out, paths, reduction)
     given = {"axis": axis, "normalize": normalize or None, "p_space": p_space,
              "q_space": q_space, "temperature": temperature, "ignore_index": ignore_index,
-             "sum_tol": sum_tol}
+             "sum_tol": sum_tol, "alpha": alpha}
     kw = _keywords(metric, given, eps, base, backend, num_threads)
     kw["validate"] = bool(validate)
     sources = []

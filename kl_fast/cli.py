@@ -96,7 +96,7 @@ def _cmd_score(args):
             p_space=args.p_space, q_space=args.q_space, temperature=args.temperature,
             ignore_index=args.ignore_index, reduction=args.reduction,
             chunk_rows=args.chunk_rows, num_threads=args.threads, backend=args.backend,
-            validate=not args.no_validate, sum_tol=args.sum_tol,
+            validate=not args.no_validate, sum_tol=args.sum_tol, alpha=args.alpha,
             progress=_progress_factory(args.quiet))
     except KeyboardInterrupt:
         print("kl-fast score: interrupted; no output written", file=sys.stderr)
@@ -156,6 +156,8 @@ def _add_score(sub):
     score.add_argument("--axis", type=int, default=None,
                        help="the category axis (default -1)")
     score.add_argument("--eps", type=float, default=0.0, help="smoothing (default 0)")
+    score.add_argument("--alpha", type=float, default=None,
+                       help="the order of --metric renyi (>= 0; inf: the max-ratio order)")
     score.add_argument("--base", type=float, default=None,
                        help="logarithm base (default e; 2 gives bits)")
     score.add_argument("--normalize", action="store_true",

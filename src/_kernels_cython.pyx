@@ -32,7 +32,7 @@ e) ``check``: 0 = no checks, 1 = values, 2 = values and row sums: each
 """
 
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, NAN, fabs
+from libc.math cimport INFINITY, NAN, exp, fabs, log, log1p, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from kl_common cimport N_REPORT, floating
@@ -43,6 +43,8 @@ cdef extern from "kl_math.h" nogil:
     double kl_entr(double p)
     double kl_neg_xlogy(double p, double q)
     double kl_js_term(double p, double q)
+    double kl_log_ratio(double q, double p)
+    double kl_renyi_log_term(double p, double q, double c)
     int KL_SCALE_VAR, KL_SCALE_STD, KL_SCALE_LOGVAR, KL_SCALE_LOGSTD
 
 cdef extern from "kl_blocks.h" nogil:
@@ -53,22 +55,42 @@ cdef extern from "kl_blocks.h" nogil:
         double n_bad
         double n_odd
     int KL_MODE_TERMS, KL_MODE_TERMS_SUMS, KL_MODE_SUMS, KL_MODE_TERMS_SCALED
-    kl_block_sums kl_block_kl_f32(int, const float*, Py_ssize_t, const float*, Py_ssize_t,
-                                  Py_ssize_t, double, double, double)
-    kl_block_sums kl_block_kl_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
-                                  Py_ssize_t, double, double, double)
-    kl_block_sums kl_block_ce_f32(int, const float*, Py_ssize_t, const float*, Py_ssize_t,
-                                  Py_ssize_t, double, double, double)
-    kl_block_sums kl_block_ce_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
-                                  Py_ssize_t, double, double, double)
-    kl_block_sums kl_block_h_f32(int, const float*, Py_ssize_t, const float*, Py_ssize_t,
-                                 Py_ssize_t, double, double, double)
-    kl_block_sums kl_block_h_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
-                                 Py_ssize_t, double, double, double)
-    kl_block_sums kl_block_js_f32(int, const float*, Py_ssize_t, const float*, Py_ssize_t,
-                                  Py_ssize_t, double, double, double)
-    kl_block_sums kl_block_js_f64(int, const double*, Py_ssize_t, const double*, Py_ssize_t,
-                                  Py_ssize_t, double, double, double)
+    kl_block_sums kl_block_kl_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_kl_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_ce_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_ce_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_h_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_h_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_js_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_js_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_hellinger_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_hellinger_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_tv_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_tv_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_chi2_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_chi2_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_renyi_w_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_renyi_w_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_renyi_s_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_renyi_s_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
     void kl_neg_log_inplace(double* x, Py_ssize_t n)
     kl_block_sums kl_gauss_block_f32(int, int, int, const float*, Py_ssize_t, const float*,
                                      Py_ssize_t, const float*, Py_ssize_t, const float*,
@@ -90,11 +112,19 @@ cdef enum:
     Q_CE = 1
     Q_H = 2
     Q_JS = 3
+    Q_HELLINGER = 4     # sum of squared root differences (the API takes sqrt(total / 2))
+    Q_TV = 5
+    Q_CHI2 = 6
+    Q_RENYI = 7         # Renyi, first tier: w = p^alpha q^(1-alpha) - p (kl_blocks.h)
+    Q_RENYI_S = 8       # Renyi, second tier: the terms p^alpha q^(1-alpha) themselves
+    Q_RENYI_MAX = 9     # Renyi of order inf: max log(p/q), no blocks (a max is exact)
 
 cdef double LN2 = 0.6931471805599453
 # LN2 * (1 + 64 eps): above it a JS total is no rounding excess of log 2 but a
 # real value (inf or garbage from invalid input) and must pass unchanged
 cdef double LN2_ROUNDING = 0.6931471805599552
+# 1 + 64 eps: the same for Hellinger distance and total variation, whose bound is 1
+cdef double ONE_ROUNDING = 1.0000000000000142
 
 BLOCK_SIZE = BLOCK
 REPORT_WIDTH = N_REPORT
@@ -113,24 +143,45 @@ cdef inline bint _is_bad(double x) noexcept nogil:
 cdef inline kl_block_sums _block(int kind, int mode,
                                  const floating* p, Py_ssize_t sp,   # IN
                                  const floating* q, Py_ssize_t sq,   # IN (unused for entropy)
-                                 Py_ssize_t n, double eps, double dp, double dq) noexcept nogil:
-    """One block of terms and/or sums: the SIMD loops of kl_blocks.h."""
+                                 Py_ssize_t n, double eps, double dp, double dq,
+                                 double c) noexcept nogil:
+    """One block of terms and/or sums: the SIMD loops of kl_blocks.h (c: Renyi's 1 - alpha)."""
     if floating is float:
         if kind == Q_KL:
-            return kl_block_kl_f32(mode, p, sp, q, sq, n, eps, dp, dq)
+            return kl_block_kl_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
         if kind == Q_CE:
-            return kl_block_ce_f32(mode, p, sp, q, sq, n, eps, dp, dq)
+            return kl_block_ce_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
         if kind == Q_JS:
-            return kl_block_js_f32(mode, p, sp, q, sq, n, eps, dp, dq)
-        return kl_block_h_f32(mode, p, sp, q, sq, n, eps, dp, dq)
+            return kl_block_js_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_HELLINGER:
+            return kl_block_hellinger_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_TV or kind == Q_RENYI_MAX:
+            return kl_block_tv_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_CHI2:
+            return kl_block_chi2_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_RENYI:
+            return kl_block_renyi_w_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_RENYI_S:
+            return kl_block_renyi_s_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        return kl_block_h_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
     else:
         if kind == Q_KL:
-            return kl_block_kl_f64(mode, p, sp, q, sq, n, eps, dp, dq)
+            return kl_block_kl_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
         if kind == Q_CE:
-            return kl_block_ce_f64(mode, p, sp, q, sq, n, eps, dp, dq)
+            return kl_block_ce_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
         if kind == Q_JS:
-            return kl_block_js_f64(mode, p, sp, q, sq, n, eps, dp, dq)
-        return kl_block_h_f64(mode, p, sp, q, sq, n, eps, dp, dq)
+            return kl_block_js_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_HELLINGER:
+            return kl_block_hellinger_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_TV or kind == Q_RENYI_MAX:
+            return kl_block_tv_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_CHI2:
+            return kl_block_chi2_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_RENYI:
+            return kl_block_renyi_w_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_RENYI_S:
+            return kl_block_renyi_s_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        return kl_block_h_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
 
 
 cdef inline Py_ssize_t _first_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n) noexcept nogil:
@@ -197,21 +248,29 @@ cdef inline void _record_sums(int kind, double sum_p, double sum_q, double tol,
 
 cdef inline double _finish(int kind, double total, double log_base) noexcept nogil:
     # Divergences are never negative: on stored inputs whose sums differ by
-    # rounding the exact sum can dip below zero by ~eps; clamp (NaN passes:
-    # NaN < 0 is false).
-    if (kind == Q_KL or kind == Q_JS) and total < 0.0:
+    # rounding the exact sum can dip below zero by ~eps; clamp (NaN and -inf
+    # pass: NaN < 0 is false, and a clamp never makes an infinity finite).
+    if (kind == Q_KL or kind == Q_JS or kind == Q_RENYI or kind == Q_RENYI_MAX) \
+            and total < 0.0 and total > -INFINITY:
         total = 0.0
     # disjoint supports: log 2 up to rounding.  Only a rounding excess is
     # clamped: inf, NaN and larger values (invalid input) pass unchanged.
     if kind == Q_JS and total > LN2 and total <= LN2_ROUNDING:
         total = LN2
+    if kind == Q_HELLINGER:
+        total = sqrt(0.5 * total)
+    elif kind == Q_TV:
+        total = 0.5 * total
+    # Hellinger distance and total variation are at most 1, up to rounding
+    if (kind == Q_HELLINGER or kind == Q_TV) and total > 1.0 and total <= ONE_ROUNDING:
+        total = 1.0
     return total / log_base
 
 
 cdef inline kl_block_sums _pass(int kind, int mode,
                                 const floating* p, Py_ssize_t sp,   # IN
                                 const floating* q, Py_ssize_t sq,   # IN
-                                Py_ssize_t n, double eps, double dp, double dq,
+                                Py_ssize_t n, double eps, double dp, double dq, double c,
                                 kl_block_sums* parts, int n_threads) noexcept nogil:
     """One pass over a row: its blocks in order (parts == NULL) or in parallel
     into `parts`; either way the block results are added in block order."""
@@ -226,14 +285,14 @@ cdef inline kl_block_sums _pass(int kind, int mode,
         for b in prange(n_blocks, schedule="dynamic", num_threads=n_threads):
             start = b * BLOCK
             parts[b] = _block(kind, mode, p + start * sp, sp, q + start * sq, sq,
-                              min(BLOCK, n - start), eps, dp, dq)
+                              min(BLOCK, n - start), eps, dp, dq, c)
     for b in range(n_blocks):
         if parts != NULL:
             r = parts[b]
         else:
             start = b * BLOCK
             r = _block(kind, mode, p + start * sp, sp, q + start * sq, sq,
-                       min(BLOCK, n - start), eps, dp, dq)
+                       min(BLOCK, n - start), eps, dp, dq, c)
         acc.terms += r.terms
         acc.sum_p += r.sum_p
         acc.sum_q += r.sum_q
@@ -245,27 +304,109 @@ cdef inline double _row(int kind,
                         const floating* p, Py_ssize_t sp,      # IN
                         const floating* q, Py_ssize_t sq,      # IN
                         Py_ssize_t n, int check, double tol, double eps, bint transform,
-                        double log_base, Py_ssize_t row, int64_t* rep,
+                        double c, double log_base, Py_ssize_t row, int64_t* rep,
                         kl_block_sums* parts, int n_threads) noexcept nogil:
     """One whole row: a first pass for the sums if the inputs are transformed,
     then the terms (with the sums and checks folded in when they are not)."""
     cdef kl_block_sums sums, terms
-    cdef double dp = 1.0, dq = 1.0
-    if transform:
-        sums = _pass(kind, KL_MODE_SUMS, p, sp, q, sq, n, 0.0, 1.0, 1.0, parts, n_threads)
-        dp = sums.sum_p + n * eps
-        dq = sums.sum_q + n * eps
-        terms = _pass(kind, KL_MODE_TERMS_SCALED, p, sp, q, sq, n, eps, dp, dq, parts,
-                      n_threads)
+    cdef double dp = 1.0, dq = 1.0, total
+    if transform or kind == Q_RENYI_MAX:
+        sums = _pass(kind, KL_MODE_SUMS, p, sp, q, sq, n, 0.0, 1.0, 1.0, c, parts, n_threads)
+        if transform:
+            dp = sums.sum_p + n * eps
+            dq = sums.sum_q + n * eps
+        if kind != Q_RENYI_MAX:
+            terms = _pass(kind, KL_MODE_TERMS_SCALED, p, sp, q, sq, n, eps, dp, dq, c, parts,
+                          n_threads)
     else:
-        terms = _pass(kind, KL_MODE_TERMS_SUMS if check > 0 else KL_MODE_TERMS,
-                      p, sp, q, sq, n, 0.0, 1.0, 1.0, parts, n_threads)
+        # Renyi always needs P = sum p (its finish divides by it)
+        terms = _pass(kind, KL_MODE_TERMS_SUMS if check > 0 or kind == Q_RENYI
+                      else KL_MODE_TERMS, p, sp, q, sq, n, 0.0, 1.0, 1.0, c, parts, n_threads)
         sums = terms
     if check > 0 and sums.n_bad > 0 and _record_bad(kind, p, sp, q, sq, n, row, rep):
         pass
     elif check == 2:
         _record_sums(kind, sums.sum_p, sums.sum_q, tol, row, rep)
-    return _finish(kind, terms.terms, log_base)
+    if kind == Q_RENYI_MAX:
+        total = _max_log_ratio(p, sp, q, sq, n, transform, eps, dp, dq)
+    elif kind == Q_RENYI:
+        total = _renyi_total(p, sp, q, sq, n, transform, eps, dp, dq, c, terms.terms,
+                             1.0 if transform else sums.sum_p, parts, n_threads)
+    else:
+        total = terms.terms
+    return _finish(kind, total, log_base)
+
+
+cdef inline double _renyi_total(const floating* p, Py_ssize_t sp,    # IN
+                                const floating* q, Py_ssize_t sq,    # IN
+                                Py_ssize_t n, bint transform, double eps, double dp,
+                                double dq, double c, double w, double sum_p,
+                                kl_block_sums* parts, int n_threads) noexcept nogil:
+    """D_alpha of one row from its first tier's W = S - P (`w`) and P (`sum_p`):
+    log1p(W/P) / (alpha - 1), Renyi's definition for (possibly incomplete)
+    distributions, which divides S by P.  Rows where W/P < -1/2 (S < P/2:
+    W cancels) take the terms of S; rows where S over- or underflows, the
+    log domain.  c = 1 - alpha."""
+    cdef double s_sum
+    if w != w:
+        return w
+    if w < INFINITY and w >= -0.5 * sum_p:
+        return log1p(w / sum_p) / -c
+    if w < INFINITY:
+        s_sum = _pass(Q_RENYI_S, KL_MODE_TERMS_SCALED if transform else KL_MODE_TERMS,
+                      p, sp, q, sq, n, eps, dp, dq, c, parts, n_threads).terms
+        if s_sum > 0.0 and s_sum < INFINITY:
+            return log(s_sum / sum_p) / -c
+    return (_renyi_log_sum(p, sp, q, sq, n, transform, eps, dp, dq, c) - log(sum_p)) / -c
+
+
+cdef inline double _scaled(double x, bint transform, double eps, double d) noexcept nogil:
+    return (x + eps) / d if transform else x
+
+
+cdef double _renyi_log_sum(const floating* p, Py_ssize_t sp,    # IN
+                           const floating* q, Py_ssize_t sq,    # IN
+                           Py_ssize_t n, bint transform, double eps, double dp,
+                           double dq, double c) noexcept nogil:
+    """log sum p^alpha q^(1-alpha), element by element in order (log-sum-exp)."""
+    cdef Py_ssize_t j
+    cdef double t, top = -INFINITY, acc = 0.0
+    for j in range(n):
+        t = kl_renyi_log_term(_scaled(p[j * sp], transform, eps, dp),
+                              _scaled(q[j * sq], transform, eps, dq), c)
+        if t != t:
+            return t
+        if t > top:
+            top = t
+    if top == INFINITY or top == -INFINITY:
+        return top
+    for j in range(n):
+        acc += exp(kl_renyi_log_term(_scaled(p[j * sp], transform, eps, dp),
+                                     _scaled(q[j * sq], transform, eps, dq), c) - top)
+    return top + log(acc)
+
+
+cdef double _max_log_ratio(const floating* p, Py_ssize_t sp,    # IN
+                           const floating* q, Py_ssize_t sq,    # IN
+                           Py_ssize_t n, bint transform, double eps, double dp,
+                           double dq) noexcept nogil:
+    """Renyi of order inf: max over p > 0 of log(p/q), accurate where p ~ q; NaN
+    for a row without p > 0 (or with NaN or negative values)."""
+    cdef Py_ssize_t j
+    cdef double x, y, top = NAN
+    for j in range(n):
+        x = _scaled(p[j * sp], transform, eps, dp)
+        y = _scaled(q[j * sq], transform, eps, dq)
+        if x != x or y != y or x < 0.0 or y < 0.0:
+            return NAN
+        if x == 0.0:
+            continue
+        if y == 0.0:
+            return INFINITY
+        x = kl_log_ratio(x, y)
+        if not (x <= top):      # NaN (the first) or larger
+            top = x
+    return top
 
 
 cdef inline const floating* _row_ptr(const floating[:, :] x, Py_ssize_t i) noexcept nogil:
@@ -278,31 +419,31 @@ cdef void _rows(int kind,
                 floating[::1] out,              # OUT (n_rows,)
                 int64_t[:, ::1] report,         # OUT (n_chunks, N_REPORT)
                 int check, double tol, double eps, bint transform,
-                double log_base, int n_threads) noexcept nogil:
+                double c, double log_base, int n_threads) noexcept nogil:
     cdef Py_ssize_t n_rows = p.shape[0], n = p.shape[1]
     cdef Py_ssize_t sp = p.strides[1] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t sq = q.strides[1] // <Py_ssize_t> sizeof(floating)
-    cdef Py_ssize_t n_chunks = report.shape[0], c, i, lo, hi
+    cdef Py_ssize_t n_chunks = report.shape[0], k, i, lo, hi
     if n_rows == 0 or n == 0:
         return
     if n_rows < n_threads and n > BLOCK:
         for i in range(n_rows):
             out[i] = <floating> _long_row(kind, _row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
-                                          check, tol, eps, transform, log_base, i,
+                                          check, tol, eps, transform, c, log_base, i,
                                           &report[0, 0], n_threads)
         return
     if n_threads == 1 or n_chunks == 1:
         for i in range(n_rows):
             out[i] = <floating> _row(kind, _row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
-                                     check, tol, eps, transform, log_base, i, &report[0, 0],
+                                     check, tol, eps, transform, c, log_base, i, &report[0, 0],
                                      NULL, 1)
         return
-    for c in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
-        lo = c * n_rows // n_chunks
-        hi = (c + 1) * n_rows // n_chunks
+    for k in prange(n_chunks, schedule="dynamic", num_threads=n_threads):
+        lo = k * n_rows // n_chunks
+        hi = (k + 1) * n_rows // n_chunks
         for i in range(lo, hi):
             out[i] = <floating> _row(kind, _row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
-                                     check, tol, eps, transform, log_base, i, &report[c, 0],
+                                     check, tol, eps, transform, c, log_base, i, &report[k, 0],
                                      NULL, 1)
 
 
@@ -310,7 +451,7 @@ cdef double _long_row(int kind,
                       const floating* p, Py_ssize_t sp,    # IN
                       const floating* q, Py_ssize_t sq,    # IN
                       Py_ssize_t n, int check, double tol, double eps, bint transform,
-                      double log_base, Py_ssize_t row, int64_t* rep,
+                      double c, double log_base, Py_ssize_t row, int64_t* rep,
                       int n_threads) noexcept nogil:
     """One long row with its blocks in parallel; same additions, same order as _row."""
     cdef kl_block_sums* parts = <kl_block_sums*> malloc(
@@ -318,7 +459,7 @@ cdef double _long_row(int kind,
     cdef double result
     if parts == NULL:
         return NAN
-    result = _row(kind, p, sp, q, sq, n, check, tol, eps, transform, log_base, row, rep,
+    result = _row(kind, p, sp, q, sq, n, check, tol, eps, transform, c, log_base, row, rep,
                   parts, n_threads)
     free(parts)
     return result
@@ -329,7 +470,7 @@ def kl_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
             double log_base, int n_threads):
     """out[i] = sum_j rel_entr(p[i, j], q[i, j]) / log_base, clamped at 0."""
     with nogil:
-        _rows(Q_KL, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+        _rows(Q_KL, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
 
 
 def cross_entropy_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
@@ -337,7 +478,7 @@ def cross_entropy_rows(const floating[:, :] p, const floating[:, :] q, floating[
                        bint transform, double log_base, int n_threads):
     """out[i] = -sum_j xlogy(p[i, j], q[i, j]) / log_base."""
     with nogil:
-        _rows(Q_CE, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+        _rows(Q_CE, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
 
 
 def js_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
@@ -345,7 +486,7 @@ def js_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
             double log_base, int n_threads):
     """out[i] = sum_j js_term(p[i, j], q[i, j]) / log_base, clamped to [0, log 2]."""
     with nogil:
-        _rows(Q_JS, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+        _rows(Q_JS, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
 
 
 def entropy_rows(const floating[:, :] p, floating[::1] out, int64_t[:, ::1] report,
@@ -353,7 +494,43 @@ def entropy_rows(const floating[:, :] p, floating[::1] out, int64_t[:, ::1] repo
                  int n_threads):
     """out[i] = sum_j entr(p[i, j]) / log_base."""
     with nogil:
-        _rows(Q_H, p, p, out, report, check, tol, eps, transform, log_base, n_threads)
+        _rows(Q_H, p, p, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
+
+
+def hellinger_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+                   int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
+                   double log_base, int n_threads):
+    """out[i] = sqrt(sum_j (sqrt p[i, j] - sqrt q[i, j])^2 / 2) / log_base, in [0, 1]."""
+    with nogil:
+        _rows(Q_HELLINGER, p, q, out, report, check, tol, eps, transform, 0.0, log_base,
+              n_threads)
+
+
+def total_variation_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+                         int64_t[:, ::1] report, int check, double tol, double eps,
+                         bint transform, double log_base, int n_threads):
+    """out[i] = sum_j |p[i, j] - q[i, j]| / 2 / log_base, in [0, 1]."""
+    with nogil:
+        _rows(Q_TV, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
+
+
+def chi2_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+              int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
+              double log_base, int n_threads):
+    """out[i] = sum_j (p[i, j] - q[i, j])^2 / q[i, j] / log_base (0/0 terms are 0)."""
+    with nogil:
+        _rows(Q_CHI2, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
+
+
+def renyi_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
+               int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
+               double log_base, double alpha, int n_threads):
+    """out[i] = log(sum_j p^alpha q^(1-alpha) / sum_j p) / (alpha - 1) / log_base:
+    KL at alpha = 1, max log(p/q) over p > 0 at alpha = inf (alpha >= 0)."""
+    cdef int kind = Q_KL if alpha == 1.0 else (Q_RENYI_MAX if alpha == INFINITY else Q_RENYI)
+    with nogil:
+        _rows(kind, p, q, out, report, check, tol, eps, transform, 1.0 - alpha, log_base,
+              n_threads)
 
 
 cdef enum:
@@ -381,7 +558,7 @@ cdef inline double _label_value(int64_t lab, Py_ssize_t i,
         return NAN
     value = q[lab * sq]
     if transform:
-        sums = _pass(Q_H, KL_MODE_SUMS, q, sq, q, sq, n, 0.0, 1.0, 1.0, NULL, 1)
+        sums = _pass(Q_H, KL_MODE_SUMS, q, sq, q, sq, n, 0.0, 1.0, 1.0, 0.0, NULL, 1)
         n_bad = _count_bad(q, sq, n) if sums.n_bad > 0 else 0
         value = (value + eps) / (sums.sum_p + n * eps)
     elif check > 0:
@@ -618,12 +795,12 @@ def vector_fast(object p, object q, int kind, Py_ssize_t max_n):
     if typenum == cnp.NPY_DOUBLE:
         result = _row(kind, <const double*> cnp.PyArray_DATA(<cnp.ndarray> p), 1,
                       <const double*> cnp.PyArray_DATA(<cnp.ndarray> (p if kind == Q_H else q)),
-                      1, n, 2, _sum_tolerance(2.220446049250313e-16, n), 0.0, False, 1.0, 0,
+                      1, n, 2, _sum_tolerance(2.220446049250313e-16, n), 0.0, False, 0.0, 1.0, 0,
                       rep, NULL, 1)
     else:
         result = _row(kind, <const float*> cnp.PyArray_DATA(<cnp.ndarray> p), 1,
                       <const float*> cnp.PyArray_DATA(<cnp.ndarray> (p if kind == Q_H else q)),
-                      1, n, 2, _sum_tolerance(1.1920928955078125e-07, n), 0.0, False, 1.0, 0,
+                      1, n, 2, _sum_tolerance(1.1920928955078125e-07, n), 0.0, False, 0.0, 1.0, 0,
                       rep, NULL, 1)
     if rep[0] != 0 or rep[4] >= 0:
         return None
@@ -633,7 +810,8 @@ def vector_fast(object p, object q, int kind, Py_ssize_t max_n):
     return PyArray_Scalar(&r32, cnp.PyArray_DescrFromType(cnp.NPY_FLOAT), None)
 
 
-QUANTITY_CODES = {"kl": Q_KL, "cross_entropy": Q_CE, "entropy": Q_H, "js": Q_JS}
+QUANTITY_CODES = {"kl": Q_KL, "cross_entropy": Q_CE, "entropy": Q_H, "js": Q_JS,
+                  "hellinger": Q_HELLINGER, "total_variation": Q_TV, "chi2": Q_CHI2}
 
 
 cdef extern from "kl_vmath.h" nogil:

@@ -40,7 +40,6 @@ typedef struct {
     double n_odd;   /* terms the vector form cannot take (p/q overflowed) */
 } kl_block_sums;
 
-enum { KL_Q_KL = 0, KL_Q_CE = 1, KL_Q_H = 2, KL_Q_JS = 3 };
 /* what a pass over a block computes */
 enum { KL_MODE_TERMS = 0, KL_MODE_TERMS_SUMS = 1, KL_MODE_SUMS = 2, KL_MODE_TERMS_SCALED = 3 };
 
@@ -142,16 +141,16 @@ KL_INLINE double kl_tree8(const double* a)
 
 /* The exact scalar terms over a block with odd lanes (same lane order). */
 #define KL_DEFINE_BLOCK_EXACT(T)                                                       \
-KL_INLINE double kl_block_exact_##T(double (*term)(double, double), int one,           \
+KL_INLINE double kl_block_exact_##T(double (*term)(double, double, double), int one,   \
                                     const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq, \
                                     ptrdiff_t n, int scaled, double eps, double dp,    \
-                                    double dq)                                         \
+                                    double dq, double c)                               \
 {                                                                                      \
     double at[KL_LANES] = {0};                                                         \
     for (ptrdiff_t j = 0; j < n; ++j) {                                                \
         double x = p[j * sp], y = one ? 0.0 : q[j * sq];                               \
         if (scaled) { x = (x + eps) / dp; y = one ? 0.0 : (y + eps) / dq; }            \
-        at[j % KL_LANES] += term(x, y);                                                \
+        at[j % KL_LANES] += term(x, y, c);                                                \
     }                                                                                  \
     return kl_tree8(at);                                                               \
 }
@@ -168,57 +167,58 @@ KL_DEFINE_BLOCK_EXACT(double)
  * lane j % KL_LANES. */
 #define KL_DEFINE_PASSES_T(NAME, TERM, ODD, ONE, T, SFX)                                         \
 KL_INLINE void NAME##_terms##SFX(const T* p, const T* q, ptrdiff_t n,             \
-                            double* at, double* ao)                                    \
+                            double c, double* at, double* ao)                          \
 {                                                                                      \
     ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
     for (; j < n_full; j += KL_LANES)                                                  \
         for (l = 0; l < KL_LANES; ++l) {                                               \
             double x = (double) p[j + l], y = ONE ? 0.0 : (double) q[j + l];                             \
-            at[l] += TERM(x, y);                                                       \
-            ao[l] += ODD(x, y);                                                        \
+            at[l] += TERM(x, y, c);                                                       \
+            ao[l] += ODD(x, y, c);                                                        \
         }                                                                              \
     for (; j < n; ++j) {                                                               \
         double x = (double) p[j], y = ONE ? 0.0 : (double) q[j];                                         \
-        at[j - n_full] += TERM(x, y);                                                  \
-        ao[j - n_full] += ODD(x, y);                                                   \
+        at[j - n_full] += TERM(x, y, c);                                                  \
+        ao[j - n_full] += ODD(x, y, c);                                                   \
     }                                                                                  \
 }                                                                                      \
 KL_INLINE void NAME##_scaled##SFX(const T* p, const T* q, ptrdiff_t n,            \
-                             double eps, double dp, double dq, double* at, double* ao) \
+                             double eps, double dp, double dq, double c, double* at,   \
+                             double* ao)                                               \
 {                                                                                      \
     ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
     for (; j < n_full; j += KL_LANES)                                                  \
         for (l = 0; l < KL_LANES; ++l) {                                               \
             double x = ((double) p[j + l] + eps) / dp;                                          \
             double y = ONE ? 0.0 : ((double) q[j + l] + eps) / dq;                              \
-            at[l] += TERM(x, y);                                                       \
-            ao[l] += ODD(x, y);                                                        \
+            at[l] += TERM(x, y, c);                                                       \
+            ao[l] += ODD(x, y, c);                                                        \
         }                                                                              \
     for (; j < n; ++j) {                                                               \
         double x = ((double) p[j] + eps) / dp;                                                  \
         double y = ONE ? 0.0 : ((double) q[j] + eps) / dq;                                      \
-        at[j - n_full] += TERM(x, y);                                                  \
-        ao[j - n_full] += ODD(x, y);                                                   \
+        at[j - n_full] += TERM(x, y, c);                                                  \
+        ao[j - n_full] += ODD(x, y, c);                                                   \
     }                                                                                  \
 }                                                                                      \
 KL_INLINE void NAME##_terms_sums##SFX(const T* p, const T* q, ptrdiff_t n,        \
-                                 double* at, double* ao, double* ap, double* aq,       \
-                                 double* ab)                                           \
+                                 double c, double* at, double* ao, double* ap,          \
+                                 double* aq, double* ab)                                           \
 {                                                                                      \
     ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
     for (; j < n_full; j += KL_LANES)                                                  \
         for (l = 0; l < KL_LANES; ++l) {                                               \
             double x = (double) p[j + l], y = ONE ? 0.0 : (double) q[j + l];                             \
-            at[l] += TERM(x, y);                                                       \
-            ao[l] += ODD(x, y);                                                        \
+            at[l] += TERM(x, y, c);                                                       \
+            ao[l] += ODD(x, y, c);                                                        \
             ap[l] += x;                                                                \
             aq[l] += y;                                                                \
             KL_TRACK_MIN(ab[l], x, y);                                                 \
         }                                                                              \
     for (; j < n; ++j) {                                                               \
         double x = (double) p[j], y = ONE ? 0.0 : (double) q[j];                                         \
-        at[j - n_full] += TERM(x, y);                                                  \
-        ao[j - n_full] += ODD(x, y);                                                   \
+        at[j - n_full] += TERM(x, y, c);                                                  \
+        ao[j - n_full] += ODD(x, y, c);                                                   \
         ap[j - n_full] += x;                                                           \
         aq[j - n_full] += y;                                                           \
         KL_TRACK_MIN(ab[j - n_full], x, y);                                            \
@@ -243,12 +243,12 @@ KL_INLINE void NAME##_sums##SFX(const T* p, const T* q, ptrdiff_t n,            
     }                                                                                  \
 }                                                                                      \
 KL_INLINE void NAME##_run##SFX(int mode, const T* p, const T* q, ptrdiff_t n,     \
-                          double eps, double dp, double dq, double* at, double* ao,    \
-                          double* ap, double* aq, double* ab)                          \
+                          double eps, double dp, double dq, double c, double* at,     \
+                          double* ao, double* ap, double* aq, double* ab)                          \
 {                                                                                      \
-    if (mode == KL_MODE_TERMS) NAME##_terms##SFX(p, q, n, at, ao);                          \
-    else if (mode == KL_MODE_TERMS_SCALED) NAME##_scaled##SFX(p, q, n, eps, dp, dq, at, ao); \
-    else if (mode == KL_MODE_TERMS_SUMS) NAME##_terms_sums##SFX(p, q, n, at, ao, ap, aq, ab); \
+    if (mode == KL_MODE_TERMS) NAME##_terms##SFX(p, q, n, c, at, ao);                          \
+    else if (mode == KL_MODE_TERMS_SCALED) NAME##_scaled##SFX(p, q, n, eps, dp, dq, c, at, ao); \
+    else if (mode == KL_MODE_TERMS_SUMS) NAME##_terms_sums##SFX(p, q, n, c, at, ao, ap, aq, ab); \
     else NAME##_sums##SFX(p, q, n, ap, aq, ab);                                             \
 }
 
@@ -269,9 +269,9 @@ KL_DEFINE_PASSES_T(NAME, TERM, ODD, ONE, float, _f32)
 #define KL_DEFINE_ACC(NAME, PASSES, T, SFX)                                            \
 KL_CLONES __attribute__((noinline)) static void NAME##_acc##SFX(                       \
     int mode, const T* p, const T* q, ptrdiff_t n, double eps, double dp,              \
-    double dq, double* acc)                                                            \
+    double dq, double c, double* acc)                                                            \
 {                                                                                      \
-    PASSES##_run##SFX(mode, p, q, n, eps, dp, dq, acc, acc + KL_LANES,                 \
+    PASSES##_run##SFX(mode, p, q, n, eps, dp, dq, c, acc, acc + KL_LANES,                 \
                       acc + 2 * KL_LANES, acc + 3 * KL_LANES, acc + 4 * KL_LANES);     \
 }
 
@@ -304,7 +304,7 @@ static int kl_f32_in_loop(void)
 #define KL_DEFINE_BLOCK_DTYPE(NAME, EXACT, ONE, T, SUFFIX, SFX)                        \
 kl_block_sums NAME##_##SUFFIX(int mode, const T* p, ptrdiff_t sp, const T* q,          \
                               ptrdiff_t sq, ptrdiff_t n, double eps, double dp,        \
-                              double dq)                                               \
+                              double dq, double c)                                     \
 {                                                                                      \
     /* acc rows: terms, odd counts, sums of p, sums of q, minima; 8 lanes each */  \
     double acc[5 * KL_LANES] = {0};                                                    \
@@ -315,13 +315,13 @@ kl_block_sums NAME##_##SUFFIX(int mode, const T* p, ptrdiff_t sp, const T* q,   
     double* bq = buffer + KL_CHUNK + 8;                                                \
     kl_block_sums r;                                                                   \
     if (sp == 1 && (ONE || sq == 1) && (sizeof(T) == sizeof(double) || kl_f32_in_loop())) { \
-        NAME##_acc##SFX(mode, p, q, n, eps, dp, dq, acc);                              \
+        NAME##_acc##SFX(mode, p, q, n, eps, dp, dq, c, acc);                              \
     } else {                                                                           \
-        for (ptrdiff_t c = 0; c < n; c += KL_CHUNK) {                                  \
-            ptrdiff_t m = n - c < KL_CHUNK ? n - c : KL_CHUNK;                         \
-            for (ptrdiff_t j = 0; j < m; ++j) bp[j] = p[(c + j) * sp];                 \
-            if (!ONE) for (ptrdiff_t j = 0; j < m; ++j) bq[j] = q[(c + j) * sq];       \
-            NAME##_acc(mode, bp, bq, m, eps, dp, dq, acc);                             \
+        for (ptrdiff_t o = 0; o < n; o += KL_CHUNK) {                                  \
+            ptrdiff_t m = n - o < KL_CHUNK ? n - o : KL_CHUNK;                         \
+            for (ptrdiff_t j = 0; j < m; ++j) bp[j] = p[(o + j) * sp];                 \
+            if (!ONE) for (ptrdiff_t j = 0; j < m; ++j) bq[j] = q[(o + j) * sq];       \
+            NAME##_acc(mode, bp, bq, m, eps, dp, dq, c, acc);                             \
         }                                                                              \
     }                                                                                  \
     r.terms = kl_tree8(acc); r.n_odd = kl_tree8(acc + KL_LANES);                       \
@@ -329,19 +329,151 @@ kl_block_sums NAME##_##SUFFIX(int mode, const T* p, ptrdiff_t sp, const T* q,   
     r.n_bad = kl_block_flag(acc + 4 * KL_LANES, r.sum_p, r.sum_q);                     \
     if (r.n_odd > 0.0 && mode != KL_MODE_SUMS)                                         \
         r.terms = kl_block_exact_##T(EXACT, ONE, p, sp, q, sq, n,                      \
-                                     mode == KL_MODE_TERMS_SCALED, eps, dp, dq);       \
+                                     mode == KL_MODE_TERMS_SCALED, eps, dp, dq, c);       \
     return r;                                                                          \
 }
 
-KL_DEFINE_PASSES(kl_pass_kl, kl_vrel_entr, kl_rel_entr_odd, 0)
-KL_DEFINE_PASSES(kl_pass_ce, kl_vce_term, kl_ce_odd, 0)
-KL_DEFINE_PASSES(kl_pass_h, kl_ventr, kl_entr_odd, 1)
-KL_DEFINE_PASSES(kl_pass_js, kl_vjs_term, kl_js_odd, 0)
+/* Every term takes a parameter c (the Renyi divergence's 1 - alpha); the
+ * other quantities ignore it (these wrappers), at no cost once inlined. */
+#define KL_IGNORING_C(F)                                                               \
+KL_INLINE double F##_c(double p, double q, double c) { (void) c; return F(p, q); }
 
-KL_DEFINE_BLOCK(kl_block_kl, kl_pass_kl, kl_rel_entr, 0)
-KL_DEFINE_BLOCK(kl_block_ce, kl_pass_ce, kl_ce_exact, 0)
-KL_DEFINE_BLOCK(kl_block_h, kl_pass_h, kl_entr_exact, 1)
-KL_DEFINE_BLOCK(kl_block_js, kl_pass_js, kl_js_term, 0)
+KL_IGNORING_C(kl_vrel_entr)  KL_IGNORING_C(kl_rel_entr_odd)  KL_IGNORING_C(kl_rel_entr)
+KL_IGNORING_C(kl_vce_term)   KL_IGNORING_C(kl_ce_odd)        KL_IGNORING_C(kl_ce_exact)
+KL_IGNORING_C(kl_ventr)      KL_IGNORING_C(kl_entr_odd)      KL_IGNORING_C(kl_entr_exact)
+KL_IGNORING_C(kl_vjs_term)   KL_IGNORING_C(kl_js_odd)        KL_IGNORING_C(kl_js_term)
+
+/* ---- the f-divergence family ------------------------------------------
+ * Squared Hellinger, total variation and Pearson chi^2 sum non-negative terms
+ * (no cancellation: a relative error of a few u each is a few u in the sum);
+ * each term is formed from the exact-or-correctly-rounded difference p - q,
+ * so it keeps its relative accuracy when p ~ q.  No logs: no odd lanes.
+ * The Renyi terms are in kl_renyi_* below; the row finish in the .pyx. */
+
+/* (sqrt p - sqrt q)^2 as ((p - q) / (sqrt p + sqrt q))^2: the difference of
+ * the two roots would lose all its digits when p ~ q, the quotient none.
+ * Where p or q is 0 the term is the other one, exactly (so disjoint supports
+ * give a distance of exactly 1, and 0/0 gives 0). */
+KL_INLINE double kl_vhellinger_term(double p, double q, double c)
+{
+    (void) c;
+    double d = (p - q) / (__builtin_sqrt(p) + __builtin_sqrt(q));
+    return (p == 0.0 || q == 0.0) ? p + q : d * d;
+}
+
+KL_INLINE double kl_vtv_term(double p, double q, double c)
+{
+    (void) c;
+    return __builtin_fabs(p - q);
+}
+
+/* (p - q)^2 / q as d (d / q): d * d would underflow first.  q == 0 < p gives
+ * +inf, 0/0 gives 0.  Lanes where d / q overflows or the product underflows
+ * although the exact term may not are odd: the scalar (d / sqrt q)^2 instead. */
+KL_INLINE double kl_vchi2_term(double p, double q, double c)
+{
+    (void) c;
+    double d = p - q;
+    double t = d * (d / q);
+    return (p == 0.0 && q == 0.0) ? 0.0 : t;
+}
+
+KL_INLINE double kl_chi2_odd(double p, double q, double c)
+{
+    (void) c;
+    double d = p - q, r = __builtin_fabs(d / q), t = __builtin_fabs(d) * r;
+    return (q > 0.0 && d != 0.0 && !(r <= DBL_MAX && t >= DBL_MIN)) ? 1.0 : 0.0;
+}
+
+KL_INLINE double kl_no_odd(double p, double q, double c)
+{
+    (void) p; (void) q; (void) c;
+    return 0.0;
+}
+
+/* expm1(x): x + x^2 (1/2! + x/3! + ... + x^18/20!) on |x| <= 1 (kl_vexpm1mx's
+ * series: below 1 ulp there), e^x - 1 beyond (|e^x - 1| >= 0.63: no cancellation). */
+KL_INLINE double kl_vexpm1(double x)
+{
+    int band = x >= -1.0 && x <= 1.0;
+    double xb = band ? x : 0.0;
+    double p = 1.0 / 2432902008176640000.0;
+    p = p * xb + 1.0 / 121645100408832000.0; p = p * xb + 1.0 / 6402373705728000.0;
+    p = p * xb + 1.0 / 355687428096000.0;    p = p * xb + 1.0 / 20922789888000.0;
+    p = p * xb + 1.0 / 1307674368000.0;      p = p * xb + 1.0 / 87178291200.0;
+    p = p * xb + 1.0 / 6227020800.0;         p = p * xb + 1.0 / 479001600.0;
+    p = p * xb + 1.0 / 39916800.0;           p = p * xb + 1.0 / 3628800.0;
+    p = p * xb + 1.0 / 362880.0;             p = p * xb + 1.0 / 40320.0;
+    p = p * xb + 1.0 / 5040.0;               p = p * xb + 1.0 / 720.0;
+    p = p * xb + 1.0 / 120.0;                p = p * xb + 1.0 / 24.0;
+    p = p * xb + 1.0 / 6.0;                  p = p * xb + 0.5;
+    return band ? xb + (xb * xb) * p : kl_vexp(x) - 1.0;
+}
+
+/* log(q/p) for p, q > 0 with the rounding of r = q/p corrected: q = r p + e
+ * exactly (fma), so log(q/p) = log r + e/(r p) + O(u^2) and r p ~ q.  The
+ * caller flags r that is not a normal double (kl_odd_log_arg). */
+KL_INLINE double kl_vlog_ratio(double q, double p)
+{
+    double r = q / p;
+    double e = __builtin_fma(-r, p, q);
+    return kl_vlog_normal(r) + e / q;
+}
+
+/* Renyi, first tier: w = p^alpha q^(1-alpha) - p = p expm1(c log(q/p)),
+ * c = 1 - alpha.  Summed over a row, W = S - P (S = sum p^alpha q^(1-alpha),
+ * P = sum p) comes without the cancellation of S - P: each w keeps its
+ * relative accuracy (log ratio corrected, expm1), so D = log1p(W/P)/(alpha-1)
+ * is accurate when p ~ q.  p == 0 adds nothing; q == 0 < p adds -p (alpha < 1:
+ * the term is 0) or +inf (alpha > 1).  NaN or negative input gives NaN.
+ * Odd lanes: the ratio is not normal, or e^(c L) overflows (the term may not). */
+KL_INLINE double kl_vrenyi_w(double p, double q, double c)
+{
+    double t = p * kl_vexpm1(c * kl_vlog_ratio(q, p));
+    t = (c == 1.0) ? q - p : t;     /* alpha = 0: the term is q, exactly */
+    t = (q == 0.0) ? ((c > 0.0) ? -p : INFINITY) : t;
+    t = (p == 0.0) ? 0.0 : t;
+    return (p < 0.0 || q < 0.0 || p != p || q != q) ? NAN : t;
+}
+
+KL_INLINE double kl_renyi_odd(double p, double q, double c)
+{
+    double r = q / p;
+    double big = (p > 0.0 && q > 0.0 && c * kl_vlog_ratio(q, p) > 709.0) ? 1.0 : 0.0;
+    return (p > 0.0 && q > 0.0) ? kl_odd_log_arg(r) + big : 0.0;
+}
+
+/* Renyi, second tier (rows where S < P/2, nearly disjoint supports with
+ * alpha < 1: W = S - P cancels there): the terms s = p^alpha q^(1-alpha) =
+ * p e^(c log(q/p)) themselves, all >= 0. */
+KL_INLINE double kl_vrenyi_s(double p, double q, double c)
+{
+    double t = p * kl_vexp(c * kl_vlog_ratio(q, p));
+    t = (c == 1.0) ? q : t;
+    t = (q == 0.0) ? ((c > 0.0) ? 0.0 : INFINITY) : t;
+    t = (p == 0.0) ? 0.0 : t;
+    return (p < 0.0 || q < 0.0 || p != p || q != q) ? NAN : t;
+}
+
+KL_DEFINE_PASSES(kl_pass_kl, kl_vrel_entr_c, kl_rel_entr_odd_c, 0)
+KL_DEFINE_PASSES(kl_pass_ce, kl_vce_term_c, kl_ce_odd_c, 0)
+KL_DEFINE_PASSES(kl_pass_h, kl_ventr_c, kl_entr_odd_c, 1)
+KL_DEFINE_PASSES(kl_pass_js, kl_vjs_term_c, kl_js_odd_c, 0)
+KL_DEFINE_PASSES(kl_pass_hellinger, kl_vhellinger_term, kl_no_odd, 0)
+KL_DEFINE_PASSES(kl_pass_tv, kl_vtv_term, kl_no_odd, 0)
+KL_DEFINE_PASSES(kl_pass_chi2, kl_vchi2_term, kl_chi2_odd, 0)
+KL_DEFINE_PASSES(kl_pass_renyi_w, kl_vrenyi_w, kl_renyi_odd, 0)
+KL_DEFINE_PASSES(kl_pass_renyi_s, kl_vrenyi_s, kl_renyi_odd, 0)
+
+KL_DEFINE_BLOCK(kl_block_kl, kl_pass_kl, kl_rel_entr_c, 0)
+KL_DEFINE_BLOCK(kl_block_ce, kl_pass_ce, kl_ce_exact_c, 0)
+KL_DEFINE_BLOCK(kl_block_h, kl_pass_h, kl_entr_exact_c, 1)
+KL_DEFINE_BLOCK(kl_block_js, kl_pass_js, kl_js_term_c, 0)
+KL_DEFINE_BLOCK(kl_block_hellinger, kl_pass_hellinger, kl_vhellinger_term, 0)
+KL_DEFINE_BLOCK(kl_block_tv, kl_pass_tv, kl_vtv_term, 0)
+KL_DEFINE_BLOCK(kl_block_chi2, kl_pass_chi2, kl_chi2_term, 0)
+KL_DEFINE_BLOCK(kl_block_renyi_w, kl_pass_renyi_w, kl_renyi_w, 0)
+KL_DEFINE_BLOCK(kl_block_renyi_s, kl_pass_renyi_s, kl_renyi_s, 0)
 
 /* ---- diagonal Gaussians ------------------------------------------------ */
 

@@ -79,6 +79,64 @@ static inline double kl_neg_xlogy(double p, double q)
     return -p * log(q);
 }
 
+/* ---- the f-divergence family (exact scalar forms: the fallbacks of the
+ * vector terms in kl_blocks.h, for lanes those cannot take) ---------------- */
+
+/* (p - q)^2 / q where d / q overflows or d (d / q) underflows: (d / sqrt q)^2
+ * over- or underflows only where the exact term does. */
+static inline double kl_chi2_term(double p, double q, double c)
+{
+    (void) c;
+    if (p == 0.0 && q == 0.0) return 0.0;
+    double d = (p - q) / sqrt(q);
+    return d * d;
+}
+
+/* log(q/p) for p, q > 0, accurate where q ~ p (as kl_rel_entr). */
+static inline double kl_log_ratio(double q, double p)
+{
+    double r = q / p;
+    if (r > 0.5 && r < 2.0) return log1p((q - p) / p);
+    if (r > DBL_MIN && r < DBL_MAX) return log(r);
+    return log(q) - log(p);
+}
+
+/* Renyi's terms with c = 1 - alpha, as kl_vrenyi_w and kl_vrenyi_s:
+ * w = p^alpha q^(1-alpha) - p and s = p^alpha q^(1-alpha).  Where e^(c L)
+ * overflows, p e^(c L) = e^(log p + c L) may still be finite. */
+static inline double kl_renyi_w(double p, double q, double c)
+{
+    if (isnan(p) || isnan(q) || p < 0.0 || q < 0.0) return NAN;
+    if (p == 0.0) return 0.0;
+    if (q == 0.0) return c > 0.0 ? -p : INFINITY;
+    if (c == 1.0) return q - p;
+    double y = c * kl_log_ratio(q, p);
+    if (y < 709.0) return p * expm1(y);
+    return exp(log(p) + y) - p;
+}
+
+static inline double kl_renyi_s(double p, double q, double c)
+{
+    if (isnan(p) || isnan(q) || p < 0.0 || q < 0.0) return NAN;
+    if (p == 0.0) return 0.0;
+    if (q == 0.0) return c > 0.0 ? 0.0 : INFINITY;
+    if (c == 1.0) return q;
+    double y = c * kl_log_ratio(q, p);
+    if (y < 709.0) return p * exp(y);
+    return exp(log(p) + y);
+}
+
+/* log(p^alpha q^(1-alpha)) = log p + c log(q/p) for the log-domain tier (rows
+ * whose sum S over- or underflows); -inf where the term is 0, +inf where it is
+ * infinite. */
+static inline double kl_renyi_log_term(double p, double q, double c)
+{
+    if (isnan(p) || isnan(q) || p < 0.0 || q < 0.0) return NAN;
+    if (p == 0.0) return -INFINITY;
+    if (q == 0.0) return c > 0.0 ? -INFINITY : INFINITY;
+    return log(p) + c * kl_log_ratio(q, p);
+}
+
 /* Gaussian scales, as the API codes them. */
 enum { KL_SCALE_VAR = 0, KL_SCALE_STD = 1, KL_SCALE_LOGVAR = 2, KL_SCALE_LOGSTD = 3 };
 

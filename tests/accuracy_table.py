@@ -339,6 +339,22 @@ def _cells():
                        _f(kl_fast.entropy, space="logits"), _entropy_logits_exact)
         cells += _both("cross_entropy[labels,logits]", regime, _labels_logits(regime),
                        _f(kl_fast.cross_entropy, q_space="logits"), _labels_exact)
+    # the f-divergences: non-negative terms (Hellinger, TV, chi^2) keep a relative bound
+    # in every regime; Renyi's is KL's, with its condition sum w |log(p/q)|
+    for name, fn, ref in (("hellinger_distance", kl_fast.hellinger_distance, mpr.hellinger),
+                          ("total_variation", kl_fast.total_variation, mpr.total_variation),
+                          ("chi2_divergence", kl_fast.chi2_divergence, mpr.chi2)):
+        for regime, delta in (("dirichlet", 0.0), ("peaked", 0.0)) + NEAR:
+            cells += _both(name, regime, _pairs(regime, delta), _f(fn), _rows_pair(ref))
+    for alpha in (0.5, 2.0, np.inf):
+        name = f"renyi_divergence[alpha={alpha:g}]"
+        call = _f(kl_fast.renyi_divergence, alpha=alpha)
+        ref = _rows_pair(functools.partial(mpr.renyi, alpha=alpha),
+                         functools.partial(mpr.renyi_scale, alpha=alpha))
+        for regime, delta in (("dirichlet", 0.0), ("peaked", 0.0)) + NEAR:
+            f64 = ("eps", 4.0) if alpha == np.inf else (
+                _f64(True) if delta else ("eps*M", 4.0))
+            cells += _both(name, regime, _pairs(regime, delta), call, ref, f64)
     # binary
     bkl = _elementwise(bref.binary_kl)
     for regime in ("generic", "peaked"):

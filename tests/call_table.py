@@ -280,6 +280,29 @@ CALLS = {
         {"k1": _keywords(kind="k1"), "k2": _keywords(kind="k2"),
          "where-padding": _data(_changed(0, lambda x: _set_last(x, -np.inf)),
                                 where=~_EVERY_OTHER[::-1], reduction="mean")}),
+    "renyi_divergence": Call(
+        "renyi_divergence", PUBLIC["renyi_divergence"][0],
+        _fn(kl_fast.renyi_divergence, alpha=0.5), (0, 1), _nan_at_last(1),
+        {"bad-sum": _scaled(0), "negative-alpha": _keywords(alpha=-1.0),
+         "alpha-not-a-number": _keywords(alpha="2"), "bad-base": _keywords(base=1.0)},
+        {"order-2-bits": _keywords(alpha=2.0, base=2), "order-inf": _keywords(alpha=np.inf),
+         "order-0-normalize-eps": _keywords(alpha=0.0, normalize=True, eps=1e-9),
+         "order-1": _keywords(alpha=1.0)}),
+    "hellinger_distance": Call(
+        "hellinger_distance", PUBLIC["hellinger_distance"][0], _fn(kl_fast.hellinger_distance),
+        (0, 1), _nan_at_last(0),
+        {"bad-sum": _scaled(1), "category-axis-broadcast": _data(_stray_category_axis(1))},
+        {"normalize": _keywords(normalize=True), "reduction-mean": _keywords(reduction="mean")}),
+    "total_variation": Call(
+        "total_variation", PUBLIC["total_variation"][0], _fn(kl_fast.total_variation), (0, 1),
+        _nan_at_last(1),
+        {"bad-sum": _scaled(0), "bad-eps": _keywords(eps=-1.0)},
+        {"eps": _keywords(eps=1e-6), "reduction-sum": _keywords(reduction="sum")}),
+    "chi2_divergence": Call(
+        "chi2_divergence", PUBLIC["chi2_divergence"][0], _fn(kl_fast.chi2_divergence), (0, 1),
+        _nan_at_last(1),
+        {"bad-sum": _scaled(1), "bad-reduction": _keywords(reduction="median")},
+        {"keepdims": _keywords(keepdims=True), "sum-tol": _keywords(sum_tol=1e-3)}),
 }
 
 # the scipy drop-ins run on the default backend (they take no backend keyword)

@@ -44,6 +44,11 @@ __all__ = [
     "rel_entr",
     "gaussian_kl",
     "gaussian_kl_prior",
+    "renyi",
+    "renyi_scale",
+    "hellinger",
+    "total_variation",
+    "chi2",
     "log_base",
     "ulp32",
     "ulp64",
@@ -204,6 +209,74 @@ def gaussian_kl_prior(mu, s, scale="var", base=None):
         v, lv = _var_and_log(sv, scale)
         terms.append((m * m + v - lv - 1) / 2)
     return mpmath.fsum(terms) / log_base(base)
+
+
+# -- the f-divergence family ---------------------------------------------------------------------
+def _renyi_terms(p, q, alpha):
+    """[(p^alpha q^(1-alpha), log(p/q) or None), ...] over p > 0."""
+    out = []
+    for x, y in zip(_row(p), _row(q), strict=True):
+        if x == 0:
+            continue
+        if y == 0:
+            out.append((_ZERO if alpha < 1 else _INF, None))
+        else:
+            out.append((x ** alpha * y ** (1 - alpha), mpmath.log(x / y)))
+    return out
+
+
+def renyi(p, q, alpha, base=None):
+    """log(sum p^alpha q^(1-alpha) / sum p) / (alpha - 1), Renyi's definition for
+    incomplete distributions; KL at alpha = 1, max log(p/q) over p > 0 at inf; >= 0."""
+    if alpha == 1:
+        return kl(p, q, base)
+    if alpha == np.inf:
+        logs = [_INF if t[1] is None else t[1] for t in _renyi_terms(p, q, mpf(2))]
+        return max(max(logs), _ZERO) / log_base(base)
+    alpha = exact(alpha)
+    total = mpmath.fsum(t for t, _ in _renyi_terms(p, q, alpha))
+    if total == _INF:
+        return _INF
+    if total == 0:
+        return _INF
+    value = mpmath.log(total / mpmath.fsum(_row(p))) / (alpha - 1)
+    return max(value, _ZERO) / log_base(base)
+
+
+def renyi_scale(p, q, alpha, base=None):
+    """The condition of renyi: sum_k w_k |log(p_k/q_k)|, w = the normalized terms."""
+    if alpha == np.inf:
+        return renyi(p, q, alpha, base)
+    if alpha == 1:
+        return kl_terms_abs(p, q, base)
+    terms = _renyi_terms(p, q, exact(alpha))
+    total = mpmath.fsum(t for t, _ in terms)
+    if total in (_ZERO, _INF):
+        return _INF
+    return mpmath.fsum(t / total * abs(lg) for t, lg in terms if lg is not None) / log_base(base)
+
+
+def hellinger(p, q):
+    """sqrt(sum (sqrt p - sqrt q)^2 / 2)."""
+    total = mpmath.fsum((mpmath.sqrt(x) - mpmath.sqrt(y)) ** 2
+                        for x, y in zip(_row(p), _row(q), strict=True))
+    return mpmath.sqrt(total / 2)
+
+
+def total_variation(p, q):
+    """sum |p - q| / 2."""
+    return mpmath.fsum(abs(x - y) for x, y in zip(_row(p), _row(q), strict=True)) / 2
+
+
+def chi2(p, q):
+    """sum (p - q)^2 / q; 0/0 terms are 0, p > 0 = q gives inf."""
+    terms = []
+    for x, y in zip(_row(p), _row(q), strict=True):
+        if y == 0:
+            terms.append(_ZERO if x == 0 else _INF)
+        else:
+            terms.append((x - y) ** 2 / y)
+    return _INF if _INF in terms else mpmath.fsum(terms)
 
 
 # -- error measures -------------------------------------------------------------------------------

@@ -53,4 +53,8 @@ CALLS = {
                              lambda y, q: kl_fast.binary_cross_entropy(y, q, reduction="mean")),
     "kl_estimate": (lambda rng: tuple(np.log(x) for x in _bernoulli(rng)),
                     lambda lp, lq: kl_fast.kl_estimate(lp, lq, kind="k3")),
+    "renyi_divergence": (_two_rows, lambda p, q: kl_fast.renyi_divergence(p, q, alpha=0.5)),
+    "hellinger_distance": (_two_rows, lambda p, q: kl_fast.hellinger_distance(p, q)),
+    "total_variation": (_two_rows, lambda p, q: kl_fast.total_variation(p, q)),
+    "chi2_divergence": (_two_rows, lambda p, q: kl_fast.chi2_divergence(p, q)),
 }

@@ -25,6 +25,7 @@ import pytest
 
 import kl_fast
 from kl_fast import _score, cli
+from tests import mp_reference as mpr
 from tests import reference as ref
 from tests.binary_reference import bce as mp_bce
 from tests.binary_reference import binary_kl as mp_binary_kl
@@ -69,10 +70,11 @@ ORACLES = {
     "js": lambda p, q: ref.js(p, q),
     "binary-kl": lambda p, q: np.vectorize(lambda a, b: float(mp_binary_kl(a, b)))(p, q),
     "binary-cross-entropy": lambda y, q: np.vectorize(lambda a, b: float(mp_bce(a, b)))(y, q),
+    "renyi": lambda p, q: np.array(mpr.rows(mpr.renyi, p, q, alpha=0.5), dtype=float),
+    "hellinger": lambda p, q: np.array(mpr.rows(mpr.hellinger, p, q), dtype=float),
+    "total-variation": lambda p, q: np.array(mpr.rows(mpr.total_variation, p, q), dtype=float),
+    "chi2": lambda p, q: np.array(mpr.rows(mpr.chi2, p, q), dtype=float),
 }
-API = {"kl": kl_fast.kl_divergence, "entropy": kl_fast.entropy,
-       "cross-entropy": kl_fast.cross_entropy, "js": kl_fast.js_divergence,
-       "binary-kl": kl_fast.binary_kl, "binary-cross-entropy": kl_fast.binary_cross_entropy}
 ELEMENTWISE = ("binary-kl", "binary-cross-entropy")
 
 
@@ -87,10 +89,14 @@ def test_metric_matches_in_memory_call(tmp_path, rng, metric, dtype):
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "q.npy", q)
     inputs = [tmp_path / "p.npy"] + ([] if metric == "entropy" else [tmp_path / "q.npy"])
+    # a metric with an order (renyi) gets one: the registry says which do
+    order = ["--alpha", "0.5"] if "alpha" in _score.METRICS[metric].options else []
     assert score(*inputs, "--metric", metric, "-o", tmp_path / "out.npy",
-                 "--chunk-rows", 7, "--quiet") == 0
+                 "--chunk-rows", 7, "--quiet", *order) == 0
     got = np.load(tmp_path / "out.npy")
-    expected = API[metric](p) if metric == "entropy" else API[metric](p, q)
+    fn = _score.METRICS[metric].fn
+    kw = {"alpha": 0.5} if order else {}
+    expected = fn(p, **kw) if metric == "entropy" else fn(p, q, **kw)
     assert got.dtype == dtype and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
     oracle = ORACLES[metric](p.astype(np.float64), q.astype(np.float64))

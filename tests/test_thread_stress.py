@@ -9,7 +9,7 @@ the result of the same call made alone.
   threads call the three backends at once, numba through one kernel family only (a
   family costs a compile of ~1-20 s per subprocess).  The workqueue layer aborts the
   process when two threads launch parallel kernels at once; kl_fast serializes its
-  parallel numba calls with a lock under that layer (``_numba_kernels._call_parallel``):
+  parallel numba calls with a lock under that layer (``_numba_kernels.call_parallel``):
   the test checks that the lock is taken and that no two parallel numba calls overlap,
   and that under omp/tbb they do overlap (no needless lock).
 
@@ -160,7 +160,7 @@ def stress_in_this_process():
     _numba_kernels._workqueue_lock = lock
     # how many parallel numba calls run at once (the lock, if taken, is taken inside)
     guard, running = threading.Lock(), {"now": 0, "most": 0, "calls": 0}
-    call_parallel = _numba_kernels._call_parallel
+    call_parallel = _numba_kernels.call_parallel
 
     def counted_call_parallel(*args):
         with guard:
@@ -173,7 +173,7 @@ def stress_in_this_process():
             with guard:
                 running["now"] -= 1
 
-    _numba_kernels._call_parallel = counted_call_parallel
+    _numba_kernels.call_parallel = counted_call_parallel
 
     rng = np.random.default_rng(606)
     small, big = valid_calls(rng), _big_calls(rng)
