@@ -160,9 +160,13 @@ def renyi_divergence(p, q, *, alpha, axis=-1, base=None, eps=0.0, normalize=Fals
     still accurate); rows whose sum is dominated by cancellation (nearly
     disjoint supports, alpha < 1) use the terms themselves, and rows whose
     sum overflows or underflows a double (large alpha, far-apart
-    probabilities) the log domain.  The error is bounded like KL's: a few
-    eps times :math:`\sum_k w_k |\log(p_k/q_k)|` with the weights
-    :math:`w_k = p_k^\alpha q_k^{1-\alpha} / \sum_j p_j^\alpha q_j^{1-\alpha}`
+    probabilities) the log domain.  The orders 1/2 and 2 have algebraic
+    terms (:math:`\sqrt p (q - p) / (\sqrt p + \sqrt q)`,
+    :math:`p (p - q) / q`): no log, no exp, 3-6x faster.  The error is bounded
+    like KL's, by a few eps times a sum of term magnitudes: the larger of
+    :math:`\sum_k w_k |\log(p_k/q_k)|` (the weights
+    :math:`w_k = p_k^\alpha q_k^{1-\alpha} / \sum_j p_j^\alpha q_j^{1-\alpha}`)
+    and :math:`\sum_k |p_k^\alpha q_k^{1-\alpha} - p_k| / (|\alpha - 1| S)`
     (docs/accuracy.md).
 
     Examples

@@ -41,8 +41,12 @@ BLOCK_SIZE = 8192
 LANES = 8
 
 _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
-_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_MAX = 4, 5, 6, 7, 9   # one more argument
-_F_DIVERGENCES = (_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_MAX)
+# the f-divergences take one more argument (Renyi's 1 - alpha; 1/2 and 2 have kernels of
+# their own)
+_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_MAX = 4, 5, 6, 7, 9
+_Q_RENYI_HALF, _Q_RENYI_TWO = 10, 11
+_F_DIVERGENCES = (_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_MAX, _Q_RENYI_HALF,
+                  _Q_RENYI_TWO)
 
 _build_lock = threading.Lock()
 _workqueue_lock = threading.Lock()
@@ -201,7 +205,7 @@ def renyi_rows(p, q, out, report, check, tol, eps, transform, log_base, alpha, n
     if alpha == 1.0:
         _rows(_Q_KL, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
         return
-    kind = _Q_RENYI_MAX if alpha == float("inf") else _Q_RENYI
+    kind = {float("inf"): _Q_RENYI_MAX, 0.5: _Q_RENYI_HALF, 2.0: _Q_RENYI_TWO}.get(alpha, _Q_RENYI)
     _rows(kind, p, q, out, report, check, tol, eps, transform, log_base, n_threads, 1.0 - alpha)
 
 

@@ -426,6 +426,25 @@ def vrenyi_w(p, q, c):
 
 
 @_njit
+def vrenyi_w_half(p, q, c):
+    """The first-tier term at alpha = 1/2: sqrt p (q - p) / (sqrt p + sqrt q)."""
+    sp = math.sqrt(p)
+    t = sp * ((q - p) / (sp + math.sqrt(q)))
+    t = -p if q == 0.0 else t
+    t = 0.0 if p == 0.0 else t
+    return NAN if (p < 0.0 or q < 0.0 or p != p or q != q) else t
+
+
+@_njit
+def vrenyi_w_two(p, q, c):
+    """The first-tier term at alpha = 2: p (p - q) / q."""
+    t = p * ((p - q) / q)
+    t = INF if q == 0.0 else t
+    t = 0.0 if p == 0.0 else t
+    return NAN if (p < 0.0 or q < 0.0 or p != p or q != q) else t
+
+
+@_njit
 def renyi_odd(p, q, c):
     """1.0 where the ratio is not normal, 2.0 where also e^(c L) overflows, as C."""
     r = q / p

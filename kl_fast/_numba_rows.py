@@ -30,6 +30,7 @@ _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
 # the f-divergences (_kernels_cython.pyx's Q_*): Hellinger, total variation, chi^2,
 # Renyi's two tiers and its order inf
 _Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_S, _Q_RENYI_MAX = 4, 5, 6, 7, 8, 9
+_Q_RENYI_HALF, _Q_RENYI_TWO = 10, 11   # Renyi's first tier at alpha = 1/2 and 2
 # what a pass over a block computes (kl_blocks.h's KL_MODE_*)
 _TERMS, _TERMS_SUMS, _SUMS, _TERMS_SCALED = 0, 1, 2, 3
 _LN2 = 0.6931471805599453
@@ -66,6 +67,10 @@ def term(kind, x, y, oma):
         return m.vrenyi_w(x, y, oma)
     if kind == _Q_RENYI_S:
         return m.vrenyi_s(x, y, oma)
+    if kind == _Q_RENYI_HALF:
+        return m.vrenyi_w_half(x, y, oma)
+    if kind == _Q_RENYI_TWO:
+        return m.vrenyi_w_two(x, y, oma)
     return m.vtv_term(x, y, oma)
 
 
@@ -102,7 +107,7 @@ def exact(kind, x, y, oma):
         return m.renyi_w(x, y, oma)
     if kind == _Q_RENYI_S:
         return m.renyi_s(x, y, oma)
-    return term(kind, x, y, oma)     # Hellinger, TV: no odd lanes, never called
+    return term(kind, x, y, oma)     # no odd lanes (Hellinger, TV, ...): never called
 
 
 @inline
@@ -247,7 +252,7 @@ def finish(kind, p, q, i, check, tol, log_base, rep, c, total, sums):
         elif not one and bad_sum(sums[2], tol):
             rep[c, 4], rep[c, 5] = i, 1
     # divergences are never negative (rounding can dip below 0); NaN and -inf pass
-    if (kind == _Q_KL or kind == _Q_JS or kind == _Q_RENYI or kind == _Q_RENYI_MAX) \
+    if (kind == _Q_KL or kind == _Q_JS or renyi_first_tier(kind) or kind == _Q_RENYI_MAX) \
             and total < 0.0 and total > -m.INF:
         total = 0.0
     # disjoint supports: log 2 up to rounding; inf, NaN and larger pass
@@ -264,6 +269,11 @@ def finish(kind, p, q, i, check, tol, log_base, rep, c, total, sums):
 
 
 @inline
+def renyi_first_tier(kind):
+    return kind == _Q_RENYI or kind == _Q_RENYI_HALF or kind == _Q_RENYI_TWO
+
+
+@inline
 def row_total(kind, p, q, i, check, eps, transform, oma, work, stage):
     """_row's passes for row i: (the total to finish, the sums and bad-value flags)."""
     n = p.shape[1]
@@ -276,14 +286,14 @@ def row_total(kind, p, q, i, check, eps, transform, oma, work, stage):
         terms = sums
         if kind != _Q_RENYI_MAX:
             terms = run(kind, _TERMS_SCALED, p, q, i, eps, dp, dq, oma, work, stage)
-    elif check > 0 or kind == _Q_RENYI:    # Renyi always needs P = sum p
+    elif check > 0 or renyi_first_tier(kind):    # Renyi always needs P = sum p
         terms = sums = run(kind, _TERMS_SUMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
     else:
         terms = sums = run(kind, _TERMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
     total = terms[0]
     if kind == _Q_RENYI_MAX:
         total = max_log_ratio(p, q, i, transform, eps, dp, dq)
-    elif kind == _Q_RENYI:
+    elif renyi_first_tier(kind):
         total = renyi_total(p, q, i, transform, eps, dp, dq, oma, terms[0],
                             1.0 if transform else sums[1], work, stage)
     return total, sums
@@ -610,13 +620,13 @@ def long_rows(kind, p, q, out, rep, check, tol, eps, transform, log_base, oma):
                 terms = add_parts(parts)
             else:
                 for b in prange(n_blocks):
-                    if check > 0 or kind == _Q_RENYI:
+                    if check > 0 or renyi_first_tier(kind):
                         long_task(kind, _TERMS_SUMS, p, q, i, b, parts, 0.0, 1.0, 1.0, oma)
                     else:
                         long_task(kind, _TERMS, p, q, i, b, parts, 0.0, 1.0, 1.0, oma)
                 terms = sums = add_parts(parts)
             total = terms[0]
-            if kind == _Q_RENYI:
+            if renyi_first_tier(kind):
                 total = renyi_total(borrow(p), borrow(q), i, transform, eps, dp, dq, oma,
                                     terms[0], 1.0 if transform else sums[1], work, stage)
         out[i] = finish(kind, p, q, i, check, tol, log_base, rep, 0, total, sums)
@@ -749,6 +759,36 @@ def renyi_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
     long_rows(_Q_RENYI, p, q, out, rep, check, tol, eps, transform, log_base, oma)
 
 
+def renyi_half_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    rows_serial(_Q_RENYI_HALF, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def renyi_half_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    n_chunks = rep.shape[0]
+    for c in prange(n_chunks):
+        rows_chunk(_Q_RENYI_HALF, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
+                   log_base, oma)
+
+
+def renyi_half_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    long_rows(_Q_RENYI_HALF, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def renyi_two_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    rows_serial(_Q_RENYI_TWO, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
+def renyi_two_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    n_chunks = rep.shape[0]
+    for c in prange(n_chunks):
+        rows_chunk(_Q_RENYI_TWO, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
+                   log_base, oma)
+
+
+def renyi_two_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+    long_rows(_Q_RENYI_TWO, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+
 def renyi_max_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
     rows_serial(_Q_RENYI_MAX, p, q, out, rep, check, tol, eps, transform, log_base, oma)
 
@@ -843,7 +883,8 @@ _SCALES = ("var", "std", "logvar", "logstd")
 ENTRIES = {("label", "serial"): label_serial, ("label", "parallel"): label_parallel}
 for _kind, _name in ((_Q_KL, "kl"), (_Q_CE, "ce"), (_Q_H, "h"), (_Q_JS, "js"),
                      (_Q_HELLINGER, "hellinger"), (_Q_TV, "tv"), (_Q_CHI2, "chi2"),
-                     (_Q_RENYI, "renyi"), (_Q_RENYI_MAX, "renyi_max")):
+                     (_Q_RENYI, "renyi"), (_Q_RENYI_MAX, "renyi_max"),
+                     (_Q_RENYI_HALF, "renyi_half"), (_Q_RENYI_TWO, "renyi_two")):
     for _variant in ("serial", "parallel", "long"):
         ENTRIES[(_kind, _variant)] = globals()[f"{_name}_{_variant}"]
 for _s, _name in enumerate(_SCALES):

@@ -230,6 +230,10 @@ def renyi_terms(p, q, c, shifted):
     if shifted:
         t = np.where(big, np.exp(np.log(p) + y) - p, p * np.expm1(y))
         t = q - p if c == 1.0 else t       # alpha = 0: the term is q, exactly
+        if c == 0.5:                       # the algebraic forms of alpha = 1/2 and 2
+            t = np.sqrt(p) * ((q - p) / (np.sqrt(p) + np.sqrt(q)))
+        elif c == -1.0:
+            t = p * ((p - q) / q)
         at_q0 = -p if c > 0 else np.inf
     else:
         t = np.where(big, np.exp(np.log(p) + y), p * np.exp(y))

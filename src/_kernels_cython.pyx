@@ -87,6 +87,14 @@ cdef extern from "kl_blocks.h" nogil:
                                         Py_ssize_t, Py_ssize_t, double, double, double, double)
     kl_block_sums kl_block_renyi_w_f64(int, const double*, Py_ssize_t, const double*,
                                         Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_renyi_half_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_renyi_half_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_renyi_two_f32(int, const float*, Py_ssize_t, const float*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_renyi_two_f64(int, const double*, Py_ssize_t, const double*,
+                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
     kl_block_sums kl_block_renyi_s_f32(int, const float*, Py_ssize_t, const float*,
                                         Py_ssize_t, Py_ssize_t, double, double, double, double)
     kl_block_sums kl_block_renyi_s_f64(int, const double*, Py_ssize_t, const double*,
@@ -118,6 +126,8 @@ cdef enum:
     Q_RENYI = 7         # Renyi, first tier: w = p^alpha q^(1-alpha) - p (kl_blocks.h)
     Q_RENYI_S = 8       # Renyi, second tier: the terms p^alpha q^(1-alpha) themselves
     Q_RENYI_MAX = 9     # Renyi of order inf: max log(p/q), no blocks (a max is exact)
+    Q_RENYI_HALF = 10   # Renyi's first tier at alpha = 1/2 and 2: algebraic terms
+    Q_RENYI_TWO = 11
 
 cdef double LN2 = 0.6931471805599453
 # LN2 * (1 + 64 eps): above it a JS total is no rounding excess of log 2 but a
@@ -163,6 +173,10 @@ cdef inline kl_block_sums _block(int kind, int mode,
             return kl_block_renyi_w_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
         if kind == Q_RENYI_S:
             return kl_block_renyi_s_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_RENYI_HALF:
+            return kl_block_renyi_half_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_RENYI_TWO:
+            return kl_block_renyi_two_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
         return kl_block_h_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
     else:
         if kind == Q_KL:
@@ -181,6 +195,10 @@ cdef inline kl_block_sums _block(int kind, int mode,
             return kl_block_renyi_w_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
         if kind == Q_RENYI_S:
             return kl_block_renyi_s_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_RENYI_HALF:
+            return kl_block_renyi_half_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        if kind == Q_RENYI_TWO:
+            return kl_block_renyi_two_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
         return kl_block_h_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
 
 
@@ -246,11 +264,15 @@ cdef inline void _record_sums(int kind, double sum_p, double sum_q, double tol,
         rep[5] = 1
 
 
+cdef inline bint _renyi_first_tier(int kind) noexcept nogil:
+    return kind == Q_RENYI or kind == Q_RENYI_HALF or kind == Q_RENYI_TWO
+
+
 cdef inline double _finish(int kind, double total, double log_base) noexcept nogil:
     # Divergences are never negative: on stored inputs whose sums differ by
     # rounding the exact sum can dip below zero by ~eps; clamp (NaN and -inf
     # pass: NaN < 0 is false, and a clamp never makes an infinity finite).
-    if (kind == Q_KL or kind == Q_JS or kind == Q_RENYI or kind == Q_RENYI_MAX) \
+    if (kind == Q_KL or kind == Q_JS or _renyi_first_tier(kind) or kind == Q_RENYI_MAX) \
             and total < 0.0 and total > -INFINITY:
         total = 0.0
     # disjoint supports: log 2 up to rounding.  Only a rounding excess is
@@ -320,7 +342,7 @@ cdef inline double _row(int kind,
                           n_threads)
     else:
         # Renyi always needs P = sum p (its finish divides by it)
-        terms = _pass(kind, KL_MODE_TERMS_SUMS if check > 0 or kind == Q_RENYI
+        terms = _pass(kind, KL_MODE_TERMS_SUMS if check > 0 or _renyi_first_tier(kind)
                       else KL_MODE_TERMS, p, sp, q, sq, n, 0.0, 1.0, 1.0, c, parts, n_threads)
         sums = terms
     if check > 0 and sums.n_bad > 0 and _record_bad(kind, p, sp, q, sq, n, row, rep):
@@ -329,7 +351,7 @@ cdef inline double _row(int kind,
         _record_sums(kind, sums.sum_p, sums.sum_q, tol, row, rep)
     if kind == Q_RENYI_MAX:
         total = _max_log_ratio(p, sp, q, sq, n, transform, eps, dp, dq)
-    elif kind == Q_RENYI:
+    elif _renyi_first_tier(kind):
         total = _renyi_total(p, sp, q, sq, n, transform, eps, dp, dq, c, terms.terms,
                              1.0 if transform else sums.sum_p, parts, n_threads)
     else:
@@ -527,7 +549,15 @@ def renyi_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out
                double log_base, double alpha, int n_threads):
     """out[i] = log(sum_j p^alpha q^(1-alpha) / sum_j p) / (alpha - 1) / log_base:
     KL at alpha = 1, max log(p/q) over p > 0 at alpha = inf (alpha >= 0)."""
-    cdef int kind = Q_KL if alpha == 1.0 else (Q_RENYI_MAX if alpha == INFINITY else Q_RENYI)
+    cdef int kind = Q_RENYI
+    if alpha == 1.0:
+        kind = Q_KL
+    elif alpha == INFINITY:
+        kind = Q_RENYI_MAX
+    elif alpha == 0.5:
+        kind = Q_RENYI_HALF
+    elif alpha == 2.0:
+        kind = Q_RENYI_TWO
     with nogil:
         _rows(kind, p, q, out, report, check, tol, eps, transform, 1.0 - alpha, log_base,
               n_threads)

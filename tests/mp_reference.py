@@ -244,16 +244,24 @@ def renyi(p, q, alpha, base=None):
 
 
 def renyi_scale(p, q, alpha, base=None):
-    """The condition of renyi: sum_k w_k |log(p_k/q_k)|, w = the normalized terms."""
+    """The condition scale of renyi, its "sum |terms|": the larger of
+    sum_k w_k |log(p_k/q_k)| (w the normalized terms p^a q^(1-a) / S: each term's
+    log ratio carries a relative rounding, as KL's terms do) and
+    sum_k |p_k^a q_k^(1-a) - p_k| / (|a - 1| S) (the terms of the sum W = S - P that
+    is computed, which may cancel)."""
     if alpha == np.inf:
         return renyi(p, q, alpha, base)
     if alpha == 1:
         return kl_terms_abs(p, q, base)
-    terms = _renyi_terms(p, q, exact(alpha))
+    alpha = exact(alpha)
+    terms = _renyi_terms(p, q, alpha)
     total = mpmath.fsum(t for t, _ in terms)
     if total in (_ZERO, _INF):
         return _INF
-    return mpmath.fsum(t / total * abs(lg) for t, lg in terms if lg is not None) / log_base(base)
+    tilted = mpmath.fsum(t / total * abs(lg) for t, lg in terms if lg is not None)
+    shifted = mpmath.fsum(abs(t - x) for (t, _), x in zip(terms, [v for v in _row(p) if v > 0],
+                                                          strict=True))
+    return max(tilted, shifted / (abs(alpha - 1) * total)) / log_base(base)
 
 
 def hellinger(p, q):
