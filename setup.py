@@ -67,18 +67,19 @@ else:
     base_compile = ["-O0", "-g"] if DEBUG else ["-O3"]
     base_compile += ["-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
 
-# Every src/_<name>.pyx becomes the extension kl_fast._<name>: one module per
-# kernel family, all built with the same flags.
+# Every src/<family>.pyx becomes the extension kl_fast._cython.<family>: one
+# module per kernel family (the family names of kl_fast._numba and
+# kl_fast._numpy too), all built with the same flags.
 extensions = [
     Extension(
-        f"kl_fast.{os.path.splitext(os.path.basename(pyx))[0]}",
+        f"kl_fast._cython.{os.path.splitext(os.path.basename(pyx))[0]}",
         sources=[pyx],
         include_dirs=[np.get_include(), "src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=base_compile + omp_compile,
         extra_link_args=omp_link,
     )
-    for pyx in sorted(glob.glob(os.path.join("src", "_*.pyx")))
+    for pyx in sorted(glob.glob(os.path.join("src", "*.pyx")))
 ]
 
 directives = {

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 import kl_fast
-from kl_fast._score import DEFAULT_CHUNK_BYTES, score_files
+from kl_fast._cli.score import DEFAULT_CHUNK_BYTES, score_files
 
 K = 256
 DTYPE = np.dtype(np.float32)
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # the child reports its own peak RSS (VmHWM) when the command returns
 _REPORT_PEAK = ("import sys\n"
-                "from kl_fast.cli import main\n"
+                "from kl_fast._cli.main import main\n"
                 "status = main(sys.argv[1:])\n"
                 "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
                 "print(int(hwm.split()[1]) * 1024)\n"

@@ -43,7 +43,7 @@ def data_for(quantity, shape, dtype):
 def warm_numba():
     """Compile the Numba kernels before timing (compile time is reported by kl-fast bench)."""
     if "numba" in kl_fast.available_backends():
-        from kl_fast import _numba_kernels
+        from kl_fast._numba import rows as _numba_kernels
 
         _numba_kernels.warmup()
 

@@ -11,7 +11,7 @@ import json
 import sys
 from collections import defaultdict
 
-from kl_fast._bench_verdict import speed_words
+from kl_fast._cli.bench_verdict import speed_words
 
 
 def table(path):

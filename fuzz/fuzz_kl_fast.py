@@ -48,17 +48,17 @@ import warnings
 import atheris
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMPILED = ("_kernels_cython", "_spaces_cython", "_gaussian_full_cython",
-            "_mutual_information_cython", "_pairwise_cython", "_elementwise_cython")
+COMPILED = ("rows", "spaces", "gaussian_full", "mutual_information", "pairwise", "elementwise")
 
 
 def use_debug_build(ext_dir):
     """Import kl_fast from this tree with its compiled modules taken from `ext_dir`.
 
-    The package's search path lists ``ext_dir/kl_fast`` first, so
-    ``kl_fast._kernels_cython`` etc. load from the debug build while the
-    Python modules come from the tree.  Returns the loaded compiled modules'
-    files; raises if one of them is not in `ext_dir`.
+    The search path of the package ``kl_fast._cython`` lists
+    ``ext_dir/kl_fast/_cython`` first, so ``kl_fast._cython.rows`` etc. load
+    from the debug build while the Python modules come from the tree.
+    Returns the loaded compiled modules' files; raises if one of them is not
+    in `ext_dir`.
     """
     ext_pkg = os.path.join(os.path.abspath(ext_dir), "kl_fast")
     tree_pkg = os.path.join(ROOT, "kl_fast")
@@ -69,12 +69,19 @@ def use_debug_build(ext_dir):
         submodule_search_locations=[ext_pkg, tree_pkg])
     module = importlib.util.module_from_spec(spec)
     sys.modules["kl_fast"] = module
+    # the compiled subpackage first: kl_fast's own import loads kernels from it
+    compiled = importlib.util.spec_from_file_location(
+        "kl_fast._cython", os.path.join(tree_pkg, "_cython", "__init__.py"),
+        submodule_search_locations=[os.path.join(ext_pkg, "_cython"),
+                                    os.path.join(tree_pkg, "_cython")])
+    sys.modules["kl_fast._cython"] = importlib.util.module_from_spec(compiled)
+    compiled.loader.exec_module(sys.modules["kl_fast._cython"])
     spec.loader.exec_module(module)
     files = {}
     for name in COMPILED:
-        mod = importlib.import_module(f"kl_fast.{name}")
+        mod = importlib.import_module(f"kl_fast._cython.{name}")
         if not os.path.abspath(mod.__file__).startswith(ext_pkg + os.sep):
-            raise RuntimeError(f"kl_fast.{name} came from {mod.__file__}, not {ext_pkg}")
+            raise RuntimeError(f"kl_fast._cython.{name} came from {mod.__file__}, not {ext_pkg}")
         files[name] = mod.__file__
     return files
 
@@ -89,8 +96,9 @@ with atheris.instrument_imports(include=["kl_fast"]):
 
     import kl_fast
     import kl_fast.scipy as kl_scipy
-    from kl_fast import _elementwise_cython, _kernels_cython
-    from kl_fast._score import score_files
+    from kl_fast._cli.score import score_files
+    from kl_fast._cython import elementwise as _elementwise_cython
+    from kl_fast._cython import rows as _kernels_cython
 
 ALL_BACKENDS = ("cython", "numba", "numpy")
 BACKENDS = tuple(b.strip() for b in

@@ -1,9 +1,10 @@
 """Backend registry: the name a user passes -> the module whose row kernels run.
 
-A backend is a core module offering the row kernels of the protocol below
-(with the signatures of ``src/_kernels_cython.pyx``) plus optional family
-modules (binary/elementwise, pairwise, full-covariance Gaussian, ...) whose
-kernels are looked up by name in order.  ``"auto"`` walks an ordered
+A backend is a package ``kl_fast._<name>`` whose family modules all have the
+same names (``FAMILY_MODULES``): the core ``rows`` module offers the row
+kernels of the protocol below (with the signatures of ``src/rows.pyx``), the
+other families (log spaces, full-covariance Gaussian, mutual information,
+pairwise, elementwise) are looked up by name in order.  ``"auto"`` walks an ordered
 chain of eligibility predicates (as xarray's ``nputils`` does) and takes the
 first backend that can run: the ahead-of-time Cython kernels (no compile
 wait), then Numba, then the numpy reference.  ``KL_FAST_BACKEND`` sets what
@@ -13,7 +14,8 @@ wait), then Numba, then the numpy reference.  ``KL_FAST_BACKEND`` sets what
 import importlib
 import os
 
-__all__ = ["BACKENDS", "KERNELS", "available_backends", "get_backend", "load_backend", "load_error"]
+__all__ = ["BACKENDS", "BACKEND_NAMES", "FAMILY_MODULES", "KERNELS", "available_backends",
+           "get_backend", "load_backend", "load_error"]
 
 KERNELS = (
     "kl_rows",
@@ -25,38 +27,22 @@ KERNELS = (
     "gaussian_kl_prior_rows",
 )
 
-# name -> core module path; order is the "auto" preference
-BACKENDS = {
-    "cython": "kl_fast._kernels_cython",
-    "numba": "kl_fast._numba_kernels",
-    "numpy": "kl_fast._numpy_kernels",
-}
+# The backends, in "auto" preference order.  Each is a package
+# kl_fast._<name> holding the same kernel family modules (FAMILY_MODULES),
+# so a kernel is looked up as kl_fast._<backend>.<family>.<kernel>.
+BACKEND_NAMES = ("cython", "numba", "numpy")
 
-# name -> the family modules searched after the core module, in order.  Each
-# kernel family (one concern per module) registers its module here.
-FAMILIES = {
-    "cython": [
-        "kl_fast._spaces_cython",
-        "kl_fast._gaussian_full_cython",
-        "kl_fast._mutual_information_cython",
-        "kl_fast._pairwise_cython",
-        "kl_fast._elementwise_cython",
-    ],
-    "numba": [
-        "kl_fast._numba_spaces",
-        "kl_fast._numba_gaussian_full",
-        "kl_fast._numba_mutual_information",
-        "kl_fast._numba_pairwise",
-        "kl_fast._numba_elementwise",
-    ],
-    "numpy": [
-        "kl_fast._numpy_spaces",
-        "kl_fast._numpy_gaussian_full",
-        "kl_fast._numpy_mutual_information",
-        "kl_fast._numpy_pairwise",
-        "kl_fast._numpy_elementwise",
-    ],
-}
+# The kernel families: "rows" (the core, probability rows, labels and
+# diagonal Gaussians: KERNELS) first, then the others in lookup order.
+FAMILY_MODULES = ("rows", "spaces", "gaussian_full", "mutual_information", "pairwise",
+                  "elementwise")
+
+# name -> core module path
+BACKENDS = {name: f"kl_fast._{name}.{FAMILY_MODULES[0]}" for name in BACKEND_NAMES}
+
+# name -> the family modules searched after the core module, in order
+FAMILIES = {name: [f"kl_fast._{name}.{family}" for family in FAMILY_MODULES[1:]]
+            for name in BACKEND_NAMES}
 
 
 class Backend:

@@ -1,6 +1,7 @@
 """Elementwise Bernoulli divergences: binary KL and binary cross-entropy."""
 
-from . import _dask_dispatch, _dask_other
+from ._dask import dispatch as _dask_dispatch
+from ._dask import other as _dask_other
 from ._elementwise import (
     LOGIT_REQUIREMENT,
     OPS,

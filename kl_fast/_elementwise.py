@@ -129,7 +129,7 @@ def _masked(arrays, names, shape, size, mask, dtype, out_kind, op, eps, log_base
 # elements per piece of a reduction ("sum"/"mean"): the scratch buffer's size
 _PIECE = 1 << 17
 # elements of one row per work unit of the elementwise kernels (UNIT in
-# _elementwise_cython.pyx): the kernels split a piece into rows x units
+# src/elementwise.pyx): the kernels split a piece into rows x units
 _UNIT = 8192
 
 

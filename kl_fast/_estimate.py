@@ -1,6 +1,7 @@
 """Per-sample estimators of KL(p || q) from log-probabilities (k1, k2, k3)."""
 
-from . import _dask_dispatch, _dask_other
+from ._dask import dispatch as _dask_dispatch
+from ._dask import other as _dask_other
 from ._elementwise import OPS, elementwise
 from ._report import note_out
 from ._validation import check_base

@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from . import _arrays, _autograd, _dask_dispatch, _dask_other
+from . import _arrays, _autograd
+from ._dask import dispatch as _dask_dispatch
+from ._dask import other as _dask_other
 from ._engine import Options, deliver, finish, run_kernel
 from ._inputs import prepare_inputs
 from ._report import note_out, raise_for_values

@@ -4,9 +4,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import _dask_dispatch, _dask_other
 from ._backends import get_backend
 from ._batch_views import batch_blocks
+from ._dask import dispatch as _dask_dispatch
+from ._dask import other as _dask_other
 from ._engine import Options, finish
 from ._inputs import prepare_inputs
 from ._report import note_out
@@ -15,7 +16,7 @@ from ._validation import check_base
 
 __all__ = ["gaussian_kl_full"]
 
-# the kernels' info codes (src/_gaussian_full_cython.pyx)
+# the kernels' info codes (src/gaussian_full.pyx)
 _NOT_PD, _NOT_SYMMETRIC, _NOT_FINITE = 1, 2, 3
 # flops of one item ~ k^3; below this much work per thread, threads cost more than they save
 _MIN_WORK_PER_THREAD = 1 << 16

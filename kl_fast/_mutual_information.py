@@ -4,9 +4,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import _dask_dispatch, _dask_other
 from ._backends import get_backend
 from ._batch_views import batch_blocks
+from ._dask import dispatch as _dask_dispatch
+from ._dask import other as _dask_other
 from ._engine import Options, finish
 from ._inputs import prepare_inputs
 from ._report import note_out

@@ -5,7 +5,7 @@ entropy row kernel's one pass and its report, worded by ``_report.py``), and
 then compute without looking at the data again:
 
 * ``pairwise_kl`` (default): the tiled kernel ``pairwise_kl_matrix`` of the
-  backend's pairwise family (``src/_pairwise_cython.pyx`` and its twins),
+  backend's pairwise family (``src/pairwise.pyx`` and its twins),
   one log per row instead of one per (i, j, k);
 * ``pairwise_kl(precise=True)`` and ``pairwise_js``: the accurate row
   kernels of ``kl_divergence`` / ``js_divergence`` on broadcast views
@@ -19,8 +19,10 @@ read as one row, so that the shape of the result is never a guess.
 
 import numpy as np
 
-from . import _api, _arrays, _dask_dispatch, _dask_other
+from . import _api, _arrays
 from ._backends import get_backend
+from ._dask import dispatch as _dask_dispatch
+from ._dask import other as _dask_other
 from ._engine import Options, run_kernel
 from ._inputs import prepare_inputs
 from ._prob_rows import PROB_REQUIREMENT, check_mode

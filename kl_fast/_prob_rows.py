@@ -16,7 +16,7 @@ __all__ = ["PROB_REQUIREMENT", "FAST_CODES", "fast_vector", "check_mode",
 
 PROB_REQUIREMENT = "probabilities (or counts) must be finite and >= 0"
 
-# the compiled one-vector shortcut's quantity codes (_kernels_cython.QUANTITY_CODES)
+# the compiled one-vector shortcut's quantity codes (_cython.rows.QUANTITY_CODES)
 FAST_CODES = {"kl": 0, "cross_entropy": 1, "entropy": 2, "js": 3, "hellinger": 4,
               "total_variation": 5, "chi2": 6}
 _FAST_MAX_N = 1 << 15

@@ -46,7 +46,7 @@ REGISTRY = (
     Quantity("binary_cross_entropy_logits", "binary_cross_entropy", "elementwise",
              (200_000, 256)),
     Quantity("kl_estimate_k3", "kl_estimate", "elementwise", (200_000, 256)),
-    # the f-divergence family (Renyi at alpha = 1/2: _contenders_fdiv.RENYI_ALPHA)
+    # the f-divergence family (Renyi at alpha = 1/2: _contenders.fdiv.RENYI_ALPHA)
     Quantity("renyi", "renyi_divergence", "fdiv", (200_000, 256)),
     Quantity("hellinger", "hellinger_distance", "fdiv", (200_000, 256)),
     Quantity("total_variation", "total_variation", "fdiv", (200_000, 256)),

@@ -1,7 +1,7 @@
 """Turn what a kernel reported into the error a user can act on.
 
 The kernels count bad values and note the first bad position and the first
-row whose sum is off (see ``src/_kernels_cython.pyx``, note d); this module
+row whose sum is off (see ``src/rows.pyx``, note d); this module
 decides what that means and words the message: the argument, the reason,
 where, and the fix.
 """

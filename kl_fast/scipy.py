@@ -19,7 +19,9 @@ import os
 
 import numpy as np
 
-from . import _api, _arrays, _autograd, _dask_dispatch, _dask_other
+from . import _api, _arrays, _autograd
+from ._dask import dispatch as _dask_dispatch
+from ._dask import other as _dask_other
 
 __all__ = ["rel_entr", "entropy", "jensenshannon", "rel_entr_ufunc"]
 
@@ -40,7 +42,7 @@ def _make_rel_entr():
     accurate form where x ~ y (scipy >= 1.14) and no spurious flags.
     """
     try:
-        from ._rel_entr_ufunc import rel_entr as ufunc
+        from ._cython.rel_entr_ufunc import rel_entr as ufunc
     except ImportError:  # a build without the Cython extensions
         from scipy.special import _ufuncs
 

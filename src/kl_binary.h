@@ -11,7 +11,7 @@
  * result of an element depends on its two inputs only, never on its
  * neighbours, the layout, the clone or the thread -- the results are
  * bit-identical for any thread count.  The Numba backend
- * (kl_fast/_numba_elementwise.py) mirrors this file operation for operation.
+ * (kl_fast/_numba/elementwise.py) mirrors this file operation for operation.
  *
  * Validation is folded into the same loop: an integer count of bad values
  * (integer adds vectorize; a double sum would not without reassociation),
@@ -308,7 +308,7 @@ KL_INLINE double kl_vbinary_kl_fast(double p, double q, double tol, int* fail)
     return t;
 }
 
-#define KL_BIN_FAST_TOL 0x1p-27     /* the fast tiers' tol (as _spaces_cython's FAST_TOL_F32) */
+#define KL_BIN_FAST_TOL 0x1p-27     /* the fast tiers' tol (as _cython.spaces's FAST_TOL_F32) */
 
 /* ---- the loops ------------------------------------------------------------ */
 
@@ -459,7 +459,7 @@ static ptrdiff_t kl_bin_first_bad_##SUFFIX(int op, const T* a, ptrdiff_t sa,    
 KL_DEFINE_BIN_PIECE(float, f32)
 KL_DEFINE_BIN_PIECE(double, f64)
 
-/* one value, for the tests of the math (kl_fast._elementwise_cython.point);
+/* one value, for the tests of the math (kl_fast._cython.elementwise.point);
  * f32 = 1: the form float32 inputs take */
 static double kl_bin_point(int op, double a, double b, double eps, double den, int f32)
 {

@@ -7,7 +7,7 @@
  * function multi-versioning (target_clones: an AVX-512, an AVX2 and a
  * baseline clone, picked at load time).  That is a C function attribute
  * Cython cannot attach.  The row loops, the threading and the reports stay
- * in _kernels_cython.pyx.
+ * in src/rows.pyx.
  *
  * Determinism: element j of a block always goes to lane j % KL_LANES, lanes
  * are combined in a fixed tree, and every clone performs the same IEEE

@@ -2,8 +2,8 @@
  * kl_math.h -- the scalar math of kl_fast for the Cython backend.
  *
  * Every quantity is written once here as a point function named after its
- * scipy.special twin; the row loops in _kernels_cython.pyx only call these.
- * The Numba backend (kl_fast/_numba_math.py) mirrors this file line by line.
+ * scipy.special twin; the row loops in src/rows.pyx only call these.
+ * The Numba backend (kl_fast/_numba/kl_math.py) mirrors this file line by line.
  *
  * Edge-case contract (scipy.special conventions):
  *   rel_entr(p, q) = p log(p/q);  0 if p == 0 and q >= 0;  +inf if p > 0, q == 0;

@@ -1,12 +1,12 @@
 /*
- * kl_pairwise.h -- the inner loops of pairwise KL (src/_pairwise_cython.pyx).
+ * kl_pairwise.h -- the inner loops of pairwise KL (src/pairwise.pyx).
  *
  * D[i, j] = sum_k x_k (log x_k - log y_k) for one row x of P against rows y
  * of Q, from logs computed once per row (kl_vlog, <= 1 ULP) instead of one
  * log per (i, j, k).  The term is 0 where x_k == 0 and +inf where x_k > 0
  * and y_k == 0 (log y_k = -inf); equal rows give exactly 0 (same log bits).
  *
- * Summation order (the Numba mirror, kl_fast/_numba_pairwise.py, repeats
+ * Summation order (the Numba mirror, kl_fast/_numba/pairwise.py, repeats
  * it): the row is cut into blocks of KL_PW_BLOCK elements; within a block
  * element k goes to lane k % KL_LANES, the lanes are combined by kl_tree8,
  * and each block's sum is added to the pair's running total in block order.

@@ -18,7 +18,7 @@
  *
  * Special values follow C99: log(0) = -inf, log(x<0) = NaN, log(inf) = inf,
  * exp(-inf) = 0, exp(inf) = inf, NaN in -> NaN out.  The Numba backend
- * (kl_fast/_numba_math.py) mirrors these line by line.  Accuracy is tested
+ * (kl_fast/_numba/kl_math.py) mirrors these line by line.  Accuracy is tested
  * against mpmath over the whole range in tests/test_vmath.py.
  */
 #ifndef KL_FAST_VMATH_H

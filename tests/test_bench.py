@@ -9,12 +9,12 @@ import struct
 import numpy as np
 import pytest
 
-from kl_fast import _bench
-from kl_fast._bench import SIZES, dtypes_of, speed_words, summarize
-from kl_fast._bench_chart import CONTENDER_COLOURS, colour_of
-from kl_fast._bench_memory import format_bytes, measure_extra_peak, rss_meter_available
+from kl_fast._cli import bench as _bench
+from kl_fast._cli.bench import SIZES, dtypes_of, speed_words, summarize
+from kl_fast._cli.bench_chart import CONTENDER_COLOURS, colour_of
+from kl_fast._cli.bench_memory import format_bytes, measure_extra_peak, rss_meter_available
 from kl_fast._contenders import LLM_QUANTITIES, QUANTITIES, contenders, make_data
-from kl_fast.cli import build_parser, main
+from kl_fast._cli.main import build_parser, main
 
 MIB = 1 << 20
 

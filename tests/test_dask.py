@@ -5,7 +5,7 @@ computed inputs (itself tested against scipy, mpmath and naive loops elsewhere).
 One chunk along the category axis with reduction "none" must match bit for bit
 (the same kernels run per block); a split category axis, "sum" and "mean" within
 rtol 1e-13 (other summation orders; the logits merges within an absolute 1e-12,
-see kl_fast/_dask_split.py).
+see kl_fast/_dask/split.py).
 """
 
 import os

@@ -12,15 +12,16 @@ from kl_fast import (
     _api,
     _binary,
     _config,
-    _dask_dispatch,
     _estimate,
+    _fdivergences,
     _gaussian,
     _gaussian_full,
     _mutual_information,
     _pairwise,
-    _score,
     _threading,
 )
+from kl_fast._cli import score as _score
+from kl_fast._dask import dispatch as _dask_dispatch
 from kl_fast import scipy as kl_scipy
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
@@ -41,7 +42,8 @@ def test_readme_python_example_runs():
 
 @pytest.mark.parametrize("module", [kl_fast, _api, _gaussian, kl_scipy, _threading, _config,
                                     _gaussian_full, _mutual_information,
-                                    _pairwise, _binary, _estimate, _score, _dask_dispatch])
+                                    _pairwise, _binary, _estimate, _score, _dask_dispatch,
+                                    _fdivergences])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

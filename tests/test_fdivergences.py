@@ -253,7 +253,7 @@ def test_dask_blocks_match_the_numpy_call_and_split_rows_merge():
 
 
 def test_score_command_runs_the_family(tmp_path):
-    from kl_fast._score import ScoreInputError, score_files
+    from kl_fast._cli.score import ScoreInputError, score_files
 
     rng = np.random.default_rng(5)
     p, q = _rows(rng, 50, 6, np.float64), _rows(rng, 50, 6, np.float64, zeros=False)

@@ -63,7 +63,7 @@ def test_debug_build_has_bounds_checks(debug_ext, tmp_path):
         from fuzz_kl_fast import _LOADED
         import numpy as np
         import kl_fast
-        from kl_fast import _kernels_cython as k
+        from kl_fast._cython import rows as k
         assert k.__file__.startswith({debug_ext!r}), k.__file__
         assert kl_fast.__file__.startswith({ROOT!r}), kl_fast.__file__
         try:
@@ -95,7 +95,7 @@ def test_fuzz_short_run(debug_ext, tmp_path):
                 env, tmp_path, timeout)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
-    assert f"{debug_ext}{os.sep}kl_fast{os.sep}_kernels_cython" in out  # the debug .so ran
+    assert f"{debug_ext}{os.sep}kl_fast{os.sep}_cython{os.sep}rows" in out  # the debug .so ran
     done = [line for line in out.splitlines() if line.startswith("Done ")]
     assert done, out[-3000:]
     print(done[-1])
@@ -115,7 +115,7 @@ def _npy_with_header(path, header):
 
 def test_score_damaged_header_unclosed_bracket(tmp_path):
     """An unclosed bracket in a .npy header raised tokenize.TokenError, not ValueError."""
-    from kl_fast._score import score_files
+    from kl_fast._cli.score import score_files
 
     p = tmp_path / "p.npy"
     _npy_with_header(p, b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,\n")

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import kl_fast
-from kl_fast import _report, cli
+from kl_fast import _report
+from kl_fast._cli import main as cli
 from tests.call_table import CALLS, SCIPY_CALLS
 
 

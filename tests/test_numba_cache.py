@@ -45,8 +45,8 @@ _SCRIPT = textwrap.dedent("""
         out["numba"][name] = np.asarray(fn("numba"), dtype=np.float64).tobytes().hex()
         if "cython" in _backends.available_backends():
             out["cython"][name] = np.asarray(fn("cython"), dtype=np.float64).tobytes().hex()
-    from kl_fast import _numba_kernels
-    out["stats"] = {repr(k): v for k, v in _numba_kernels.cache_stats().items()}
+    from kl_fast._numba import rows as numba_rows
+    out["stats"] = {repr(k): v for k, v in numba_rows.cache_stats().items()}
     print(json.dumps(out))
 """)
 
@@ -82,18 +82,17 @@ def test_second_process_loads_every_kernel_from_the_disk_cache(tmp_path):
 
 
 def test_kernel_cache_key_covers_every_numba_source():
-    """An edit to any _numba_*.py file (the math is inlined into every kernel)
+    """An edit to any kl_fast/_numba/*.py file (the math is inlined into every kernel)
     must change the cache key, or a stale kernel would load."""
-    from kl_fast import _numba_cache
+    from kl_fast._numba import cache as numba_cache
 
-    digest = _numba_cache.sources_digest()
+    digest = numba_cache.sources_digest()
     assert len(digest) == 64
-    names = {p.name for p in _numba_cache._HERE.glob("_numba_*.py")}
-    assert {"_numba_math.py", "_numba_lanes.py", "_numba_rows.py", "_numba_spaces.py"} <= names
+    names = {p.name for p in numba_cache._HERE.glob("*.py")}
+    assert {"kl_math.py", "lanes.py", "row_loops.py", "spaces.py", "rows.py"} <= names
     # the sources are those imported (registered as each module loads), so a file
     # edited while a process runs cannot pair new code's key with old code
-    for name in ("_numba_math.py", "_numba_lanes.py", "_numba_rows.py", "_numba_spaces.py",
-                 "_numba_elementwise.py"):
-        assert name in _numba_cache._registered, name
-    key = _numba_cache._KernelCache._index_key
-    assert key is not _numba_cache.FunctionCache._index_key
+    for name in ("kl_math.py", "lanes.py", "row_loops.py", "spaces.py", "elementwise.py"):
+        assert name in numba_cache._registered, name
+    key = numba_cache._KernelCache._index_key
+    assert key is not numba_cache.FunctionCache._index_key

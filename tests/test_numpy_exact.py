@@ -1,4 +1,4 @@
-"""The error-free transformations of the numpy reference backend (kl_fast/_numpy_exact.py):
+"""The error-free transformations of the numpy reference backend (kl_fast/_numpy/exact.py):
 the rounded result plus its error equals the exact result, checked in rational arithmetic."""
 
 from fractions import Fraction
@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kl_fast._numpy_exact import two_diff, two_prod
+from kl_fast._numpy.exact import two_diff, two_prod
 
 # |a|, |b| < 2^995 (the Veltkamp split's range) and products far from underflow: the
 # error term of a product p is ~p * 2^-53, which must stay a normal number (|a|, |b| >

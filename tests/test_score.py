@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import kl_fast
-from kl_fast import _score, cli
+from kl_fast._cli import score as _score
+from kl_fast._cli import main as cli
 from tests import mp_reference as mpr
 from tests import reference as ref
 from tests.binary_reference import bce as mp_bce
@@ -606,7 +607,7 @@ def _write_npy_in_pieces(path, block, n_blocks):
 # rusage's ru_maxrss would not do: Linux carries the parent's RSS at fork into the
 # child's ru_maxrss across exec, so a child of a big pytest process reads at least that.
 _REPORT_PEAK = ("import sys\n"
-                "from kl_fast.cli import main\n"
+                "from kl_fast._cli.main import main\n"
                 "status = main(sys.argv[1:])\n"
                 "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
                 "print(int(hwm.split()[1]) * 1024)\n"
@@ -743,7 +744,7 @@ def test_csv_one_column_of_integers_is_float_data_unless_labels(tmp_path, rng):
 def test_csv_is_streamed_in_chunks(tmp_path, rng, monkeypatch):
     """The text is parsed in blocks of whole lines and handed out in --chunk-rows rows:
     numpy.loadtxt never sees the whole file, the metric never more than a chunk."""
-    from kl_fast import _score_csv
+    from kl_fast._cli import score_csv as _score_csv
 
     p = dirichlet(rng, 103, 4)
     write_csv(tmp_path / "p.csv", p, ["a", "b", "c", "d"])
@@ -1192,7 +1193,7 @@ def test_advice_in_errors_names_the_flags(tmp_path, rng, capsys):
 def test_csv_blocks_of_any_size(tmp_path, rng, monkeypatch, capsys, block):
     """Lines cut by a block boundary, lines longer than a block, blank lines at block
     starts, CRLF and no final newline: the same numbers, and errors on the right line."""
-    from kl_fast import _score_csv
+    from kl_fast._cli import score_csv as _score_csv
 
     monkeypatch.setattr(_score_csv, "_BLOCK", block)
     p = dirichlet(rng, 40, 3)

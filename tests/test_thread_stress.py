@@ -9,7 +9,7 @@ the result of the same call made alone.
   threads call the three backends at once, numba through one kernel family only (a
   family costs a compile of ~1-20 s per subprocess).  The workqueue layer aborts the
   process when two threads launch parallel kernels at once; kl_fast serializes its
-  parallel numba calls with a lock under that layer (``_numba_kernels.call_parallel``):
+  parallel numba calls with a lock under that layer (``_numba.rows.call_parallel``):
   the test checks that the lock is taken and that no two parallel numba calls overlap,
   and that under omp/tbb they do overlap (no needless lock).
 
@@ -154,7 +154,7 @@ def stress_in_this_process():
     """The subprocess side: hammer all backends, print a JSON summary on the last line."""
     import numba
 
-    from kl_fast import _numba_kernels
+    from kl_fast._numba import rows as _numba_kernels
 
     lock = _CountingLock(_numba_kernels._workqueue_lock)
     _numba_kernels._workqueue_lock = lock

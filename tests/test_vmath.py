@@ -8,7 +8,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from kl_fast import _kernels_cython
+from kl_fast._cython import rows as _kernels_cython
 
 # 40 digits here only: a global setting would leak into every later test
 _DPS = 40

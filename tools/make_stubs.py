@@ -2,7 +2,7 @@
 
 Usage: ``python tools/make_stubs.py`` (from the repository root, with the
 extensions built: the constants' types are read from them) rewrites
-``kl_fast/_<name>.pyi`` for every ``src/_<name>.pyx``: each ``def`` with its
+``kl_fast/_cython/<family>.pyi`` for every ``src/<family>.pyx``: each ``def`` with its
 arguments (memoryviews as ``numpy.ndarray``, C numbers as ``int``/``float``/
 ``bool``) and each module-level constant.  ``tests/test_layout.py`` checks the
 stubs name exactly what the built modules export, so a kernel signature change
@@ -54,10 +54,10 @@ def _docline(source, end):
 
 def stub_text(pyx):
     source = pyx.read_text()
-    lines = [f'"""Stub of kl_fast.{pyx.stem}, compiled from src/{pyx.name}.', "",
+    lines = [f'"""Stub of kl_fast._cython.{pyx.stem}, compiled from src/{pyx.name}.', "",
              'Written by tools/make_stubs.py: do not edit by hand."""', "",
              "from typing import Any", "", "import numpy as np", ""]
-    module = importlib.import_module(f"kl_fast.{pyx.stem}")   # the built module
+    module = importlib.import_module(f"kl_fast._cython.{pyx.stem}")   # the built module
     for name, _value in _CONST.findall(source):
         value = getattr(module, name)
         if isinstance(value, np.ufunc):
@@ -88,8 +88,8 @@ def stub_text(pyx):
 
 
 def main():
-    for pyx in sorted((ROOT / "src").glob("_*.pyx")):
-        out = ROOT / "kl_fast" / f"{pyx.stem}.pyi"
+    for pyx in sorted((ROOT / "src").glob("*.pyx")):
+        out = ROOT / "kl_fast" / "_cython" / f"{pyx.stem}.pyi"
         out.write_text(stub_text(pyx))
         print(f"wrote {out.relative_to(ROOT)}")
 

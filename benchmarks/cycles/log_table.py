@@ -2,7 +2,10 @@
 # intervals; invc = 1/c at the centre c (1 exactly beside z = 1), logc = -log(invc) from mpmath.
 # table for a division-free log: z in [OFF, 2 OFF), OFF = 0x3fe6000000000000 (0.6875), N = 128 intervals;
 # invc = 1/c rounded to a double with the low 52-? bits... ; logc = -log(invc) in double (mpmath)
-import mpmath, struct
+import struct
+
+import mpmath
+
 mpmath.mp.prec = 200
 N=128; OFF=0x3fe6000000000000
 def f2b(x): return struct.unpack('<Q', struct.pack('<d', x))[0]

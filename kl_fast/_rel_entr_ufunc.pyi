@@ -1,7 +1,0 @@
-"""Stub of kl_fast._rel_entr_ufunc, compiled from src/_rel_entr_ufunc.pyx.
-
-Written by tools/make_stubs.py: do not edit by hand."""
-
-import numpy as np
-
-rel_entr: np.ufunc
