@@ -4,14 +4,13 @@ distance, total variation and Pearson's chi^2.
 Each public function is its argument checks plus one pass of a compiled row
 kernel, through the path KL takes (``_prob_rows.reduce_probability_rows``):
 the kernels of every backend carry the math (``src/kl_blocks.h`` and
-``kl_math.h``, ``_numba/kl_math.py``, ``_numpy/rows.py``), and ``FAMILY``
-below says which kernel each function runs.  Adding a member: its terms in
-those three places, its kernel entry points, a row of ``FAMILY``, its public
-function (a docstring and one call), and its registry rows in ``_registry.py``.
+``kl_math.h``, ``_numba/kl_math.py``, ``_numpy/rows.py``), and the registry
+(``_registry.ROW_REDUCTIONS``) says which kernel each function runs.  Adding a
+member: its terms in those three places, its kernel entry points, its rows in
+``_registry.py``, and its public function here (a docstring and one call).
 """
 
 import numbers
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,33 +18,21 @@ from ._dask import dispatch as _dask_dispatch
 from ._dask import rows as _dask_rows
 from ._engine import Options
 from ._prob_rows import fast_vector, reduce_probability_rows
+from ._registry import ROW_REDUCTIONS
 from ._report import note_out
 
 __all__ = ["renyi_divergence", "hellinger_distance", "total_variation", "chi2_divergence",
            "FAMILY"]
 
 
-@dataclass(frozen=True)
-class Member:
-    """One f-divergence: what runs it."""
-
-    kernel: str              # the row kernel of every backend
-    fast: str | None         # its code in the compiled one-vector shortcut, if any
-    logarithmic: bool        # takes `base` (a logarithm's unit)
-
-
-FAMILY = {
-    "renyi_divergence": Member("renyi_rows", None, True),
-    "hellinger_distance": Member("hellinger_rows", "hellinger", False),
-    "total_variation": Member("total_variation_rows", "total_variation", False),
-    "chi2_divergence": Member("chi2_rows", "chi2", False),
-}
+# function -> its _registry.RowReduction (kernel, shortcut code, takes base)
+FAMILY = {r.function: r for r in ROW_REDUCTIONS}
 
 _NO_ADVICE = (None, None)   # no logits/log keywords to offer, no elementwise twin
 
 
 def check_alpha(alpha):
-    """Renyi's order as a float in [0, inf]."""
+    """Renyi's order as a float in [0, inf] (``check_<parameter>`` of its registry row)."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"alpha must be a real number >= 0 (or inf), got "
                         f"{type(alpha).__name__}")

@@ -1,19 +1,61 @@
-"""The registry of benchmarked quantities: one row each, read by the contenders
-(``_contenders*.py``), ``kl-fast bench`` (sizes, dtypes, ``--functions``) and
-the tests that walk every quantity.
+"""The registries: the probability-row functions that one row kernel runs
+(``ROW_REDUCTIONS``), and the benchmarked quantities (``REGISTRY``).
+
+``ROW_REDUCTIONS`` drives every layer a function of two probability rows
+passes through: its public function's dispatch (``_fdivergences``), dask
+(``_dask.rows``, ``_dask.split``), ``kl-fast score``'s metrics and flags
+(``_cli.score``, ``_cli.main``).  Its row kernel is ``kl_fast._<backend>.rows.
+<kernel>`` in every backend.
+
+``REGISTRY`` is read by the contenders (``kl_fast._contenders.<group>``),
+``kl-fast bench`` (sizes, dtypes, ``--functions``) and the tests that walk
+every quantity.
 
 A quantity is one way of calling a public function that the benchmark and the
 contender tests compare against peers: ``kl`` (probability rows) and
 ``kl_logits`` (two logits rows) are two quantities of ``kl_divergence``.  Its
 ``group`` names the contenders module that builds its data and peers
-(``rows``: ``_contenders.py``; ``tables``, ``elementwise``, ``llm``, ``fdiv``: the
-``_contenders_<group>.py`` modules).  Adding a quantity to the benchmark is
-one row here plus its contenders in the group's module.
+(``kl_fast._contenders.<group>``: ``rows``, ``tables``, ``elementwise``,
+``llm``, ``fdiv``).  Adding a quantity to the benchmark is one row here plus
+its contenders in the group's module.
 """
 
 from dataclasses import dataclass
 
-__all__ = ["Quantity", "REGISTRY", "names", "by_name"]
+__all__ = ["RowReduction", "ROW_REDUCTIONS", "row_reduction", "Quantity", "REGISTRY", "names",
+           "by_name"]
+
+
+@dataclass(frozen=True)
+class RowReduction:
+    """A public function of two probability rows computed by one row kernel."""
+
+    function: str                # the public kl_fast function
+    kernel: str                  # its row kernel in kl_fast._<backend>.rows (every backend)
+    fast: str | None             # its code in the compiled one-vector shortcut, if any
+    logarithmic: bool            # takes `base` (the unit of a logarithm)
+    metric: str                  # its `kl-fast score --metric` name
+    parameter: str | None = None  # a required float keyword (and score flag), if any
+    parameter_help: str = ""     # that flag's help text
+
+
+# The f-divergence family.  A new member: its math in each backend, a row here, its
+# public function (a docstring and one call) and a Quantity row below.
+ROW_REDUCTIONS = (
+    RowReduction("renyi_divergence", "renyi_rows", None, True, "renyi", "alpha",
+                 "the order of --metric renyi (>= 0; inf: the max-ratio order)"),
+    RowReduction("hellinger_distance", "hellinger_rows", "hellinger", False, "hellinger"),
+    RowReduction("total_variation", "total_variation_rows", "total_variation", False,
+                 "total-variation"),
+    RowReduction("chi2_divergence", "chi2_rows", "chi2", False, "chi2"),
+)
+
+_ROW_REDUCTIONS = {r.function: r for r in ROW_REDUCTIONS}
+
+
+def row_reduction(function):
+    """The ROW_REDUCTIONS row of public function `function`, or None."""
+    return _ROW_REDUCTIONS.get(function)
 
 
 @dataclass(frozen=True)

@@ -152,3 +152,26 @@ def test_no_import_cycles_and_no_private_imports():
     private = [(m, src, n) for m, (_, names) in imports.items() for src, n in names
                if n.startswith("_") and not n.startswith("__")]
     assert private == [], "private names imported across modules: " + repr(private)
+
+
+def test_row_reductions_registry_is_complete():
+    # every ROW_REDUCTIONS row names an exported function, a row kernel of every backend,
+    # a kl-fast score metric, a compiled shortcut code that exists, and a parameter check
+    import kl_fast
+    from kl_fast import _fdivergences, _prob_rows
+    from kl_fast._cli.score import METRICS, PARAMETERS
+    from kl_fast._registry import REGISTRY, ROW_REDUCTIONS
+
+    for row in ROW_REDUCTIONS:
+        assert row.function in kl_fast.__all__
+        assert _fdivergences.FAMILY[row.function] is row
+        for backend in ("cython", "numba", "numpy"):
+            rows = importlib.import_module(f"kl_fast._{backend}.rows")
+            assert callable(getattr(rows, row.kernel)), (backend, row.kernel)
+        assert METRICS[row.metric].fn is getattr(kl_fast, row.function)
+        assert METRICS[row.metric].logarithmic == row.logarithmic
+        assert row.fast is None or row.fast in _prob_rows.FAST_CODES
+        if row.parameter:
+            assert row.parameter in inspect.signature(getattr(kl_fast, row.function)).parameters
+            assert PARAMETERS[row.parameter] is getattr(_fdivergences, f"check_{row.parameter}")
+        assert any(q.function == row.function for q in REGISTRY)

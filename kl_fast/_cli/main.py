@@ -8,6 +8,13 @@ import time
 __all__ = ["main"]
 
 
+def _parameters(args):
+    """The registry parameters given on the command line (Renyi's --alpha)."""
+    from .score import PARAMETERS
+
+    return {name: getattr(args, name) for name in PARAMETERS}
+
+
 def _cmd_info(args):
     from .._config import show_config
 
@@ -96,8 +103,8 @@ def _cmd_score(args):
             p_space=args.p_space, q_space=args.q_space, temperature=args.temperature,
             ignore_index=args.ignore_index, reduction=args.reduction,
             chunk_rows=args.chunk_rows, num_threads=args.threads, backend=args.backend,
-            validate=not args.no_validate, sum_tol=args.sum_tol, alpha=args.alpha,
-            progress=_progress_factory(args.quiet))
+            validate=not args.no_validate, sum_tol=args.sum_tol,
+            progress=_progress_factory(args.quiet), **_parameters(args))
     except KeyboardInterrupt:
         print("kl-fast score: interrupted; no output written", file=sys.stderr)
         return 130
@@ -156,8 +163,12 @@ def _add_score(sub):
     score.add_argument("--axis", type=int, default=None,
                        help="the category axis (default -1)")
     score.add_argument("--eps", type=float, default=0.0, help="smoothing (default 0)")
-    score.add_argument("--alpha", type=float, default=None,
-                       help="the order of --metric renyi (>= 0; inf: the max-ratio order)")
+    from .._registry import ROW_REDUCTIONS
+
+    for row in ROW_REDUCTIONS:     # the metrics' required parameters (Renyi's --alpha)
+        if row.parameter:
+            score.add_argument(f"--{row.parameter}", type=float, default=None,
+                               help=row.parameter_help)
     score.add_argument("--base", type=float, default=None,
                        help="logarithm base (default e; 2 gives bits)")
     score.add_argument("--normalize", action="store_true",

@@ -20,16 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _fdivergences
 from .._api import cross_entropy, entropy, js_divergence, kl_divergence
 from .._backends import get_backend
 from .._binary import binary_cross_entropy, binary_kl
-from .._fdivergences import (
-    check_alpha,
-    chi2_divergence,
-    hellinger_distance,
-    renyi_divergence,
-    total_variation,
-)
+from .._registry import ROW_REDUCTIONS
 from .._spaces import check_space, check_temperature
 from .._threading import check_num_threads
 from .._validation import check_base, check_eps, check_reduction
@@ -72,20 +67,22 @@ METRICS = {
     "binary-kl": Metric("binary-kl", binary_kl, 2, True, frozenset({"p_space", "q_space"})),
     "binary-cross-entropy": Metric("binary-cross-entropy", binary_cross_entropy, 2, True,
                                    frozenset({"q_space"})),
-    # the f-divergences
-    "renyi": Metric("renyi", renyi_divergence, 2, False,
-                    frozenset({"axis", "normalize", "sum_tol", "alpha"})),
-    "hellinger": Metric("hellinger", hellinger_distance, 2, False,
-                        frozenset({"axis", "normalize", "sum_tol"}), logarithmic=False),
-    "total-variation": Metric("total-variation", total_variation, 2, False,
-                              frozenset({"axis", "normalize", "sum_tol"}), logarithmic=False),
-    "chi2": Metric("chi2", chi2_divergence, 2, False,
-                   frozenset({"axis", "normalize", "sum_tol"}), logarithmic=False),
+    # the f-divergences, from their registry rows
+    **{r.metric: Metric(r.metric, getattr(_fdivergences, r.function), 2, False,
+                        frozenset({"axis", "normalize", "sum_tol"}
+                                  | ({r.parameter} if r.parameter else set())),
+                        logarithmic=r.logarithmic)
+       for r in ROW_REDUCTIONS},
 }
+
+#: the registry rows' required parameters (Renyi's alpha): flag -> its check
+PARAMETERS = {r.parameter: getattr(_fdivergences, f"check_{r.parameter}")
+              for r in ROW_REDUCTIONS if r.parameter}
 
 _FLAGS = {"axis": "--axis", "normalize": "--normalize", "p_space": "--p-space",
           "q_space": "--q-space", "temperature": "--temperature",
-          "ignore_index": "--ignore-index", "sum_tol": "--sum-tol", "alpha": "--alpha"}
+          "ignore_index": "--ignore-index", "sum_tol": "--sum-tol",
+          **{name: f"--{name}" for name in PARAMETERS}}
 
 
 @dataclass
@@ -139,10 +136,11 @@ def _keywords(metric, given, eps, base, backend, num_threads):
     elif base is not None:
         raise ScoreInputError(f"--base does not apply to --metric {metric.name} "
                               "(not a logarithm)")
-    if "alpha" in metric.options:
-        if given.get("alpha") is None:
-            raise ScoreInputError(f"--metric {metric.name} needs --alpha (its order, >= 0)")
-        kw["alpha"] = check_alpha(given["alpha"])
+    for name, check in PARAMETERS.items():
+        if name in metric.options:
+            if given.get(name) is None:
+                raise ScoreInputError(f"--metric {metric.name} needs --{name}")
+            kw[name] = check(given[name])
     get_backend(backend)
     if num_threads is not None:
         kw["num_threads"] = check_num_threads(num_threads, "--threads")
@@ -283,7 +281,7 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
                 axis=None, eps=0.0, base=None, normalize=None, p_space=None, q_space=None,
                 temperature=None, ignore_index=None, reduction="none", chunk_rows=None,
                 num_threads=None, backend="auto", validate=True, progress=None,
-                delimiter=None, header="auto", sum_tol=None, alpha=None):
+                delimiter=None, header="auto", sum_tol=None, **parameters):
     """Score the arrays in files `p` (and `q`) chunk by chunk and write a .npy or .csv.
 
     What ``kl-fast score`` runs.  The result equals ``kl_fast.<metric>`` on
@@ -336,8 +334,6 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
         As for the metric's function (labels out of range are always errors).
     sum_tol : float, optional
         The row-sum tolerance, as for the metric's function (None: its default).
-    alpha : float, optional
-        The order of "renyi" (required there; refused by the other metrics).
     progress : callable, optional
         ``progress(total_rows)`` returns an object with ``update(n)`` and
         ``close()`` (a tqdm bar, say).
@@ -348,6 +344,10 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
         CSV inputs: "auto" reads a first row of text cells as a header and
         refuses a first row it cannot place (text beside numbers, pandas'
         index or its integer column names).
+    **parameters
+        The required parameters of the metrics that take one
+        (``_registry.ROW_REDUCTIONS``): ``alpha``, the order of "renyi"
+        (refused by the other metrics).
 
     Returns
     -------
@@ -408,7 +408,12 @@ def score_files(p, q=None, *, metric, out=None, key=None, p_key=None, q_key=None
     out = check_out(out, paths, reduction)
     given = {"axis": axis, "normalize": normalize or None, "p_space": p_space,
              "q_space": q_space, "temperature": temperature, "ignore_index": ignore_index,
-             "sum_tol": sum_tol, "alpha": alpha}
+             "sum_tol": sum_tol}
+    unknown = set(parameters) - set(PARAMETERS)
+    if unknown:
+        raise TypeError(f"score_files() got unexpected keyword(s) {sorted(unknown)}; "
+                        f"the metrics' parameters are {sorted(PARAMETERS)}")
+    given.update(parameters)
     kw = _keywords(metric, given, eps, base, backend, num_threads)
     kw["validate"] = bool(validate)
     sources = []

@@ -9,12 +9,12 @@ import numpy as np
 
 from .._registry import names
 
-__all__ = ["ELEMENTWISE_QUANTITIES", "make_elementwise_data", "elementwise_contenders"]
+__all__ = ["QUANTITIES", "make_data", "contenders"]
 
-ELEMENTWISE_QUANTITIES = names("elementwise")
+QUANTITIES = names("elementwise")
 
 
-def make_elementwise_data(quantity, n_rows, n_cat, dtype, seed=0):
+def make_data(quantity, n_rows, n_cat, dtype, seed=0):
     rng = np.random.default_rng(seed)
     size = (n_rows, n_cat)
     if quantity == "binary_kl":
@@ -87,7 +87,7 @@ def _torch(quantity, a, b):
     return k3
 
 
-def elementwise_contenders(quantity, data, backends, peers, have):
+def contenders(quantity, data, backends, peers, have):
     """The kl_fast and peer contenders of an elementwise quantity (the floor is the caller's)."""
     a, b = data["a"], data["b"]
     found = {f"kl_fast[{backend}]": _kl_fast(quantity, a, b, backend) for backend in backends}

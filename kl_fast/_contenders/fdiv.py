@@ -11,13 +11,13 @@ import numpy as np
 
 from .._registry import names
 
-__all__ = ["FDIV_QUANTITIES", "RENYI_ALPHA", "make_fdiv_data", "fdiv_contenders"]
+__all__ = ["QUANTITIES", "RENYI_ALPHA", "make_data", "contenders"]
 
-FDIV_QUANTITIES = names("fdiv")
+QUANTITIES = names("fdiv")
 RENYI_ALPHA = 0.5     # the order benchmarked: -2 log of the Bhattacharyya coefficient
 
 
-def make_fdiv_data(quantity, n_rows, n_cat, dtype, seed=0):
+def make_data(quantity, n_rows, n_cat, dtype, seed=0):
     """Dirichlet(1) rows (normalized gamma draws), as the other probability rows."""
     rng = np.random.default_rng(seed)
 
@@ -71,7 +71,7 @@ def _jax(quantity, p, q):
     return run
 
 
-def fdiv_contenders(quantity, data, backends, peers, have):
+def contenders(quantity, data, backends, peers, have):
     """The kl_fast and peer contenders of an f-divergence (the floor is the caller's)."""
     p, q = data["p"], data["q"]
     found = {f"kl_fast[{backend}]": _kl_fast(quantity, p, q, backend) for backend in backends}

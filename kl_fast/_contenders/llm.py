@@ -20,13 +20,13 @@ import numpy as np
 
 from .._registry import names
 
-__all__ = ["LLM_QUANTITIES", "LLM_TEMPERATURE", "make_llm_data", "llm_contenders"]
+__all__ = ["QUANTITIES", "LLM_TEMPERATURE", "make_data", "contenders"]
 
-LLM_QUANTITIES = names("llm")
+QUANTITIES = names("llm")
 LLM_TEMPERATURE = 2.0
 
 
-def make_llm_data(quantity, n_rows, n_cat, dtype, seed=0):
+def make_data(quantity, n_rows, n_cat, dtype, seed=0):
     """Teacher and student logits (student = teacher + noise), or labels and logits."""
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
@@ -86,7 +86,7 @@ def _torch(quantity, d):
     return lambda: F.cross_entropy(t["logits"], t["labels"])
 
 
-def llm_contenders(quantity, data, backends, peers, have):
+def contenders(quantity, data, backends, peers, have):
     """The kl_fast and peer contenders of an LLM-sized quantity (the floor is the caller's)."""
     found = {f"kl_fast[{backend}]": _kl_fast(quantity, data, backend) for backend in backends}
     if peers:

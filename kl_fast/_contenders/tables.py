@@ -8,15 +8,15 @@ import numpy as np
 
 from .._registry import names
 
-__all__ = ["TABLE_QUANTITIES", "make_table_data", "table_contenders"]
+__all__ = ["QUANTITIES", "make_data", "contenders"]
 
-TABLE_QUANTITIES = names("tables")
+QUANTITIES = names("tables")
 
 # elements of P x Q broadcast at a time by the numpy pairwise peers (32 MiB of float64)
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def make_table_data(quantity, n_rows, n_cat, dtype, seed=0):
+def make_data(quantity, n_rows, n_cat, dtype, seed=0):
     """n_rows joint tables of n_cat x n_cat, Gaussian pairs of dimension n_cat, or
     P and Q of n_rows x n_cat for the pairwise matrices."""
     rng = np.random.default_rng(seed)
@@ -131,7 +131,7 @@ def _peers(quantity, d, have):
             "scipy cdist**2": lambda: distance.cdist(P, Q, "jensenshannon") ** 2}
 
 
-def table_contenders(quantity, data, backends, peers, have):
+def contenders(quantity, data, backends, peers, have):
     """The kl_fast and peer contenders of a table quantity (the floor is the caller's)."""
     found = {}
     for backend in backends:

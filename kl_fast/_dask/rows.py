@@ -19,6 +19,7 @@ from .._backends import get_backend
 from .._engine import Options
 from .._labels import check_label_rows_fully
 from .._loss_options import check_label_smoothing, check_weight, wants_options
+from .._registry import ROW_REDUCTIONS
 from .._rows import broadcast_shape, check_category_length, normalize_axis
 from .._spaces import LOGITS, check_space, check_temperature
 from .._validation import check_base, check_eps, check_flag
@@ -28,8 +29,7 @@ __all__ = ["dispatch"]
 
 _KIND = {"kl_divergence": "kl", "js_divergence": "js", "entropy": "h", "cross_entropy": "ce",
          # the f-divergences (probability rows only)
-         "renyi_divergence": "fdiv", "hellinger_distance": "fdiv", "total_variation": "fdiv",
-         "chi2_divergence": "fdiv"}
+         **{r.function: "fdiv" for r in ROW_REDUCTIONS}}
 
 
 def dispatch(name, args):

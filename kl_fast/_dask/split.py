@@ -48,6 +48,7 @@ contract path, centred form) keeps: rechunk the category axis to one chunk
 
 import numpy as np
 
+from .._registry import ROW_REDUCTIONS
 from .._spaces import LOG, LOGITS, PROB
 from .._validation import check_base, sum_tolerance
 
@@ -204,8 +205,7 @@ def _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, d
     return two_stage(chunk, aggregate, xs, 1 + n_in, dtype, extra=norms)
 
 
-_F_DIVERGENCES = ("renyi_divergence", "hellinger_distance", "total_variation",
-                  "chi2_divergence")
+_F_DIVERGENCES = {r.function for r in ROW_REDUCTIONS}
 
 
 def _fdiv_rows(name, xs, names, eps, normalize, validate, tol, args, dtype):
