@@ -9,16 +9,16 @@ ahead of time, Numba on demand) behind a thin, validating numpy API.
 """
 
 from ._api import cross_entropy, entropy, js_divergence, kl_divergence
-from ._backends import available_backends
 from ._binary import binary_cross_entropy, binary_kl
-from ._config import show_config
+from ._engine.backends import available_backends
+from ._engine.config import show_config
+from ._engine.threads import get_num_threads, set_num_threads, threads
 from ._estimate import kl_estimate
 from ._fdivergences import chi2_divergence, hellinger_distance, renyi_divergence, total_variation
 from ._gaussian import gaussian_kl
 from ._gaussian_full import gaussian_kl_full
 from ._mutual_information import mutual_information
 from ._pairwise import pairwise_js, pairwise_kl
-from ._threading import get_num_threads, set_num_threads, threads
 
 __version__ = "0.1.0"
 

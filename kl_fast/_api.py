@@ -1,18 +1,19 @@
 """Public reductions over probability vectors: KL divergence, entropy, cross-entropy.
 
 Each function is a flat run of explicit argument checks followed by one pass
-of a compiled row kernel (see ``_engine.py``); the kernel also does the data
-checks and reports, and ``_report.py`` turns its report into errors.
+of a compiled row kernel (see ``_engine/run.py``); the kernel also does the data
+checks and reports, and ``_engine/report.py`` turns its report into errors.
 """
 
 import numpy as np
 
-from . import _arrays, _autograd, _autograd_rows, _labels, _loss_options
+from . import _autograd, _autograd_rows, _labels, _loss_options
 from ._dask import dispatch as _dask_dispatch
 from ._dask import rows as _dask_rows
-from ._engine import Options, finish
+from ._engine.report import note_out
+from ._engine.run import Options, finish
+from ._inputs import array_types as _arrays
 from ._prob_rows import fast_vector, reduce_probability_rows
-from ._report import note_out
 from ._spaces import check_space, check_temperature, reduce_spaces
 
 __all__ = ["kl_divergence", "entropy", "cross_entropy", "js_divergence"]

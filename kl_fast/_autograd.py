@@ -2,7 +2,7 @@
 whose forward is the kl_fast kernel and whose backward is the closed form.
 
 Every other function refuses a tensor that requires grad while autograd
-records (``_arrays.input_kind``): its result would carry no gradient.
+records (``_inputs.array_types.input_kind``): its result would carry no gradient.
 
 Per coordinate, with d = mu1 - mu2 and variances v1, v2,
 KL = (v1/v2 - 1 - log(v1/v2) + d^2/v2) / 2, so

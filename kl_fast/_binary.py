@@ -10,8 +10,8 @@ from ._elementwise import (
     elementwise,
     kl_op,
 )
-from ._report import note_out
-from ._validation import check_base, check_eps
+from ._engine.report import note_out
+from ._inputs.validation import check_base, check_eps
 
 __all__ = ["binary_kl", "binary_cross_entropy"]
 

@@ -4,19 +4,19 @@ element -- there is no category axis to reduce.
 
 Kernels of every backend share one entry point, ``binary_elementwise(a, b,
 out, report, op, eps, log_base, n_threads)``, over 2-D blocks (the last axis
-as the column axis, see ``_rows.make_rows``); ``op`` is one of the codes
+as the column axis, see ``_inputs.shapes.make_rows``); ``op`` is one of the codes
 below, mirrored from ``src/kl_binary.h``.
 """
 
 import numpy as np
 
-from . import _arrays
-from ._backends import get_backend
-from ._engine import Options, deliver
-from ._inputs import prepare_inputs
-from ._report import merge_reports, new_report, new_total, raise_for_values
-from ._rows import broadcast_shape, make_rows
-from ._threading import chunk_count, resolve_num_threads, threads_for
+from ._engine.backends import get_backend
+from ._engine.report import merge_reports, new_report, new_total, raise_for_values
+from ._engine.run import Options, deliver
+from ._engine.threads import chunk_count, resolve_num_threads, threads_for
+from ._inputs import array_types as _arrays
+from ._inputs.prepare import prepare_inputs
+from ._inputs.shapes import broadcast_shape, make_rows
 
 __all__ = ["OPS", "kl_op", "check_space", "check_where", "elementwise"]
 

@@ -3,8 +3,8 @@
 from ._dask import dispatch as _dask_dispatch
 from ._dask import other as _dask_other
 from ._elementwise import OPS, elementwise
-from ._report import note_out
-from ._validation import check_base
+from ._engine.report import note_out
+from ._inputs.validation import check_base
 
 __all__ = ["kl_estimate"]
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from ._dask import dispatch as _dask_dispatch
 from ._dask import rows as _dask_rows
-from ._engine import Options
+from ._engine.report import note_out
+from ._engine.run import Options
 from ._prob_rows import fast_vector, reduce_probability_rows
 from ._registry import ROW_REDUCTIONS
-from ._report import note_out
 
 __all__ = ["renyi_divergence", "hellinger_distance", "total_variation", "chi2_divergence",
            "FAMILY"]

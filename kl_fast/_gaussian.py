@@ -2,15 +2,16 @@
 
 import numpy as np
 
-from . import _arrays, _autograd
+from . import _autograd
 from ._dask import dispatch as _dask_dispatch
 from ._dask import other as _dask_other
-from ._engine import Options, deliver, finish, run_kernel
-from ._inputs import prepare_inputs
-from ._report import note_out, raise_for_values
-from ._rows import make_rows
-from ._scale import SCALES
-from ._validation import check_base
+from ._engine.report import note_out, raise_for_values
+from ._engine.run import Options, deliver, finish, run_kernel
+from ._engine.scale import SCALES
+from ._inputs import array_types as _arrays
+from ._inputs.prepare import prepare_inputs
+from ._inputs.shapes import make_rows
+from ._inputs.validation import check_base
 
 __all__ = ["gaussian_kl"]
 

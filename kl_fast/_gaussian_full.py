@@ -4,15 +4,15 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ._backends import get_backend
-from ._batch_views import batch_blocks
 from ._dask import dispatch as _dask_dispatch
 from ._dask import other as _dask_other
-from ._engine import Options, finish
-from ._inputs import prepare_inputs
-from ._report import note_out
-from ._threading import resolve_num_threads, threads_for
-from ._validation import check_base
+from ._engine.backends import get_backend
+from ._engine.report import note_out
+from ._engine.run import Options, finish
+from ._engine.threads import resolve_num_threads, threads_for
+from ._inputs.batch_views import batch_blocks
+from ._inputs.prepare import prepare_inputs
+from ._inputs.validation import check_base
 
 __all__ = ["gaussian_kl_full"]
 

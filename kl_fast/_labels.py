@@ -7,14 +7,14 @@ or logits rows, ``ignore_index``, and ``validate="full"``'s extra pass over `q`.
 
 import numpy as np
 
-from . import _arrays
-from ._engine import Options, finish, run_kernel
-from ._inputs import prepare_inputs
+from ._engine.report import raise_for_values
+from ._engine.run import Options, finish, run_kernel
+from ._inputs import array_types as _arrays
+from ._inputs.prepare import prepare_inputs
+from ._inputs.shapes import make_rows, normalize_axis
+from ._inputs.validation import as_label_array, check_base, check_eps, check_flag
 from ._prob_rows import reduce_probability_rows
-from ._report import raise_for_values
-from ._rows import make_rows, normalize_axis
 from ._spaces import reduce_spaces
-from ._validation import as_label_array, check_base, check_eps, check_flag
 
 __all__ = ["reject_label_lookalike", "cross_entropy_labels", "check_label_rows_fully",
            "q_space_name", "LabelRows"]

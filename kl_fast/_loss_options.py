@@ -23,11 +23,11 @@ import numbers
 
 import numpy as np
 
-from . import _arrays
-from ._engine import Options, deliver
-from ._rows import broadcast_shape, normalize_axis
+from ._engine.run import Options, deliver
+from ._inputs import array_types as _arrays
+from ._inputs.shapes import broadcast_shape, normalize_axis
+from ._inputs.validation import check_base, check_eps, check_flag
 from ._spaces import LOG, LOGITS, PROB, check_space, check_temperature
-from ._validation import check_base, check_eps, check_flag
 
 __all__ = ["wants_options", "check_weight", "check_label_smoothing", "cross_entropy"]
 

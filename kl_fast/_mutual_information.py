@@ -4,16 +4,16 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ._backends import get_backend
-from ._batch_views import batch_blocks
 from ._dask import dispatch as _dask_dispatch
 from ._dask import other as _dask_other
-from ._engine import Options, finish
-from ._inputs import prepare_inputs
-from ._report import note_out
-from ._rows import check_axes_pair
-from ._threading import resolve_num_threads, threads_for
-from ._validation import check_base, check_eps, check_flag, sum_tolerance
+from ._engine.backends import get_backend
+from ._engine.report import note_out
+from ._engine.run import Options, finish
+from ._engine.threads import resolve_num_threads, threads_for
+from ._inputs.batch_views import batch_blocks
+from ._inputs.prepare import prepare_inputs
+from ._inputs.shapes import check_axes_pair
+from ._inputs.validation import check_base, check_eps, check_flag, sum_tolerance
 
 __all__ = ["mutual_information"]
 

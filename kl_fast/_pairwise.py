@@ -1,7 +1,7 @@
 """Pairwise divergences: the (N, M) matrix between every row of P and every row of Q.
 
 Both functions check their arguments, validate each input row once (the
-entropy row kernel's one pass and its report, worded by ``_report.py``), and
+entropy row kernel's one pass and its report, worded by ``_engine/report.py``), and
 then compute without looking at the data again:
 
 * ``pairwise_kl`` (default): the tiled kernel ``pairwise_kl_matrix`` of the
@@ -10,7 +10,7 @@ then compute without looking at the data again:
 * ``pairwise_kl(precise=True)`` and ``pairwise_js``: the accurate row
   kernels of ``kl_divergence`` / ``js_divergence`` on broadcast views
   ``P[:, None, :]`` against ``Q[None, :, :]``, walked as N blocks of M rows
-  (M blocks of N rows when N > M; no N*M*K temporary: ``_rows.make_rows``
+  (M blocks of N rows when N > M; no N*M*K temporary: ``_inputs.shapes.make_rows``
   keeps the views, zero strides and all).
 
 Inputs must be 2-D (N, K) and (M, K): a 1-D input is refused rather than
@@ -19,17 +19,18 @@ read as one row, so that the shape of the result is never a guess.
 
 import numpy as np
 
-from . import _api, _arrays
-from ._backends import get_backend
+from . import _api
 from ._dask import dispatch as _dask_dispatch
 from ._dask import other as _dask_other
-from ._engine import Options, run_kernel
-from ._inputs import prepare_inputs
+from ._engine.backends import get_backend
+from ._engine.report import note_out, raise_for_sums, raise_for_values
+from ._engine.run import Options, run_kernel
+from ._engine.threads import resolve_num_threads, threads_for
+from ._inputs import array_types as _arrays
+from ._inputs.prepare import prepare_inputs
+from ._inputs.shapes import make_rows
+from ._inputs.validation import check_base, check_eps, check_flag
 from ._prob_rows import PROB_REQUIREMENT, check_mode
-from ._report import note_out, raise_for_sums, raise_for_values
-from ._rows import make_rows
-from ._threading import resolve_num_threads, threads_for
-from ._validation import check_base, check_eps, check_flag
 
 __all__ = ["pairwise_kl", "pairwise_js"]
 

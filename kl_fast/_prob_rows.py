@@ -5,11 +5,11 @@ kernel's one pass must make, one kernel call, and the report turned into errors.
 
 import os
 
-from ._engine import finish, run_kernel
-from ._inputs import prepare_inputs
-from ._report import raise_for_sums, raise_for_values
-from ._rows import make_rows
-from ._validation import check_base, check_eps, check_flag, sum_tolerance
+from ._engine.report import raise_for_sums, raise_for_values
+from ._engine.run import finish, run_kernel
+from ._inputs.prepare import prepare_inputs
+from ._inputs.shapes import make_rows
+from ._inputs.validation import check_base, check_eps, check_flag, sum_tolerance
 
 __all__ = ["PROB_REQUIREMENT", "FAST_CODES", "fast_vector", "check_mode",
            "reduce_probability_rows"]
@@ -24,7 +24,7 @@ _FAST_MAX_N = 1 << 15
 
 def _load_fast_path():
     """The compiled one-vector shortcut, if "auto" means the Cython kernels here."""
-    from ._backends import load_backend
+    from ._engine.backends import load_backend
 
     if os.environ.get("KL_FAST_BACKEND", "auto").strip().lower() not in ("", "auto", "cython"):
         return None

@@ -10,11 +10,11 @@ import math
 
 import numpy as np
 
-from ._engine import run_kernel
-from ._inputs import prepare_inputs
-from ._report import raise_for_values, sum_advice
-from ._rows import make_rows
-from ._validation import check_base, check_eps, check_flag, sum_tolerance
+from ._engine.report import raise_for_values, sum_advice
+from ._engine.run import run_kernel
+from ._inputs.prepare import prepare_inputs
+from ._inputs.shapes import make_rows
+from ._inputs.validation import check_base, check_eps, check_flag, sum_tolerance
 
 __all__ = ["SPACES", "check_space", "check_temperature", "reduce_spaces"]
 

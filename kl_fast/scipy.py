@@ -19,9 +19,10 @@ import os
 
 import numpy as np
 
-from . import _api, _arrays, _autograd
+from . import _api, _autograd
 from ._dask import dispatch as _dask_dispatch
 from ._dask import other as _dask_other
+from ._inputs import array_types as _arrays
 
 __all__ = ["rel_entr", "entropy", "jensenshannon", "rel_entr_ufunc"]
 

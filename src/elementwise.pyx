@@ -8,7 +8,7 @@ for broadcast inputs) and writes one value per element into the C-contiguous
 ``report.shape[0]`` chunks of consecutive units run in parallel.  An element's
 value depends on its own inputs only, so the result is the same bit for bit
 for any thread count.  ``report`` has one row per chunk, in the layout of
-``kl_fast/_report.py``: ``[n_bad, bad_row, bad_col, bad_arg, -1, -1]``, the
+``kl_fast/_engine/report.py``: ``[n_bad, bad_row, bad_col, bad_arg, -1, -1]``, the
 first bad value of a chunk being its first in C order.
 """
 

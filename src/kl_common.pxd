@@ -7,7 +7,7 @@ ctypedef fused floating:
     float
     double
 
-# Columns of a kernel report row (kl_fast/_report.py; REPORT_WIDTH in kl_fast/_scale.py):
+# Columns of a kernel report row (kl_fast/_engine/report.py; REPORT_WIDTH in kl_fast/_engine/scale.py):
 # [n_bad, bad_row, bad_col, bad_arg, sum_row, sum_arg].
 cdef enum:
     N_REPORT = 6

@@ -29,7 +29,7 @@ from cython.parallel cimport prange
 from numpy cimport (NPY_DOUBLE, NPY_FLOAT, PyUFunc_FromFuncAndData, PyUFunc_None,
                     PyUFuncGenericFunction, npy_intp)
 
-from kl_fast._threading import get_num_threads
+from kl_fast._engine.threads import get_num_threads
 
 cnp.import_array()
 cnp.import_ufunc()

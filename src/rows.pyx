@@ -13,7 +13,7 @@ b) Math in double for float32 data: every term and every sum.  The scalar
 c) Determinism: a row is summed in fixed blocks of ``BLOCK`` elements, each
    block in ``LANES`` interleaved accumulators combined in a fixed tree, and
    the block partials in order.  Rows run in parallel in chunks handed out
-   dynamically (several per thread, ``_threading.chunk_count``: with a core
+   dynamically (several per thread, ``_engine.threads.chunk_count``: with a core
    busy elsewhere, a descheduled thread holds back one small chunk, not half
    the call); a batch with fewer rows than threads runs the blocks of each
    row in parallel instead.  Either way every row's additions happen in the
@@ -775,7 +775,7 @@ cdef double _EPS32 = 1.1920928955078125e-07
 
 
 cdef double _sum_tolerance(double eps, Py_ssize_t n) noexcept nogil:
-    # kl_fast._validation.sum_tolerance (the default), for the dtype's eps;
+    # kl_fast._inputs.validation.sum_tolerance (the default), for the dtype's eps;
     # tests/test_validation.py checks that the two agree
     cdef double t = n * _EPS32
     if t < 1e-6:

@@ -12,7 +12,7 @@ import scipy.special
 import scipy.stats
 
 import kl_fast
-from kl_fast._validation import sum_tolerance
+from kl_fast._inputs.validation import sum_tolerance
 
 from . import reference as ref
 

@@ -11,15 +11,15 @@ import kl_fast
 from kl_fast import (
     _api,
     _binary,
-    _config,
     _estimate,
     _fdivergences,
     _gaussian,
     _gaussian_full,
     _mutual_information,
     _pairwise,
-    _threading,
 )
+from kl_fast._engine import config as _config
+from kl_fast._engine import threads as _threading
 from kl_fast._cli import score as _score
 from kl_fast._dask import dispatch as _dask_dispatch
 from kl_fast import scipy as kl_scipy

@@ -217,7 +217,7 @@ def test_compiled_backends_agree_bitwise(dtype, rng):
 
 
 def test_kernels_give_the_same_bits_for_any_thread_count(compiled_backend, rng):
-    from kl_fast._backends import get_backend
+    from kl_fast._engine.backends import get_backend
 
     k, n = 3, 50
     c1, c2 = spd(rng, k, 10.0, (n,)), spd(rng, k, 10.0, (n,))

@@ -6,7 +6,7 @@ before and after a valid call and a failing one (a bad value found during the
 kernel's pass); read-only inputs (flag cleared, and read-only memmaps) are
 accepted and give the same bits.
 
-``out=`` contract (docstrings, ``_report.OUT_UNTOUCHED``): every check runs
+``out=`` contract (docstrings, ``_engine.report.OUT_UNTOUCHED``): every check runs
 before a result reaches ``out``, so a call that raises leaves ``out`` byte for
 byte as it was, and says so: every error of a call given ``out=`` -- each error
 variant of every function in tests/call_table.py, on every backend -- ends
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import kl_fast
-from kl_fast import _report
+from kl_fast._engine import report as _report
 from kl_fast._cli import main as cli
 from tests.call_table import CALLS, SCIPY_CALLS
 

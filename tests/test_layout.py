@@ -13,6 +13,8 @@ import pathlib
 
 import pytest
 
+from kl_fast._engine.backends import FAMILY_MODULES
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STUBS = sorted((ROOT / "kl_fast" / "_cython").glob("*.pyi"))
 SOURCES = sorted((ROOT / "src").glob("*.pyx"))
@@ -58,9 +60,10 @@ def test_stub_names_what_the_module_exports(stub):
 
 def test_report_width_is_one_number():
     # the report layout is declared once per language: src/kl_common.pxd (N_REPORT, which
-    # both Cython row modules cimport) and kl_fast/_scale.py (REPORT_WIDTH)
-    from kl_fast import _report, _scale
+    # both Cython row modules cimport) and kl_fast/_engine/scale.py (REPORT_WIDTH)
     from kl_fast._cython import rows as _kernels_cython
+    from kl_fast._engine import report as _report
+    from kl_fast._engine import scale as _scale
 
     assert _kernels_cython.REPORT_WIDTH == _scale.REPORT_WIDTH
     assert _report.new_total().shape == (_scale.REPORT_WIDTH,)
@@ -86,8 +89,7 @@ def _own_functions(module):
             and getattr(getattr(module, n), "__module__", None) in (module.__name__, None)}
 
 
-@pytest.mark.parametrize("family", __import__("kl_fast._backends").
-                         _backends.FAMILY_MODULES)
+@pytest.mark.parametrize("family", FAMILY_MODULES)
 def test_backends_mirror_each_other(family):
     # kl_fast._{cython,numba,numpy}.<family>: every Cython kernel exists in the Numba and
     # numpy backends under the same name with the same positional arguments

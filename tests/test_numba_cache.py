@@ -26,7 +26,7 @@ _SCRIPT = textwrap.dedent("""
     import kl_fast
     numba_at_import = "numba" in sys.modules
     import numpy as np
-    from kl_fast import _backends
+    from kl_fast._engine import backends as _backends
 
     rng = np.random.default_rng(7)
     p = rng.random((5, 9)); p /= p.sum(-1, keepdims=True)

@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import kl_fast
-from kl_fast._threading import MIN_WORK_PER_THREAD as MIN_ELEMENTS_PER_THREAD
+from kl_fast._engine.threads import MIN_WORK_PER_THREAD as MIN_ELEMENTS_PER_THREAD
 from tests.layouts import make_layout
 
 BACKENDS = kl_fast.available_backends()

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import kl_fast
-from kl_fast import _threading
+from kl_fast._engine import threads as _threading
 
 from .conftest import BACKENDS
 
@@ -218,7 +218,7 @@ def _get_num_threads_in_subprocess(value):
     if value is not None:
         env["KL_FAST_NUM_THREADS"] = value
     code = ("import warnings; warnings.simplefilter('always')\n"
-            "import kl_fast, kl_fast._threading as t\n"
+            "import kl_fast, kl_fast._engine.threads as t\n"
             "print(kl_fast.get_num_threads(), t.usable_cpu_count())")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True,

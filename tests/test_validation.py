@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import kl_fast
-from kl_fast import _backends
+from kl_fast._engine import backends as _backends
 
 from . import reference as ref
 

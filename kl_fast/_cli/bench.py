@@ -161,7 +161,7 @@ def load_note(load):
     their share of a core (a thread waits for a descheduled one at each barrier), so
     a busy machine is said next to the numbers, not left to be guessed.
     """
-    from .._threading import usable_cpu_count
+    from .._engine.threads import usable_cpu_count
 
     values = [v for v in (load["before"], load["after"]) if v is not None]
     if not values:
@@ -181,7 +181,7 @@ def load_note(load):
 
 
 def machine_info():
-    from .._config import config
+    from .._engine.config import config
 
     info = config()
     return {"cpu": info["cpu"], "cores": info["usable cores"],

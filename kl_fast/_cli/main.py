@@ -16,19 +16,19 @@ def _parameters(args):
 
 
 def _cmd_info(args):
-    from .._config import show_config
+    from .._engine.config import show_config
 
     show_config()
     return 0
 
 
 def _cmd_bench(args):
-    from .._backends import available_backends
     from .._contenders import QUANTITIES
+    from .._engine.backends import available_backends
     from . import bench as _bench
 
     if args.threads is not None:
-        from .._threading import set_num_threads
+        from .._engine.threads import set_num_threads
 
         set_num_threads(args.threads)
     sizes = dict(_bench.QUICK_SIZES if args.quick

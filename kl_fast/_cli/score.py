@@ -22,12 +22,12 @@ import numpy as np
 
 from .. import _fdivergences
 from .._api import cross_entropy, entropy, js_divergence, kl_divergence
-from .._backends import get_backend
 from .._binary import binary_cross_entropy, binary_kl
+from .._engine.backends import get_backend
+from .._engine.threads import check_num_threads
+from .._inputs.validation import check_base, check_eps, check_reduction
 from .._registry import ROW_REDUCTIONS
 from .._spaces import check_space, check_temperature
-from .._threading import check_num_threads
-from .._validation import check_base, check_eps, check_reduction
 from .score_errors import ScoreInputError
 from .score_inputs import open_input
 from .score_output import AtomicNpyWriter, check_out, open_writer

@@ -53,7 +53,7 @@ def contenders(quantity, data, backends=None, peers=True):
     """name -> zero-argument callable, on the arrays of `data` (see make_data): the
     read floor, then the group's contenders (kl_fast on each of `backends`, default
     every available one, then the peers unless `peers` is False)."""
-    from .._backends import available_backends
+    from .._engine.backends import available_backends
 
     found = {FLOOR: _floor(data)}
     found.update(_group(quantity).contenders(quantity, data, backends or available_backends(),

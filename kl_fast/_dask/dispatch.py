@@ -79,7 +79,7 @@ def as_dask_inputs(named):
 def float_dtype(arrays, what="probabilities", names=None):
     """The numpy call's result dtype (float32 if every input is float32/float16,
     else float64); TypeError for complex, bool or object data."""
-    from .._validation import as_float_array, result_dtype
+    from .._inputs.validation import as_float_array, result_dtype
 
     names = names or [f"argument {i}" for i in range(len(arrays))]
     probes = [as_float_array(np.empty(0, a.dtype), n, what)

@@ -14,9 +14,9 @@ category axis of pairwise_*) are rechunked to one chunk by dask where needed.
 
 import numpy as np
 
-from .._backends import get_backend
-from .._engine import Options
-from .._rows import check_axes_pair
+from .._engine.backends import get_backend
+from .._engine.run import Options
+from .._inputs.shapes import check_axes_pair
 from . import dispatch as dd
 
 __all__ = ["dispatch", "scipy_reduce"]
@@ -166,7 +166,7 @@ def _core_ndims(signature):
 def _gaussian_axis(fn, xs, names, kw, dtype):
     """gaussian_kl summed along `axis`: per block if the axis is one chunk, else the
     per-chunk sums (each a sum of per-coordinate KLs >= 0) are added in float64."""
-    from .._rows import broadcast_shape, normalize_axis
+    from .._inputs.shapes import broadcast_shape, normalize_axis
     from . import rows as _dask_rows
     from . import split as _dask_split
 

@@ -15,14 +15,14 @@ The keyword checks run at call time, exactly as in the numpy call.  Then:
 result dtype, like the numpy call's.
 """
 
-from .._backends import get_backend
-from .._engine import Options
+from .._engine.backends import get_backend
+from .._engine.run import Options
+from .._inputs.shapes import broadcast_shape, check_category_length, normalize_axis
+from .._inputs.validation import check_base, check_eps, check_flag
 from .._labels import check_label_rows_fully
 from .._loss_options import check_label_smoothing, check_weight, wants_options
 from .._registry import ROW_REDUCTIONS
-from .._rows import broadcast_shape, check_category_length, normalize_axis
 from .._spaces import LOGITS, check_space, check_temperature
-from .._validation import check_base, check_eps, check_flag
 from . import dispatch as dd
 
 __all__ = ["dispatch"]

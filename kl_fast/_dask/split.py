@@ -48,9 +48,9 @@ contract path, centred form) keeps: rechunk the category axis to one chunk
 
 import numpy as np
 
+from .._inputs.validation import check_base, sum_tolerance
 from .._registry import ROW_REDUCTIONS
 from .._spaces import LOG, LOGITS, PROB
-from .._validation import check_base, sum_tolerance
 
 __all__ = ["rows", "label_rows"]
 

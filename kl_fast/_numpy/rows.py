@@ -13,7 +13,7 @@ import functools
 import numpy as np
 from scipy import special
 
-from .._scale import SCALE_LOGSTD, SCALE_LOGVAR, SCALE_STD, SCALE_VAR
+from .._engine.scale import SCALE_LOGSTD, SCALE_LOGVAR, SCALE_STD, SCALE_VAR
 from .exact import expm1mx
 
 __all__ = [

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _arrays, _report
-from ._backends import get_backend
-from ._threading import chunk_count, resolve_num_threads, threads_for
-from ._validation import check_flag, check_reduction, check_sum_tol, check_validate
+from .._inputs import array_types as _arrays
+from .._inputs.validation import check_flag, check_reduction, check_sum_tol, check_validate
+from . import report as _report
+from .backends import get_backend
+from .threads import chunk_count, resolve_num_threads, threads_for
 
 __all__ = ["Options", "run_kernel", "finish", "deliver"]
 

@@ -8,7 +8,7 @@ where, and the fix.
 
 import numpy as np
 
-from ._scale import REPORT_WIDTH
+from .scale import REPORT_WIDTH
 
 __all__ = ["new_total", "new_report", "merge_reports", "raise_for_values", "raise_for_sums",
            "OUT_UNTOUCHED", "note_out", "sum_advice"]

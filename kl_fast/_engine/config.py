@@ -6,7 +6,8 @@ import sys
 
 import numpy as np
 
-from . import _backends, _threading
+from . import backends as _backends
+from . import threads as _threading
 
 __all__ = ["config", "show_config"]
 
@@ -24,7 +25,7 @@ def _cpu_name():
 
 def config():
     """The facts show_config prints, as a dict."""
-    from . import __version__
+    from .. import __version__
 
     info = {
         "kl_fast": __version__,

@@ -1,13 +1,13 @@
 """Inputs: the named arguments of a call as numpy float arrays of one dtype.
 
 The first step of every public function (after its keyword checks): array
-types are unwrapped at the ``_arrays`` boundary (torch, pandas, lists, ...),
-each input is checked to be real numbers (``_validation.as_float_array``) and
+types are unwrapped at the ``_inputs.array_types`` boundary (torch, pandas, lists, ...),
+each input is checked to be real numbers (``_inputs.validation.as_float_array``) and
 all are brought to their common result dtype, without copying what already is.
 """
 
-from . import _arrays
-from ._validation import as_float_array, result_dtype
+from . import array_types as _arrays
+from .validation import as_float_array, result_dtype
 
 __all__ = ["prepare_inputs"]
 
@@ -23,7 +23,7 @@ def prepare_inputs(named, what="probabilities", layout=()):
     what : str
         What the inputs are, for messages ("probabilities", "Gaussian parameters").
     layout : tuple
-        How pandas axes pair up: ``(slots, out_slots)`` of ``_arrays.gather``.
+        How pandas axes pair up: ``(slots, out_slots)`` of ``_inputs.array_types.gather``.
 
     Returns
     -------
@@ -32,7 +32,7 @@ def prepare_inputs(named, what="probabilities", layout=()):
     dtype : numpy.dtype
         The common result dtype.
     out_kind : object
-        The array type the result goes back to (``_arrays``).
+        The array type the result goes back to (``_inputs.array_types``).
     tol_dtype : numpy.dtype
         The narrowest input dtype: an input keeps its own precision's row-sum
         tolerance when it is promoted to the common dtype.

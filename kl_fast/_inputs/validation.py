@@ -3,7 +3,7 @@
 ``TypeError`` for the kind of an argument, ``ValueError`` for its value; every
 message names the argument, the reason and the fix.  Checks of the *data*
 (negative, NaN or inf values, row sums) are not here: the kernels report
-them in their one pass and ``_report.py`` turns the report into the error.
+them in their one pass and ``_engine/report.py`` turns the report into the error.
 """
 
 import functools

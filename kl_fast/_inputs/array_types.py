@@ -1,5 +1,5 @@
 """Array types in and out: numpy in -> numpy out, CPU torch in -> torch out,
-JAX in -> JAX out, pandas in -> pandas out (paired by label, ``_pandas.py``).
+JAX in -> JAX out, pandas in -> pandas out (paired by label, ``_inputs/pandas_labels.py``).
 
 Following SciPy's array-API policy, inputs are turned into numpy arrays with
 ``np.asarray`` just before the kernels (zero-copy for CPU arrays) and the
@@ -15,7 +15,7 @@ computed as float32, like float16.
 
 import numpy as np
 
-from . import _pandas
+from . import pandas_labels as _pandas
 
 __all__ = ["input_kind", "to_numpy", "gather", "output_kind", "wrap_result", "pair_labels",
            "add_trailing_axis"]
@@ -103,7 +103,7 @@ def to_numpy(x, kind):
 def gather(named, slots=None, out_slots=None):
     """numpy arrays of the named inputs, and the result's array type.
 
-    pandas inputs are paired by their labels first (see ``_pandas.align`` for
+    pandas inputs are paired by their labels first (see ``_inputs.pandas_labels.align`` for
     `slots` and `out_slots`); the kind is then their ``Labels``.
     """
     kinds = [input_kind(x, name) for name, x in named]
