@@ -469,6 +469,10 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
         if plain:
             result = fast_vector("cross_entropy", p, q, axis, base, eps, normalize, reduction,
                                  keepdims, out, backend, num_threads, validate, sum_tol)
+            if result is None and type(p) is np.ndarray and p.ndim == 1:
+                result = _labels.fast_label_rows(p, q, axis, base, eps, normalize, reduction,
+                                                 keepdims, out, backend, num_threads, validate,
+                                                 sum_tol)
             if result is not None:
                 return result
         opts = Options.check(reduction=reduction, keepdims=keepdims, out=out, backend=backend,
