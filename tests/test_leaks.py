@@ -1,36 +1,32 @@
-"""Leaks: 10,000 calls of every public function, error paths included, on every backend,
+"""Leaks: 5,000 calls of every public function, error paths included, on every backend,
 leave the resident memory and numpy's traced allocations where they were.
 
 The calls are those of tests/call_table.py (``cases``): for each public function its valid
 variants (options, spaces, reductions) and its error variants (a bad value, a bad row sum,
-a label out of range, a matrix that is not positive definite, a bad keyword, ...) -- 107
-variants, 103 of the 12 functions of ``kl_fast`` and 4 of the 3 scipy drop-ins.  Each
-function gets ``KL_FAST_LEAK_CALLS`` calls (default 10,000) per backend, spread evenly
-over its variants (``kl_divergence`` has 17: 589 calls each, 10,013 in all;
-``scipy.rel_entr`` has 1: 10,000), after a warm-up of 100 calls a variant (compiles,
-caches, the allocator's first arenas): 150,036 calls a backend.  The inputs are tiny
-(4 rows of 5 and the like), so a call costs only its Python bookkeeping -- result arrays,
-report arrays, views, error messages -- which is what could leak: a leak of 7 bytes a
-call on average (100 bytes a call in one function) reaches the limit.
+a label out of range, a matrix that is not positive definite, a bad keyword, ...).  Each
+function gets ``KL_FAST_LEAK_CALLS`` calls (default 5,000) per backend, spread evenly
+over its variants (``kl_divergence`` has 17: 295 calls each), after a warm-up of 100
+calls a variant (compiles, caches, the allocator's first arenas): ~110,000 calls a
+backend.  The inputs are tiny (4 rows of 5 and the like), so a call costs only its Python
+bookkeeping -- result arrays, report arrays, views, error messages -- which is what could
+leak: a leak of ~10 bytes a call on average (~210 bytes a call in one function) reaches
+the limit.
 
 * resident set size (``/proc/self/statm``; psutil where there is no /proc) grows < 1 MiB
   over the calls of all the functions together (the growth per function is printed, and
   in the failure message); measured: 0-250 KiB on each backend (one-off steps of the
   allocator, not growth: 30,000 more calls of the same variant add nothing);
 * the numpy domain of ``tracemalloc`` (numpy's data buffers) grows < 64 KiB over
-  ``KL_FAST_LEAK_TRACE_CALLS`` calls of each variant (default 200: tracing slows every
+  ``KL_FAST_LEAK_TRACE_CALLS`` calls of each variant (default 100: tracing slows every
   Python allocation).
 
 Every error variant must raise ValueError or TypeError every time, every valid one return.
 
-CI cost, measured on a shared 2-core machine in a run after the other tests (a small call
-costs 80-100 us of Python on the compiled backends, ~150 us on numpy): RSS test 13 s a
-compiled backend, 23 s numpy; tracemalloc test 10 s a compiled backend, 16 s numpy; ~86 s
-for the file (it was ~14 s at 1,000 calls of 29 calls on the two compiled backends; run
-alone, the numba RSS test adds its compiles, ~10 s).
-Longer: ``KL_FAST_LEAK_CALLS_PER_VARIANT=10000`` (10,000 calls of every variant, 1,070,000
-a backend; the RSS test took 77 s on cython), or more calls of each
-function with ``KL_FAST_LEAK_CALLS``.
+CI cost: ~75 s for the file on a shared 2-core machine (it was ~146 s at 10,000 calls
+and 200 traced calls, once the f-divergences had added four functions; the CI job as a
+whole must stay under 20 minutes).  Longer: ``KL_FAST_LEAK_CALLS=10000`` or
+``KL_FAST_LEAK_CALLS_PER_VARIANT=10000`` (10,000 calls of every variant; the RSS test
+took 77 s on cython), and ``KL_FAST_LEAK_TRACE_CALLS``.
 """
 
 import gc
@@ -47,9 +43,9 @@ import kl_fast
 from .call_table import cases
 from .conftest import BACKENDS
 
-N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "10000"))
+N_CALLS = int(os.environ.get("KL_FAST_LEAK_CALLS", "5000"))
 N_CALLS_PER_VARIANT = int(os.environ.get("KL_FAST_LEAK_CALLS_PER_VARIANT", "0"))
-N_TRACE_CALLS = int(os.environ.get("KL_FAST_LEAK_TRACE_CALLS", "200"))
+N_TRACE_CALLS = int(os.environ.get("KL_FAST_LEAK_TRACE_CALLS", "100"))
 N_WARMUP = 100      # calls of each variant before measuring
 RSS_LIMIT = 1 << 20
 NUMPY_LIMIT = 64 << 10
