@@ -79,6 +79,8 @@ METRICS = {
 PARAMETERS = {r.parameter: getattr(_fdivergences, f"check_{r.parameter}")
               for r in ROW_REDUCTIONS if r.parameter}
 
+_PARAMETER_HELP = {r.parameter: r.parameter_help for r in ROW_REDUCTIONS if r.parameter}
+
 _FLAGS = {"axis": "--axis", "normalize": "--normalize", "p_space": "--p-space",
           "q_space": "--q-space", "temperature": "--temperature",
           "ignore_index": "--ignore-index", "sum_tol": "--sum-tol",
@@ -139,7 +141,8 @@ def _keywords(metric, given, eps, base, backend, num_threads):
     for name, check in PARAMETERS.items():
         if name in metric.options:
             if given.get(name) is None:
-                raise ScoreInputError(f"--metric {metric.name} needs --{name}")
+                raise ScoreInputError(f"--metric {metric.name} needs --{name}: "
+                                      f"{_PARAMETER_HELP[name]}")
             kw[name] = check(given[name])
     get_backend(backend)
     if num_threads is not None:
