@@ -26,6 +26,34 @@ COMPILED_BACKENDS = [b for b in BACKENDS if b in ("cython", "numba")]
 FLOAT_DTYPES = [np.float32, np.float64]
 
 
+# -- Numba kernels compiled on the idle core -------------------------------------------------
+# On a fresh machine every Numba kernel compiles on first use (up to ~35 s for the logits
+# drivers), serially, inside the one test process, while the second core idles.  A
+# background process compiles them all into numba's disk cache at the same time
+# (kl_fast._numba.warm), so the tests load what it reached first.  Any kernel it has not
+# reached yet compiles in the test process as before: the same kernels, the same bits.
+# KL_FAST_TEST_PREWARM=0 turns it off.
+_prewarm = None
+
+
+def pytest_sessionstart(session):
+    global _prewarm
+    if os.environ.get("KL_FAST_TEST_PREWARM", "1") == "0" or "numba" not in BACKENDS:
+        return
+    import subprocess
+    import sys
+
+    _prewarm = subprocess.Popen(
+        [sys.executable, "-c", "from kl_fast._numba.warm import warmup; warmup()"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _prewarm is not None and _prewarm.poll() is None:
+        _prewarm.terminate()
+        _prewarm.wait(timeout=30)
+
+
 # -- --run-slow ------------------------------------------------------------------------------
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False,

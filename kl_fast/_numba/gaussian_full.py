@@ -18,7 +18,7 @@ from .rows import compile_once
 register_source(__file__)
 register_source(m.__file__)
 
-__all__ = ["gaussian_full_kernel"]
+__all__ = ["gaussian_full_kernel", "compiled"]
 
 # info codes and argument numbers (those of the Cython kernel)
 OK, NOT_PD, NOT_SYMMETRIC, NOT_FINITE = 0, 1, 2, 3
@@ -232,6 +232,11 @@ def _kernel(variant, dtype):
         return compile_kernel(_DRIVERS[variant], sig, parallel=variant == "parallel")
 
     return compile_once((__name__, variant, dtype), build)
+
+
+def compiled(variant, dtype):
+    """The compiled driver ("serial" or "parallel"), as a first call would get it."""
+    return _kernel(variant, dtype)
 
 
 def gaussian_full_kernel(mu1, cov1, mu2, cov2, out, info, prior, check, sym_tol, log_base,

@@ -19,7 +19,7 @@ from .rows import compile_once
 register_source(__file__)
 register_source(m.__file__)
 
-__all__ = ["mutual_information_kernel"]
+__all__ = ["mutual_information_kernel", "compiled"]
 
 _DBL_MIN = 2.2250738585072014e-308
 
@@ -169,6 +169,11 @@ def _kernel(variant, dtype):
         return compile_kernel(_DRIVERS[variant], sig, parallel=variant == "parallel")
 
     return compile_once((__name__, variant, dtype), build)
+
+
+def compiled(variant, dtype):
+    """The compiled driver ("serial" or "parallel"), as a first call would get it."""
+    return _kernel(variant, dtype)
 
 
 def mutual_information_kernel(joint, out, sums, info, check, eps, transform, log_base,

@@ -25,7 +25,7 @@ from .rows import call_parallel, compile_once, dtype_name
 register_source(__file__)
 register_source(m.__file__)
 
-__all__ = ["pairwise_kl_matrix", "tile_shape"]
+__all__ = ["pairwise_kl_matrix", "tile_shape", "compiled"]
 
 PW_BLOCK = 1024        # kl_pairwise.h's KL_PW_BLOCK
 _MAX_CHUNK = 4096
@@ -153,6 +153,11 @@ def _kernel(variant, dtype):
         return compile_kernel(_DRIVERS[variant], sig, parallel=variant == "parallel")
 
     return compile_once((__name__, variant, dtype), build)
+
+
+def compiled(variant, dtype):
+    """The compiled driver ("serial" or "parallel"), as a first call would get it."""
+    return _kernel(variant, dtype)
 
 
 def _readonly(a):

@@ -26,6 +26,7 @@ __all__ = [
     "cross_entropy_space_rows",
     "entropy_space_rows",
     "cross_entropy_label_space_rows",
+    "compiled",
 ]
 
 PROB, LOG, LOGITS = 0, 1, 2
@@ -665,6 +666,11 @@ def _kernel(family, parallel, dtype):
                               parallel=parallel)
 
     return compile_once((__name__, family, parallel, dtype), build)
+
+
+def compiled(family, parallel, dtype):
+    """The compiled driver of `family` ("rows" or "labels"), as a first call would get it."""
+    return _kernel(family, parallel, dtype)
 
 
 def _run(family, args, n_rows, n, report, n_threads):
