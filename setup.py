@@ -62,10 +62,13 @@ else:
     # blends (we never read the FP exception flags); -ffp-contract=off keeps
     # every clone and the Numba backend doing the same roundings;
     # -fno-math-errno lets sqrt vectorize (the correctly rounded instruction
-    # either way; we never read errno).  Never -ffast-math: it folds the
-    # isnan/isinf tests away.
+    # either way; we never read errno); -fopenmp-simd honours the `omp simd`
+    # lane-loop hints of kl_blocks.h (no threads, and on even where OpenMP
+    # itself is unusable).  Never -ffast-math: it folds the isnan/isinf tests
+    # away.
     base_compile = ["-O0", "-g"] if DEBUG else ["-O3"]
-    base_compile += ["-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
+    base_compile += ["-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno",
+                     "-fopenmp-simd"]
 
 # Every src/<family>.pyx becomes the extension kl_fast._cython.<family>: one
 # module per kernel family (the family names of kl_fast._numba and

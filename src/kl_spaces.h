@@ -62,7 +62,9 @@ typedef struct {
     do {                                                                           \
         ptrdiff_t nb_ = (N) & ~(ptrdiff_t) 7;                                      \
         for (ptrdiff_t b_ = 0; b_ < nb_; b_ += 8)                                  \
-            for (int l_ = 0; l_ < 8; ++l_) { ptrdiff_t K = b_ + l_; int L_ = l_; (void) L_; BODY } \
+            KL_SIMD for (int l_ = 0; l_ < 8; ++l_) {                               \
+                ptrdiff_t K = b_ + l_; int L_ = l_; (void) L_; BODY                    \
+            }                                                                          \
         for (ptrdiff_t K = nb_; K < (N); ++K) { int L_ = (int) (K - nb_); (void) L_; BODY } \
     } while (0)
 

@@ -74,6 +74,31 @@ def test_invalid_value_is_caught_with_any_keywords(backend, name, kwargs):
         call(name, p, uniform((2, 5)), backend=backend, **kwargs)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"normalize": True}, {"eps": 0.1}])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(set(PROB_FUNCS) | {"hellinger", "chi2", "tv", "renyi"}))
+def test_negative_zero_is_a_valid_probability(backend, name, dtype, kwargs, rng):
+    # The kernels flag a block by the sign bits of its values and count the bad
+    # values exactly only then: -0.0 sets a sign bit, must not be counted, and
+    # must give the bits that +0.0 gives.
+    funcs = {**PROB_FUNCS, "hellinger": kl_fast.hellinger_distance,
+             "chi2": kl_fast.chi2_divergence, "tv": kl_fast.total_variation,
+             "renyi": lambda *a, **k: kl_fast.renyi_divergence(*a, alpha=0.7, **k)}
+    p = rng.dirichlet(np.ones(300), size=5).astype(dtype)
+    q = rng.dirichlet(np.ones(300), size=5).astype(dtype)
+    p[:, ::7] = 0.0
+    q[:, 1::11] = 0.0
+    p /= p.sum(axis=1, keepdims=True)
+    q /= q.sum(axis=1, keepdims=True)
+    signed_p, signed_q = p.copy(), q.copy()
+    signed_p[:, ::7] = -0.0
+    signed_q[:, 1::11] = -0.0
+    args = (p,) if name == "entropy" else (p, q)
+    signed = (signed_p,) if name == "entropy" else (signed_p, signed_q)
+    expected = funcs[name](*args, backend=backend, **kwargs)
+    np.testing.assert_array_equal(funcs[name](*signed, backend=backend, **kwargs), expected)
+
+
 def test_invalid_value_reports_the_earliest_row_across_arguments(backend):
     p, q = uniform((4, 3)), uniform((4, 3))
     p[3, 0] = -1.0

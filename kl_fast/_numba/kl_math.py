@@ -368,9 +368,9 @@ def vtv_term(p, q, c):
 
 @_njit
 def vchi2_term(p, q, c):
-    """(p - q)^2 / q as d (d / q); 0/0 gives 0."""
+    """(p - q)^2 / q as d (d / q); 0/0 gives 0; q + 0.0 makes a q of -0.0 +0.0."""
     d = p - q
-    t = d * (d / q)
+    t = d * (d / (q + 0.0))
     return 0.0 if (p == 0.0 and q == 0.0) else t
 
 
