@@ -419,7 +419,8 @@ KL_INLINE double kl_vchi2_term(double p, double q, double c)
 KL_INLINE double kl_chi2_odd(double p, double q, double c)
 {
     (void) c;
-    double d = p - q, r = __builtin_fabs(d / q), t = __builtin_fabs(d) * r;
+    /* the divisor of kl_vchi2_term, so the two share one division */
+    double d = p - q, r = __builtin_fabs(d / (q + 0.0)), t = __builtin_fabs(d) * r;
     return (q > 0.0 && d != 0.0 && !(r <= DBL_MAX && t >= DBL_MIN)) ? 1.0 : 0.0;
 }
 

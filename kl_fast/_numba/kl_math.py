@@ -378,7 +378,7 @@ def vchi2_term(p, q, c):
 def chi2_odd(p, q, c):
     """1.0 where d / q overflows or d (d / q) underflows (the exact form instead)."""
     d = p - q
-    r = abs(d / q)
+    r = abs(d / (q + 0.0))     # the divisor of vchi2_term: one shared division
     t = abs(d) * r
     return 1.0 if (q > 0.0 and d != 0.0 and not (r <= DBL_MAX and t >= DBL_MIN)) else 0.0
 
