@@ -14,6 +14,7 @@ from ._engine.report import note_out
 from ._engine.run import Options, finish
 from ._inputs import array_types as _arrays
 from ._prob_rows import fast_vector, reduce_probability_rows
+from ._registry import ROW_REDUCTIONS
 from ._spaces import check_space, check_temperature, reduce_spaces
 
 __all__ = ["kl_divergence", "entropy", "cross_entropy", "js_divergence"]
@@ -21,12 +22,9 @@ __all__ = ["kl_divergence", "entropy", "cross_entropy", "js_divergence"]
 
 # Per row kernel: the keywords that declare an input as logits/log-probabilities, and
 # the elementwise Bernoulli function for 1-D binary data (what error messages offer).
-_ADVICE = {
-    "kl_rows": (["p_space", "q_space"], "binary_kl"),
-    "cross_entropy_rows": (["p_space", "q_space"], "binary_cross_entropy"),
-    "entropy_rows": (["space"], None),
-    "js_rows": (None, None),
-}
+# kernel -> (log/logits keywords to offer, elementwise twin to offer), from the registry
+_ADVICE = {r.kernel: (list(r.space_keywords) or None, r.elementwise_twin)
+           for r in ROW_REDUCTIONS if r.module == "_api"}
 
 
 def _reduce_probabilities(kernel_name, named, axis, base, eps, normalize, opts, advice=None):

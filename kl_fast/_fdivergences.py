@@ -19,14 +19,14 @@ from ._dask import rows as _dask_rows
 from ._engine.report import note_out
 from ._engine.run import Options
 from ._prob_rows import fast_vector, reduce_probability_rows
-from ._registry import ROW_REDUCTIONS
+from ._registry import F_DIVERGENCES
 
 __all__ = ["renyi_divergence", "hellinger_distance", "total_variation", "chi2_divergence",
            "FAMILY"]
 
 
 # function -> its _registry.RowReduction (kernel, shortcut code, takes base)
-FAMILY = {r.function: r for r in ROW_REDUCTIONS}
+FAMILY = {r.function: r for r in F_DIVERGENCES}
 
 _NO_ADVICE = (None, None)   # no logits/log keywords to offer, no elementwise twin
 

@@ -1,11 +1,14 @@
 """The registries: the probability-row functions that one row kernel runs
 (``ROW_REDUCTIONS``), and the benchmarked quantities (``REGISTRY``).
 
-``ROW_REDUCTIONS`` drives every layer a function of two probability rows
-passes through: its public function's dispatch (``_fdivergences``), dask
-(``_dask.rows``, ``_dask.split``), ``kl-fast score``'s metrics and flags
-(``_cli.score``, ``_cli.main``).  Its row kernel is ``kl_fast._<backend>.rows.
-<kernel>`` in every backend.
+``ROW_REDUCTIONS`` drives every layer a function of probability rows passes
+through: its public function's dispatch (``_api``'s error advice, the
+f-divergences' whole body in ``_fdivergences``), dask (``_dask.rows``,
+``_dask.split``), ``kl-fast score``'s metrics and flags (``_cli.score``,
+``_cli.main``).  Its row kernel is ``kl_fast._<backend>.rows.<kernel>`` in
+every backend.  The four core rows (KL, entropy, cross-entropy, JS) have
+public functions of their own in ``_api`` (log and logits spaces, labels,
+temperature); the f-divergences share one body.
 
 ``REGISTRY`` is read by the contenders (``kl_fast._contenders.<group>``),
 ``kl-fast bench`` (sizes, dtypes, ``--functions``) and the tests that walk
@@ -22,13 +25,16 @@ its contenders in the group's module.
 
 from dataclasses import dataclass
 
-__all__ = ["RowReduction", "ROW_REDUCTIONS", "row_reduction", "Quantity", "REGISTRY", "names",
-           "by_name"]
+__all__ = ["RowReduction", "ROW_REDUCTIONS", "F_DIVERGENCES", "row_reduction", "Quantity",
+           "REGISTRY", "names", "by_name"]
+
+
+_ROW_OPTIONS = frozenset({"axis", "normalize", "sum_tol"})
 
 
 @dataclass(frozen=True)
 class RowReduction:
-    """A public function of two probability rows computed by one row kernel."""
+    """A public function of probability rows computed by one row kernel."""
 
     function: str                # the public kl_fast function
     kernel: str                  # its row kernel in kl_fast._<backend>.rows (every backend)
@@ -37,11 +43,34 @@ class RowReduction:
     metric: str                  # its `kl-fast score --metric` name
     parameter: str | None = None  # a required float keyword (and score flag), if any
     parameter_help: str = ""     # that flag's help text
+    module: str = "_fdivergences"  # the kl_fast module defining the function
+    dask_kind: str = "fdiv"      # its path in _dask.rows (fdiv: the family's shared one)
+    n_inputs: int = 2            # probability arrays it reads (entropy: 1)
+    space_keywords: tuple = ()   # its log/logits keywords, offered when rows look like logits
+    elementwise_twin: str | None = None  # offered when the category axis has length 1
+    score_options: frozenset = _ROW_OPTIONS  # `kl-fast score` settings beyond base/eps
+
+    @property
+    def is_fdivergence(self):
+        """A member of the f-divergence family (one shared public body)."""
+        return self.module == "_fdivergences"
 
 
-# The f-divergence family.  A new member: its math in each backend, a row here, its
-# public function (a docstring and one call) and a Quantity row below.
 ROW_REDUCTIONS = (
+    # the core rows: public functions of their own in _api
+    RowReduction("kl_divergence", "kl_rows", "kl", True, "kl", module="_api", dask_kind="kl",
+                 space_keywords=("p_space", "q_space"), elementwise_twin="binary_kl",
+                 score_options=_ROW_OPTIONS | {"p_space", "q_space", "temperature"}),
+    RowReduction("entropy", "entropy_rows", "entropy", True, "entropy", module="_api",
+                 dask_kind="h", n_inputs=1, space_keywords=("space",),
+                 score_options=_ROW_OPTIONS | {"p_space", "temperature"}),
+    RowReduction("cross_entropy", "cross_entropy_rows", "cross_entropy", True, "cross-entropy",
+                 module="_api", dask_kind="ce", space_keywords=("p_space", "q_space"),
+                 elementwise_twin="binary_cross_entropy",
+                 score_options=_ROW_OPTIONS | {"q_space", "temperature", "ignore_index"}),
+    RowReduction("js_divergence", "js_rows", "js", True, "js", module="_api", dask_kind="js"),
+    # The f-divergence family.  A new member: its math in each backend, a row here, its
+    # public function (a docstring and one call) and a Quantity row below.
     RowReduction("renyi_divergence", "renyi_rows", None, True, "renyi", "alpha",
                  "the order of --metric renyi (>= 0; inf: the max-ratio order)"),
     RowReduction("hellinger_distance", "hellinger_rows", "hellinger", False, "hellinger"),
@@ -51,6 +80,7 @@ ROW_REDUCTIONS = (
 )
 
 _ROW_REDUCTIONS = {r.function: r for r in ROW_REDUCTIONS}
+F_DIVERGENCES = tuple(r for r in ROW_REDUCTIONS if r.is_fdivergence)
 
 
 def row_reduction(function):

@@ -166,7 +166,9 @@ def test_row_reductions_registry_is_complete():
 
     for row in ROW_REDUCTIONS:
         assert row.function in kl_fast.__all__
-        assert _fdivergences.FAMILY[row.function] is row
+        assert (_fdivergences.FAMILY.get(row.function) is row) == row.is_fdivergence
+        assert getattr(importlib.import_module(f"kl_fast.{row.module}"), row.function) \
+            is getattr(kl_fast, row.function)
         for backend in ("cython", "numba", "numpy"):
             rows = importlib.import_module(f"kl_fast._{backend}.rows")
             assert callable(getattr(rows, row.kernel)), (backend, row.kernel)
@@ -177,3 +179,7 @@ def test_row_reductions_registry_is_complete():
             assert row.parameter in inspect.signature(getattr(kl_fast, row.function)).parameters
             assert PARAMETERS[row.parameter] is getattr(_fdivergences, f"check_{row.parameter}")
         assert any(q.function == row.function for q in REGISTRY)
+        assert METRICS[row.metric].n_inputs == row.n_inputs
+        for keyword in row.space_keywords:
+            assert keyword in inspect.signature(getattr(kl_fast, row.function)).parameters
+        assert row.elementwise_twin is None or row.elementwise_twin in kl_fast.__all__

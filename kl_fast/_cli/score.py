@@ -12,6 +12,7 @@ chunk at a time); the output goes to a temporary file beside the
 target and is renamed over it only when complete (:mod:`kl_fast._cli.score_output`).
 """
 
+import importlib
 import math
 import os
 import re
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _fdivergences
-from .._api import cross_entropy, entropy, js_divergence, kl_divergence
 from .._binary import binary_cross_entropy, binary_kl
 from .._engine.backends import get_backend
 from .._engine.threads import check_num_threads
@@ -54,25 +54,21 @@ class Metric:
     logarithmic: bool = True   # takes --base
 
 
+def _row_metric(row):
+    """The metric of a registry row (a function of probability rows)."""
+    fn = getattr(importlib.import_module(f"kl_fast.{row.module}"), row.function)
+    options = row.score_options | ({row.parameter} if row.parameter else set())
+    return Metric(row.metric, fn, row.n_inputs, False, frozenset(options),
+                  logarithmic=row.logarithmic)
+
+
 METRICS = {
-    "kl": Metric("kl", kl_divergence, 2, False,
-                 frozenset({"axis", "normalize", "p_space", "q_space", "temperature",
-                            "sum_tol"})),
-    "entropy": Metric("entropy", entropy, 1, False,
-                      frozenset({"axis", "normalize", "p_space", "temperature", "sum_tol"})),
-    "cross-entropy": Metric("cross-entropy", cross_entropy, 2, False,
-                            frozenset({"axis", "normalize", "q_space", "temperature",
-                                       "ignore_index", "sum_tol"})),
-    "js": Metric("js", js_divergence, 2, False, frozenset({"axis", "normalize", "sum_tol"})),
+    # the core rows, then the elementwise metrics, then the f-divergences
+    **{r.metric: _row_metric(r) for r in ROW_REDUCTIONS if not r.is_fdivergence},
     "binary-kl": Metric("binary-kl", binary_kl, 2, True, frozenset({"p_space", "q_space"})),
     "binary-cross-entropy": Metric("binary-cross-entropy", binary_cross_entropy, 2, True,
                                    frozenset({"q_space"})),
-    # the f-divergences, from their registry rows
-    **{r.metric: Metric(r.metric, getattr(_fdivergences, r.function), 2, False,
-                        frozenset({"axis", "normalize", "sum_tol"}
-                                  | ({r.parameter} if r.parameter else set())),
-                        logarithmic=r.logarithmic)
-       for r in ROW_REDUCTIONS},
+    **{r.metric: _row_metric(r) for r in ROW_REDUCTIONS if r.is_fdivergence},
 }
 
 #: the registry rows' required parameters (Renyi's alpha): flag -> its check

@@ -27,9 +27,8 @@ from . import dispatch as dd
 
 __all__ = ["dispatch"]
 
-_KIND = {"kl_divergence": "kl", "js_divergence": "js", "entropy": "h", "cross_entropy": "ce",
-         # the f-divergences (probability rows only)
-         **{r.function: "fdiv" for r in ROW_REDUCTIONS}}
+# public function -> its path here (kl, js, h, ce: spaces, labels; fdiv: the family's)
+_KIND = {r.function: r.dask_kind for r in ROW_REDUCTIONS}
 
 
 def dispatch(name, args):

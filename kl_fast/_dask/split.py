@@ -49,7 +49,7 @@ contract path, centred form) keeps: rechunk the category axis to one chunk
 import numpy as np
 
 from .._inputs.validation import check_base, sum_tolerance
-from .._registry import ROW_REDUCTIONS
+from .._registry import F_DIVERGENCES
 from .._spaces import LOG, LOGITS, PROB
 
 __all__ = ["rows", "label_rows"]
@@ -205,7 +205,7 @@ def _prob_rows(kind, xs, names, eps, normalize, validate, tol, log_base, args, d
     return two_stage(chunk, aggregate, xs, 1 + n_in, dtype, extra=norms)
 
 
-_F_DIVERGENCES = {r.function for r in ROW_REDUCTIONS}
+_F_DIVERGENCES = {r.function for r in F_DIVERGENCES}
 
 
 def _fdiv_rows(name, xs, names, eps, normalize, validate, tol, args, dtype):

@@ -14,14 +14,15 @@ wait), then Numba, then the numpy reference.  ``KL_FAST_BACKEND`` sets what
 import importlib
 import os
 
+from .._registry import ROW_REDUCTIONS
+
 __all__ = ["BACKENDS", "BACKEND_NAMES", "FAMILY_MODULES", "KERNELS", "available_backends",
            "get_backend", "load_backend", "load_error"]
 
+# the kernels every backend's core module must have: the core probability rows (the
+# registry's rows with public functions in _api), labels and diagonal Gaussians
 KERNELS = (
-    "kl_rows",
-    "cross_entropy_rows",
-    "entropy_rows",
-    "js_rows",
+    *(r.kernel for r in ROW_REDUCTIONS if r.module == "_api"),
     "cross_entropy_label_rows",
     "gaussian_kl_rows",
     "gaussian_kl_prior_rows",
