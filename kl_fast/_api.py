@@ -185,7 +185,7 @@ def kl_divergence(p, q, *, p_space="prob", q_space="prob", temperature=1.0, axis
             temperature = check_temperature(temperature, codes)
             return _in_spaces("kl", [("p", p), ("q", q)], codes, axis, base, eps, normalize,
                               temperature, opts)
-        result = fast_vector("kl", p, q, axis, base, eps, normalize, reduction, keepdims, out,
+        result = fast_vector("kl_rows", p, q, axis, base, eps, normalize, reduction, keepdims, out,
                              backend, num_threads, validate, sum_tol)
         if result is not None:
             return result
@@ -249,7 +249,7 @@ def js_divergence(p, q, *, axis=-1, base=None, eps=0.0, normalize=False, reducti
     try:
         if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
             return _dask_rows.dispatch("js_divergence", locals())
-        result = fast_vector("js", p, q, axis, base, eps, normalize, reduction, keepdims, out,
+        result = fast_vector("js_rows", p, q, axis, base, eps, normalize, reduction, keepdims, out,
                              backend, num_threads, validate, sum_tol)
         if result is not None:
             return result
@@ -326,7 +326,7 @@ def entropy(p, *, space="prob", temperature=1.0, axis=-1, base=None, eps=0.0,
             temperature = check_temperature(temperature, (code,))
             return _in_spaces("h", [("p", p)], (code,), axis, base, eps, normalize, temperature,
                               opts)
-        result = fast_vector("entropy", p, None, axis, base, eps, normalize, reduction,
+        result = fast_vector("entropy_rows", p, None, axis, base, eps, normalize, reduction,
                              keepdims, out, backend, num_threads, validate, sum_tol)
         if result is not None:
             return result
@@ -465,7 +465,7 @@ def cross_entropy(p, q, *, q_space="prob", temperature=1.0, ignore_index=None, a
             temperature = check_temperature(temperature, (q_code,))
         plain = q_code == 0 and temperature == 1.0 and ignore_index is None
         if plain:
-            result = fast_vector("cross_entropy", p, q, axis, base, eps, normalize, reduction,
+            result = fast_vector("cross_entropy_rows", p, q, axis, base, eps, normalize, reduction,
                                  keepdims, out, backend, num_threads, validate, sum_tol)
             if result is None and type(p) is np.ndarray and p.ndim == 1:
                 result = _labels.fast_label_rows(p, q, axis, base, eps, normalize, reduction,

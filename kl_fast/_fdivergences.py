@@ -53,13 +53,12 @@ def _reduce(name, args, extra=()):
     try:
         if not type(p) is type(q) is np.ndarray and _dask_dispatch.has_dask(p, q):
             return _dask_rows.dispatch(name, args)
-        if member.fast is not None:
-            result = fast_vector(member.fast, p, q, args["axis"], base, args["eps"],
-                                 args["normalize"], args["reduction"], args["keepdims"], out,
-                                 args["backend"], args["num_threads"], args["validate"],
-                                 args["sum_tol"])
-            if result is not None:
-                return result
+        result = fast_vector(member.kernel, p, q, args["axis"], base, args["eps"],
+                             args["normalize"], args["reduction"], args["keepdims"], out,
+                             args["backend"], args["num_threads"], args["validate"],
+                             args["sum_tol"])
+        if result is not None:
+            return result
         opts = Options.check(reduction=args["reduction"], keepdims=args["keepdims"], out=out,
                              backend=args["backend"], num_threads=args["num_threads"],
                              validate=args["validate"], sum_tol=args["sum_tol"])

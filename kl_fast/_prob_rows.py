@@ -16,37 +16,39 @@ __all__ = ["PROB_REQUIREMENT", "FAST_CODES", "fast_vector", "check_mode",
 
 PROB_REQUIREMENT = "probabilities (or counts) must be finite and >= 0"
 
-# the compiled one-vector shortcut's quantity codes (_cython.rows.QUANTITY_CODES)
-FAST_CODES = {"kl": 0, "cross_entropy": 1, "entropy": 2, "js": 3, "hellinger": 4,
-              "total_variation": 5, "chi2": 6}
 _FAST_MAX_N = 1 << 15
 
 
 def _load_fast_path():
-    """The compiled one-vector shortcut, if "auto" means the Cython kernels here."""
+    """The compiled one-vector shortcut and its {row kernel: code}, if "auto" means the
+    Cython kernels here: (None, {}) if not."""
     from ._engine.backends import load_backend
 
     if os.environ.get("KL_FAST_BACKEND", "auto").strip().lower() not in ("", "auto", "cython"):
-        return None
+        return None, {}
     module = load_backend("cython")
-    return None if module is None else module.vector_fast
+    return (None, {}) if module is None else (module.vector_fast, module.QUANTITY_CODES)
 
 
 # One short plain vector with default options skips the general path (about
 # 30 us of Python) and costs ~0.2 us, below scipy.special.rel_entr(p, q).sum().
 # It declines (returns None) anything else, invalid data included.
-_FAST = _load_fast_path()
+# The shortcut takes the row kernels of the table of src/kl_blocks.h (FAST_CODES:
+# kl_rows, entropy_rows, ..., chi2_rows); others (renyi_rows) go the general path.
+_FAST, FAST_CODES = _load_fast_path()
 
 
-def fast_vector(code, p, q, axis, base, eps, normalize, reduction, keepdims, out, backend,
+def fast_vector(kernel, p, q, axis, base, eps, normalize, reduction, keepdims, out, backend,
                 num_threads, validate, sum_tol):
     """The shortcut's result for one plain 1-D distribution (pair) with default
-    options, or None: then the general path runs (and words any error)."""
-    if (_FAST is not None and axis == -1 and base is None and eps == 0.0
+    options through row kernel `kernel` ("kl_rows"), or None: then the general path
+    runs (and words any error)."""
+    code = FAST_CODES.get(kernel)
+    if (code is not None and axis == -1 and base is None and eps == 0.0
             and normalize is False and reduction == "none" and keepdims is False
             and out is None and backend == "auto" and num_threads is None and validate is True
             and sum_tol is None):
-        return _FAST(p, q, FAST_CODES[code], _FAST_MAX_N)
+        return _FAST(p, q, code, _FAST_MAX_N)
     return None
 
 

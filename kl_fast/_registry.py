@@ -38,7 +38,6 @@ class RowReduction:
 
     function: str                # the public kl_fast function
     kernel: str                  # its row kernel in kl_fast._<backend>.rows (every backend)
-    fast: str | None             # its code in the compiled one-vector shortcut, if any
     logarithmic: bool            # takes `base` (the unit of a logarithm)
     metric: str                  # its `kl-fast score --metric` name
     parameter: str | None = None  # a required float keyword (and score flag), if any
@@ -58,25 +57,24 @@ class RowReduction:
 
 ROW_REDUCTIONS = (
     # the core rows: public functions of their own in _api
-    RowReduction("kl_divergence", "kl_rows", "kl", True, "kl", module="_api", dask_kind="kl",
+    RowReduction("kl_divergence", "kl_rows", True, "kl", module="_api", dask_kind="kl",
                  space_keywords=("p_space", "q_space"), elementwise_twin="binary_kl",
                  score_options=_ROW_OPTIONS | {"p_space", "q_space", "temperature"}),
-    RowReduction("entropy", "entropy_rows", "entropy", True, "entropy", module="_api",
+    RowReduction("entropy", "entropy_rows", True, "entropy", module="_api",
                  dask_kind="h", n_inputs=1, space_keywords=("space",),
                  score_options=_ROW_OPTIONS | {"p_space", "temperature"}),
-    RowReduction("cross_entropy", "cross_entropy_rows", "cross_entropy", True, "cross-entropy",
+    RowReduction("cross_entropy", "cross_entropy_rows", True, "cross-entropy",
                  module="_api", dask_kind="ce", space_keywords=("p_space", "q_space"),
                  elementwise_twin="binary_cross_entropy",
                  score_options=_ROW_OPTIONS | {"q_space", "temperature", "ignore_index"}),
-    RowReduction("js_divergence", "js_rows", "js", True, "js", module="_api", dask_kind="js"),
+    RowReduction("js_divergence", "js_rows", True, "js", module="_api", dask_kind="js"),
     # The f-divergence family.  A new member: its math in each backend, a row here, its
     # public function (a docstring and one call) and a Quantity row below.
-    RowReduction("renyi_divergence", "renyi_rows", None, True, "renyi", "alpha",
+    RowReduction("renyi_divergence", "renyi_rows", True, "renyi", "alpha",
                  "the order of --metric renyi (>= 0; inf: the max-ratio order)"),
-    RowReduction("hellinger_distance", "hellinger_rows", "hellinger", False, "hellinger"),
-    RowReduction("total_variation", "total_variation_rows", "total_variation", False,
-                 "total-variation"),
-    RowReduction("chi2_divergence", "chi2_rows", "chi2", False, "chi2"),
+    RowReduction("hellinger_distance", "hellinger_rows", False, "hellinger"),
+    RowReduction("total_variation", "total_variation_rows", False, "total-variation"),
+    RowReduction("chi2_divergence", "chi2_rows", False, "chi2"),
 )
 
 _ROW_REDUCTIONS = {r.function: r for r in ROW_REDUCTIONS}

@@ -517,29 +517,111 @@ KL_INLINE double kl_vrenyi_s(double p, double q, double c)
     return (p < 0.0 || q < 0.0 || p != p || q != q) ? NAN : t;
 }
 
-KL_DEFINE_PASSES(kl_pass_kl, kl_vrel_entr_c, kl_rel_entr_odd_c, 0)
-KL_DEFINE_PASSES(kl_pass_ce, kl_vce_term_c, kl_ce_odd_c, 0)
-KL_DEFINE_PASSES(kl_pass_h, kl_ventr_c, kl_entr_odd_c, 1)
-KL_DEFINE_PASSES(kl_pass_js, kl_vjs_term_c, kl_js_odd_c, 0)
-KL_DEFINE_PASSES(kl_pass_hellinger, kl_vhellinger_term, kl_no_odd, 0)
-KL_DEFINE_PASSES(kl_pass_tv, kl_vtv_term, kl_no_odd, 0)
-KL_DEFINE_PASSES(kl_pass_chi2, kl_vchi2_term, kl_chi2_odd, 0)
-KL_DEFINE_PASSES(kl_pass_renyi_w, kl_vrenyi_w, kl_renyi_odd, 0)
-KL_DEFINE_PASSES(kl_pass_renyi_half, kl_vrenyi_w_half, kl_no_odd, 0)
-KL_DEFINE_PASSES(kl_pass_renyi_two, kl_vrenyi_w_two, kl_no_odd, 0)
-KL_DEFINE_PASSES(kl_pass_renyi_s, kl_vrenyi_s, kl_renyi_odd, 0)
+/* ---- the row quantities: one line each --------------------------------- */
 
-KL_DEFINE_BLOCK(kl_block_kl, kl_pass_kl, kl_rel_entr_c, 0, 1)
-KL_DEFINE_BLOCK(kl_block_ce, kl_pass_ce, kl_ce_exact_c, 0, 1)
-KL_DEFINE_BLOCK(kl_block_h, kl_pass_h, kl_entr_exact_c, 1, 1)
-KL_DEFINE_BLOCK(kl_block_js, kl_pass_js, kl_js_term_c, 0, 1)
-KL_DEFINE_BLOCK(kl_block_hellinger, kl_pass_hellinger, kl_vhellinger_term, 0, 0)
-KL_DEFINE_BLOCK(kl_block_tv, kl_pass_tv, kl_vtv_term, 0, 0)
-KL_DEFINE_BLOCK(kl_block_chi2, kl_pass_chi2, kl_chi2_term, 0, 0)
-KL_DEFINE_BLOCK(kl_block_renyi_w, kl_pass_renyi_w, kl_renyi_w, 0, 1)
-KL_DEFINE_BLOCK(kl_block_renyi_half, kl_pass_renyi_half, kl_vrenyi_w_half, 0, 0)
-KL_DEFINE_BLOCK(kl_block_renyi_two, kl_pass_renyi_two, kl_vrenyi_w_two, 0, 0)
-KL_DEFINE_BLOCK(kl_block_renyi_s, kl_pass_renyi_s, kl_renyi_s, 0, 1)
+/* What a row's sum of terms becomes (before the division by log(base)).  A
+ * clamp only removes a rounding excess: NaN and the infinities pass unchanged
+ * (a clamp never makes an infinity finite). */
+#define KL_LN2 0.6931471805599453
+#define KL_LN2_ROUNDING 0.6931471805599552      /* LN2 (1 + 64 eps) */
+#define KL_ONE_ROUNDING 1.0000000000000142      /* 1 + 64 eps */
+
+KL_INLINE double kl_finish_plain(double t) { return t; }
+
+/* divergences are never negative: on stored inputs whose sums differ by
+ * rounding, the exact sum can dip below zero by ~eps */
+KL_INLINE double kl_finish_nonneg(double t) { return (t < 0.0 && t > -INFINITY) ? 0.0 : t; }
+
+/* disjoint supports: log 2 up to rounding */
+KL_INLINE double kl_finish_js(double t)
+{
+    t = kl_finish_nonneg(t);
+    return (t > KL_LN2 && t <= KL_LN2_ROUNDING) ? KL_LN2 : t;
+}
+
+KL_INLINE double kl_at_most_one(double t) { return (t > 1.0 && t <= KL_ONE_ROUNDING) ? 1.0 : t; }
+
+/* the sum of squared root differences -> the distance sqrt(sum / 2) <= 1 */
+KL_INLINE double kl_finish_hellinger(double t) { return kl_at_most_one(sqrt(0.5 * t)); }
+
+KL_INLINE double kl_finish_tv(double t) { return kl_at_most_one(0.5 * t); }
+
+/* The table of row quantities (an X-macro: written once here, stamped below
+ * into the block loops, the kind codes, the dispatch and the finishes that
+ * src/rows.pyx calls; rows.pyx also makes a row kernel `KERNEL` of every line
+ * that names one).  Columns:
+ *   NAME    the C name: kl_block_NAME_f32/_f64, kind code KL_ROW_NAME
+ *   KERNEL  its row kernel in kl_fast._cython.rows, or "" (a tier of Renyi's)
+ *   TERM    the branch-free vector term (p, q, c); c is Renyi's 1 - alpha
+ *   ODD     1 where TERM cannot take the lane (kl_no_odd: never)
+ *   EXACT   the scalar form an odd lane is recomputed with
+ *   ONE     1 if it reads p only (entropy)
+ *   LOGS    1 if TERM takes a log or an exp (kl_f32_in_loop)
+ *   FINISH  row sum -> value
+ * A new probability-row quantity is its TERM (ODD, EXACT) above and a line
+ * here; docs/architecture.md, "How to add a quantity", lists the rest. */
+#define KL_ROW_QUANTITIES(X)                                                           \
+X(kl, "kl_rows", kl_vrel_entr_c, kl_rel_entr_odd_c, kl_rel_entr_c, 0, 1, kl_finish_nonneg) \
+X(ce, "cross_entropy_rows", kl_vce_term_c, kl_ce_odd_c, kl_ce_exact_c, 0, 1, kl_finish_plain) \
+X(h, "entropy_rows", kl_ventr_c, kl_entr_odd_c, kl_entr_exact_c, 1, 1, kl_finish_plain)     \
+X(js, "js_rows", kl_vjs_term_c, kl_js_odd_c, kl_js_term_c, 0, 1, kl_finish_js)             \
+X(hellinger, "hellinger_rows", kl_vhellinger_term, kl_no_odd, kl_vhellinger_term, 0, 0,   \
+  kl_finish_hellinger)                                                                 \
+X(tv, "total_variation_rows", kl_vtv_term, kl_no_odd, kl_vtv_term, 0, 0, kl_finish_tv)     \
+X(chi2, "chi2_rows", kl_vchi2_term, kl_chi2_odd, kl_chi2_term, 0, 0, kl_finish_plain)      \
+/* Renyi's tiers (rows.pyx's renyi_rows picks them): the first, w = s - p,    \
+ * in general and at alpha = 1/2 and 2; the second, the terms s themselves */    \
+X(renyi_w, "", kl_vrenyi_w, kl_renyi_odd, kl_renyi_w, 0, 1, kl_finish_nonneg)            \
+X(renyi_half, "", kl_vrenyi_w_half, kl_no_odd, kl_vrenyi_w_half, 0, 0, kl_finish_nonneg)  \
+X(renyi_two, "", kl_vrenyi_w_two, kl_no_odd, kl_vrenyi_w_two, 0, 0, kl_finish_nonneg)     \
+X(renyi_s, "", kl_vrenyi_s, kl_renyi_odd, kl_renyi_s, 0, 1, kl_finish_plain)
+
+#define KL_STAMP_ROW(NAME, KERNEL, TERM, ODD, EXACT, ONE, LOGS, FINISH)                \
+KL_DEFINE_PASSES(kl_pass_##NAME, TERM, ODD, ONE)                                       \
+KL_DEFINE_BLOCK(kl_block_##NAME, kl_pass_##NAME, EXACT, ONE, LOGS)
+KL_ROW_QUANTITIES(KL_STAMP_ROW)
+
+#define KL_ROW_CODE(NAME, ...) KL_ROW_##NAME,
+enum { KL_ROW_QUANTITIES(KL_ROW_CODE) KL_N_ROWS };
+
+#define KL_ROW_KERNEL(NAME, KERNEL, ...) KERNEL,
+/* the row kernel of kind code `kind` ("" for none; NULL past the table) */
+static const char* kl_row_kernel(int kind)
+{
+    static const char* kernels[] = {KL_ROW_QUANTITIES(KL_ROW_KERNEL) NULL};
+    return (kind >= 0 && kind < KL_N_ROWS) ? kernels[kind] : NULL;
+}
+
+#define KL_ROW_ONE(NAME, KERNEL, TERM, ODD, EXACT, ONE, ...) case KL_ROW_##NAME: return ONE;
+/* 1 if quantity `kind` reads p only */
+static inline int kl_row_one_input(int kind)
+{
+    switch (kind) { KL_ROW_QUANTITIES(KL_ROW_ONE) default: return 0; }
+}
+
+#define KL_ROW_FINISH(NAME, KERNEL, TERM, ODD, EXACT, ONE, LOGS, FINISH)               \
+    case KL_ROW_##NAME: return FINISH(total);
+static inline double kl_row_finish(int kind, double total)
+{
+    switch (kind) { KL_ROW_QUANTITIES(KL_ROW_FINISH) default: return total; }
+}
+
+/* kl_block_row_f32 / _f64: the block kernel of kind code `kind` */
+#define KL_ROW_CALL_f32(NAME, ...)                                                     \
+    case KL_ROW_##NAME: return kl_block_##NAME##_f32(mode, p, sp, q, sq, n, eps, dp, dq, c);
+#define KL_ROW_CALL_f64(NAME, ...)                                                     \
+    case KL_ROW_##NAME: return kl_block_##NAME##_f64(mode, p, sp, q, sq, n, eps, dp, dq, c);
+#define KL_DEFINE_ROW_DISPATCH(T, SUFFIX)                                              \
+static inline kl_block_sums kl_block_row_##SUFFIX(                                     \
+    int kind, int mode, const T* p, ptrdiff_t sp, const T* q, ptrdiff_t sq,            \
+    ptrdiff_t n, double eps, double dp, double dq, double c)                           \
+{                                                                                      \
+    /* any other kind: Renyi's order inf, whose sums pass is TV's */                  \
+    switch (kind) { KL_ROW_QUANTITIES(KL_ROW_CALL_##SUFFIX) default: break; }          \
+    return kl_block_tv_##SUFFIX(mode, p, sp, q, sq, n, eps, dp, dq, c);                \
+}
+KL_DEFINE_ROW_DISPATCH(float, f32)
+KL_DEFINE_ROW_DISPATCH(double, f64)
 
 /* ---- diagonal Gaussians ------------------------------------------------ */
 

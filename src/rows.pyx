@@ -55,50 +55,18 @@ cdef extern from "kl_blocks.h" nogil:
         double n_bad
         double n_odd
     int KL_MODE_TERMS, KL_MODE_TERMS_SUMS, KL_MODE_SUMS, KL_MODE_TERMS_SCALED
-    kl_block_sums kl_block_kl_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_kl_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_ce_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_ce_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_h_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_h_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_js_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_js_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_hellinger_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_hellinger_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_tv_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_tv_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_chi2_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_chi2_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_renyi_w_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_renyi_w_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_renyi_half_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_renyi_half_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_renyi_two_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_renyi_two_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_renyi_s_f32(int, const float*, Py_ssize_t, const float*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
-    kl_block_sums kl_block_renyi_s_f64(int, const double*, Py_ssize_t, const double*,
-                                        Py_ssize_t, Py_ssize_t, double, double, double, double)
+    # the table of row quantities (KL_ROW_QUANTITIES) and its dispatch
+    enum:
+        KL_N_ROWS
+        KL_ROW_kl, KL_ROW_h, KL_ROW_tv
+        KL_ROW_renyi_w, KL_ROW_renyi_s, KL_ROW_renyi_half, KL_ROW_renyi_two
+    const char* kl_row_kernel(int kind)
+    int kl_row_one_input(int kind)
+    double kl_row_finish(int kind, double total)
+    kl_block_sums kl_block_row_f32(int, int, const float*, Py_ssize_t, const float*,
+                                   Py_ssize_t, Py_ssize_t, double, double, double, double)
+    kl_block_sums kl_block_row_f64(int, int, const double*, Py_ssize_t, const double*,
+                                   Py_ssize_t, Py_ssize_t, double, double, double, double)
     void kl_neg_log_inplace(double* x, Py_ssize_t n)
     kl_block_sums kl_gauss_block_f32(int, int, int, const float*, Py_ssize_t, const float*,
                                      Py_ssize_t, const float*, Py_ssize_t, const float*,
@@ -115,26 +83,23 @@ cdef enum:
     BLOCK = 8192      # elements per block; a fixed constant -> deterministic sums
     LANES = 8         # interleaved accumulators per block
 
-cdef enum:
-    Q_KL = 0
-    Q_CE = 1
-    Q_H = 2
-    Q_JS = 3
-    Q_HELLINGER = 4     # sum of squared root differences (the API takes sqrt(total / 2))
-    Q_TV = 5
-    Q_CHI2 = 6
-    Q_RENYI = 7         # Renyi, first tier: w = p^alpha q^(1-alpha) - p (kl_blocks.h)
-    Q_RENYI_S = 8       # Renyi, second tier: the terms p^alpha q^(1-alpha) themselves
-    Q_RENYI_MAX = 9     # Renyi of order inf: max log(p/q), no blocks (a max is exact)
-    Q_RENYI_HALF = 10   # Renyi's first tier at alpha = 1/2 and 2: algebraic terms
-    Q_RENYI_TWO = 11
+# Kind codes: a line of kl_blocks.h's KL_ROW_QUANTITIES each (KL_ROW_<name>), and
+# Renyi's order inf, which has no blocks of its own (its sums pass is TV's; a max is
+# exact).  The quantities with a row kernel of their own are the table's lines that
+# name one (_row_kernel, at the end of this file); the others are Renyi's tiers.
+cdef extern from *:
+    """
+    #define KL_ROW_RENYI_MAX KL_N_ROWS
+    """
+    enum: KL_ROW_RENYI_MAX
 
-cdef double LN2 = 0.6931471805599453
-# LN2 * (1 + 64 eps): above it a JS total is no rounding excess of log 2 but a
-# real value (inf or garbage from invalid input) and must pass unchanged
-cdef double LN2_ROUNDING = 0.6931471805599552
-# 1 + 64 eps: the same for Hellinger distance and total variation, whose bound is 1
-cdef double ONE_ROUNDING = 1.0000000000000142
+cdef enum:
+    Q_H = KL_ROW_h
+    Q_RENYI = KL_ROW_renyi_w       # Renyi, first tier: w = p^alpha q^(1-alpha) - p
+    Q_RENYI_S = KL_ROW_renyi_s     # Renyi, second tier: the terms p^alpha q^(1-alpha)
+    Q_RENYI_HALF = KL_ROW_renyi_half   # the first tier at alpha = 1/2 and 2: algebraic
+    Q_RENYI_TWO = KL_ROW_renyi_two
+    Q_RENYI_MAX = KL_ROW_RENYI_MAX     # order inf: max log(p/q)
 
 BLOCK_SIZE = BLOCK
 REPORT_WIDTH = N_REPORT
@@ -157,49 +122,9 @@ cdef inline kl_block_sums _block(int kind, int mode,
                                  double c) noexcept nogil:
     """One block of terms and/or sums: the SIMD loops of kl_blocks.h (c: Renyi's 1 - alpha)."""
     if floating is float:
-        if kind == Q_KL:
-            return kl_block_kl_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_CE:
-            return kl_block_ce_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_JS:
-            return kl_block_js_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_HELLINGER:
-            return kl_block_hellinger_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_TV or kind == Q_RENYI_MAX:
-            return kl_block_tv_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_CHI2:
-            return kl_block_chi2_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_RENYI:
-            return kl_block_renyi_w_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_RENYI_S:
-            return kl_block_renyi_s_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_RENYI_HALF:
-            return kl_block_renyi_half_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_RENYI_TWO:
-            return kl_block_renyi_two_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        return kl_block_h_f32(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        return kl_block_row_f32(kind, mode, p, sp, q, sq, n, eps, dp, dq, c)
     else:
-        if kind == Q_KL:
-            return kl_block_kl_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_CE:
-            return kl_block_ce_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_JS:
-            return kl_block_js_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_HELLINGER:
-            return kl_block_hellinger_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_TV or kind == Q_RENYI_MAX:
-            return kl_block_tv_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_CHI2:
-            return kl_block_chi2_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_RENYI:
-            return kl_block_renyi_w_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_RENYI_S:
-            return kl_block_renyi_s_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_RENYI_HALF:
-            return kl_block_renyi_half_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        if kind == Q_RENYI_TWO:
-            return kl_block_renyi_two_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
-        return kl_block_h_f64(mode, p, sp, q, sq, n, eps, dp, dq, c)
+        return kl_block_row_f64(kind, mode, p, sp, q, sq, n, eps, dp, dq, c)
 
 
 cdef inline Py_ssize_t _first_bad(const floating* x, Py_ssize_t sx, Py_ssize_t n) noexcept nogil:
@@ -224,7 +149,7 @@ cdef inline bint _record_bad(int kind, const floating* p, Py_ssize_t sp,
     chunk's report and locate the first; False if there are none (a flag can come
     from a sum that overflowed on finite values)."""
     cdef Py_ssize_t col, n_bad = _count_bad(p, sp, n)
-    if kind != Q_H:
+    if not kl_row_one_input(kind):
         n_bad += _count_bad(q, sq, n)
     if n_bad == 0:
         return False
@@ -259,7 +184,7 @@ cdef inline void _record_sums(int kind, double sum_p, double sum_q, double tol,
     if _bad_sum(sum_p, tol):
         rep[4] = row
         rep[5] = 0
-    elif kind != Q_H and _bad_sum(sum_q, tol):
+    elif not kl_row_one_input(kind) and _bad_sum(sum_q, tol):
         rep[4] = row
         rep[5] = 1
 
@@ -269,23 +194,12 @@ cdef inline bint _renyi_first_tier(int kind) noexcept nogil:
 
 
 cdef inline double _finish(int kind, double total, double log_base) noexcept nogil:
-    # Divergences are never negative: on stored inputs whose sums differ by
-    # rounding the exact sum can dip below zero by ~eps; clamp (NaN and -inf
-    # pass: NaN < 0 is false, and a clamp never makes an infinity finite).
-    if (kind == Q_KL or kind == Q_JS or _renyi_first_tier(kind) or kind == Q_RENYI_MAX) \
-            and total < 0.0 and total > -INFINITY:
-        total = 0.0
-    # disjoint supports: log 2 up to rounding.  Only a rounding excess is
-    # clamped: inf, NaN and larger values (invalid input) pass unchanged.
-    if kind == Q_JS and total > LN2 and total <= LN2_ROUNDING:
-        total = LN2
-    if kind == Q_HELLINGER:
-        total = sqrt(0.5 * total)
-    elif kind == Q_TV:
-        total = 0.5 * total
-    # Hellinger distance and total variation are at most 1, up to rounding
-    if (kind == Q_HELLINGER or kind == Q_TV) and total > 1.0 and total <= ONE_ROUNDING:
-        total = 1.0
+    # the table's finish (clamps of rounding excesses, square root, halving);
+    # Renyi's order inf is a divergence: never negative
+    if kind == Q_RENYI_MAX:
+        total = kl_row_finish(KL_ROW_kl, total)
+    else:
+        total = kl_row_finish(kind, total)
     return total / log_base
 
 
@@ -487,61 +401,13 @@ cdef double _long_row(int kind,
     return result
 
 
-def kl_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
-            int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
-            double log_base, int n_threads):
-    """out[i] = sum_j rel_entr(p[i, j], q[i, j]) / log_base, clamped at 0."""
+def _reduce_rows(int kind, const floating[:, :] p, const floating[:, :] q,
+                 floating[::1] out, int64_t[:, ::1] report, int check, double tol,
+                 double eps, bint transform, double c, double log_base, int n_threads):
+    """out[i] = finish(sum_j term(p[i, j], q[i, j])) / log_base for quantity `kind`
+    (a KL_ROW_* code; q is p again for entropy); the row kernels below call it."""
     with nogil:
-        _rows(Q_KL, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
-
-
-def cross_entropy_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
-                       int64_t[:, ::1] report, int check, double tol, double eps,
-                       bint transform, double log_base, int n_threads):
-    """out[i] = -sum_j xlogy(p[i, j], q[i, j]) / log_base."""
-    with nogil:
-        _rows(Q_CE, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
-
-
-def js_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
-            int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
-            double log_base, int n_threads):
-    """out[i] = sum_j js_term(p[i, j], q[i, j]) / log_base, clamped to [0, log 2]."""
-    with nogil:
-        _rows(Q_JS, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
-
-
-def entropy_rows(const floating[:, :] p, floating[::1] out, int64_t[:, ::1] report,
-                 int check, double tol, double eps, bint transform, double log_base,
-                 int n_threads):
-    """out[i] = sum_j entr(p[i, j]) / log_base."""
-    with nogil:
-        _rows(Q_H, p, p, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
-
-
-def hellinger_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
-                   int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
-                   double log_base, int n_threads):
-    """out[i] = sqrt(sum_j (sqrt p[i, j] - sqrt q[i, j])^2 / 2) / log_base, in [0, 1]."""
-    with nogil:
-        _rows(Q_HELLINGER, p, q, out, report, check, tol, eps, transform, 0.0, log_base,
-              n_threads)
-
-
-def total_variation_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
-                         int64_t[:, ::1] report, int check, double tol, double eps,
-                         bint transform, double log_base, int n_threads):
-    """out[i] = sum_j |p[i, j] - q[i, j]| / 2 / log_base, in [0, 1]."""
-    with nogil:
-        _rows(Q_TV, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
-
-
-def chi2_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
-              int64_t[:, ::1] report, int check, double tol, double eps, bint transform,
-              double log_base, int n_threads):
-    """out[i] = sum_j (p[i, j] - q[i, j])^2 / q[i, j] / log_base (0/0 terms are 0)."""
-    with nogil:
-        _rows(Q_CHI2, p, q, out, report, check, tol, eps, transform, 0.0, log_base, n_threads)
+        _rows(kind, p, q, out, report, check, tol, eps, transform, c, log_base, n_threads)
 
 
 def renyi_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out,
@@ -551,7 +417,7 @@ def renyi_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out
     KL at alpha = 1, max log(p/q) over p > 0 at alpha = inf (alpha >= 0)."""
     cdef int kind = Q_RENYI
     if alpha == 1.0:
-        kind = Q_KL
+        kind = KL_ROW_kl
     elif alpha == INFINITY:
         kind = Q_RENYI_MAX
     elif alpha == 0.5:
@@ -840,8 +706,31 @@ def vector_fast(object p, object q, int kind, Py_ssize_t max_n):
     return PyArray_Scalar(&r32, cnp.PyArray_DescrFromType(cnp.NPY_FLOAT), None)
 
 
-QUANTITY_CODES = {"kl": Q_KL, "cross_entropy": Q_CE, "entropy": Q_H, "js": Q_JS,
-                  "hellinger": Q_HELLINGER, "total_variation": Q_TV, "chi2": Q_CHI2}
+def _row_kernel(int kind):
+    """The row kernel of line `kind` of kl_blocks.h's KL_ROW_QUANTITIES: the same
+    arguments as every backend's kernel of that name (one input for entropy)."""
+    if kl_row_one_input(kind):
+        def kernel(p, out, report, int check, double tol, double eps, bint transform,
+                   double log_base, int n_threads):
+            _reduce_rows(kind, p, p, out, report, check, tol, eps, transform, 0.0, log_base,
+                         n_threads)
+    else:
+        def kernel(p, q, out, report, int check, double tol, double eps, bint transform,
+                   double log_base, int n_threads):
+            _reduce_rows(kind, p, q, out, report, check, tol, eps, transform, 0.0, log_base,
+                         n_threads)
+    name = kl_row_kernel(kind).decode()
+    kernel.__name__ = kernel.__qualname__ = name
+    kernel.__doc__ = (f"out[i] = {name[:-len('_rows')]}(p[i], q[i]) / log_base: a line of "
+                      "src/kl_blocks.h's KL_ROW_QUANTITIES.")
+    return kernel
+
+
+# {row kernel: kind code}: a kernel for every line of KL_ROW_QUANTITIES that names one
+# (kl_rows, entropy_rows, ..., chi2_rows), made here so that adding a line there adds
+# its kernel; also the one-vector shortcut's codes (vector_fast)
+QUANTITY_CODES = {kl_row_kernel(k).decode(): k for k in range(KL_N_ROWS) if kl_row_kernel(k)[0]}
+globals().update({name: _row_kernel(kind) for name, kind in QUANTITY_CODES.items()})
 
 
 cdef extern from "kl_vmath.h" nogil:

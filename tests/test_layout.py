@@ -158,10 +158,11 @@ def test_no_import_cycles_and_no_private_imports():
 
 def test_row_reductions_registry_is_complete():
     # every ROW_REDUCTIONS row names an exported function, a row kernel of every backend,
-    # a kl-fast score metric, a compiled shortcut code that exists, and a parameter check
+    # a kl-fast score metric, the compiled one-vector shortcut, and a parameter check
     import kl_fast
-    from kl_fast import _fdivergences, _prob_rows
+    from kl_fast import _fdivergences
     from kl_fast._cli.score import METRICS, PARAMETERS
+    from kl_fast._cython import rows as compiled_rows
     from kl_fast._registry import REGISTRY, ROW_REDUCTIONS
 
     for row in ROW_REDUCTIONS:
@@ -174,7 +175,8 @@ def test_row_reductions_registry_is_complete():
             assert callable(getattr(rows, row.kernel)), (backend, row.kernel)
         assert METRICS[row.metric].fn is getattr(kl_fast, row.function)
         assert METRICS[row.metric].logarithmic == row.logarithmic
-        assert row.fast is None or row.fast in _prob_rows.FAST_CODES
+        # the one-vector shortcut takes every row of src/kl_blocks.h's table
+        assert (row.kernel in compiled_rows.QUANTITY_CODES) == (row.kernel != "renyi_rows")
         if row.parameter:
             assert row.parameter in inspect.signature(getattr(kl_fast, row.function)).parameters
             assert PARAMETERS[row.parameter] is getattr(_fdivergences, f"check_{row.parameter}")

@@ -10,6 +10,7 @@ that is not re-stubbed fails the tests.
 """
 
 import importlib
+import inspect
 import pathlib
 import re
 import textwrap
@@ -67,14 +68,26 @@ def stub_text(pyx):
         else:
             kind = type(value).__name__
         lines.append(f"{name}: {kind}")
-    for m in _DEF.finditer(source):
-        name, args = m.group(1), m.group(2)
+    defs = {m.group(1): (m.group(2), m.end()) for m in _DEF.finditer(source)}
+    # the row kernels rows.pyx makes from src/kl_blocks.h's table (QUANTITY_CODES): the
+    # arguments of the _reduce_rows they call, less the kind code and Renyi's c
+    arg_decls = {}
+    for a in re.split(r",(?![^\[]*\])", defs.get("_reduce_rows", ("", 0))[0]):
+        if a.strip():
+            arg_decls[_argument(a).split(":")[0]] = a
+    for name in getattr(module, "QUANTITY_CODES", {}):
+        params = inspect.signature(getattr(module, name)).parameters
+        doc = getattr(module, name).__doc__
+        defs[name] = (", ".join(arg_decls[a] for a in params), f'"""{doc}"""')
+    for name, (args, end) in defs.items():
+        if name.startswith("_"):
+            continue
         parts = [a for a in re.split(r",(?![^\[]*\])", args) if a.strip()]
         args = [_argument(a) for a in parts]
         head = f"def {name}({', '.join(args)}) -> Any:"
         if len(head) > 99:
             head = f"def {name}(\n" + "".join(f"    {a},\n" for a in args) + ") -> Any:"
-        doc = _docline(source, m.end())
+        doc = _docline(end, 0) if isinstance(end, str) else _docline(source, end)
         lines += ["", ""]
         if doc and len(doc) > 90:
             doc = textwrap.fill(doc, 92, subsequent_indent="    ") + "\n    "

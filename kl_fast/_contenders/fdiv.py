@@ -9,7 +9,7 @@ import contextlib
 
 import numpy as np
 
-from .._registry import names
+from .._registry import by_name, names
 
 __all__ = ["QUANTITIES", "RENYI_ALPHA", "make_data", "contenders"]
 
@@ -34,8 +34,7 @@ def _kl_fast(quantity, p, q, backend):
 
     if quantity == "renyi":
         return lambda: kl_fast.renyi_divergence(p, q, alpha=RENYI_ALPHA, backend=backend)
-    function = {"hellinger": kl_fast.hellinger_distance, "total_variation":
-                kl_fast.total_variation, "chi2": kl_fast.chi2_divergence}[quantity]
+    function = getattr(kl_fast, by_name(quantity).function)
     return lambda: function(p, q, backend=backend)
 
 

@@ -15,110 +15,6 @@ def openmp_enabled() -> Any:
     """True if this extension was compiled with OpenMP (else kernels run serially)."""
 
 
-def kl_rows(
-    p: np.ndarray,
-    q: np.ndarray,
-    out: np.ndarray,
-    report: np.ndarray,
-    check: int,
-    tol: float,
-    eps: float,
-    transform: bool,
-    log_base: float,
-    n_threads: int,
-) -> Any:
-    """out[i] = sum_j rel_entr(p[i, j], q[i, j]) / log_base, clamped at 0."""
-
-
-def cross_entropy_rows(
-    p: np.ndarray,
-    q: np.ndarray,
-    out: np.ndarray,
-    report: np.ndarray,
-    check: int,
-    tol: float,
-    eps: float,
-    transform: bool,
-    log_base: float,
-    n_threads: int,
-) -> Any:
-    """out[i] = -sum_j xlogy(p[i, j], q[i, j]) / log_base."""
-
-
-def js_rows(
-    p: np.ndarray,
-    q: np.ndarray,
-    out: np.ndarray,
-    report: np.ndarray,
-    check: int,
-    tol: float,
-    eps: float,
-    transform: bool,
-    log_base: float,
-    n_threads: int,
-) -> Any:
-    """out[i] = sum_j js_term(p[i, j], q[i, j]) / log_base, clamped to [0, log 2]."""
-
-
-def entropy_rows(
-    p: np.ndarray,
-    out: np.ndarray,
-    report: np.ndarray,
-    check: int,
-    tol: float,
-    eps: float,
-    transform: bool,
-    log_base: float,
-    n_threads: int,
-) -> Any:
-    """out[i] = sum_j entr(p[i, j]) / log_base."""
-
-
-def hellinger_rows(
-    p: np.ndarray,
-    q: np.ndarray,
-    out: np.ndarray,
-    report: np.ndarray,
-    check: int,
-    tol: float,
-    eps: float,
-    transform: bool,
-    log_base: float,
-    n_threads: int,
-) -> Any:
-    """out[i] = sqrt(sum_j (sqrt p[i, j] - sqrt q[i, j])^2 / 2) / log_base, in [0, 1]."""
-
-
-def total_variation_rows(
-    p: np.ndarray,
-    q: np.ndarray,
-    out: np.ndarray,
-    report: np.ndarray,
-    check: int,
-    tol: float,
-    eps: float,
-    transform: bool,
-    log_base: float,
-    n_threads: int,
-) -> Any:
-    """out[i] = sum_j |p[i, j] - q[i, j]| / 2 / log_base, in [0, 1]."""
-
-
-def chi2_rows(
-    p: np.ndarray,
-    q: np.ndarray,
-    out: np.ndarray,
-    report: np.ndarray,
-    check: int,
-    tol: float,
-    eps: float,
-    transform: bool,
-    log_base: float,
-    n_threads: int,
-) -> Any:
-    """out[i] = sum_j (p[i, j] - q[i, j])^2 / q[i, j] / log_base (0/0 terms are 0)."""
-
-
 def renyi_rows(
     p: np.ndarray,
     q: np.ndarray,
@@ -193,3 +89,111 @@ def vector_fast(p: Any, q: Any, kind: int, max_n: int) -> Any:
 
 def vmath(name: str, x: np.ndarray, out: np.ndarray) -> Any:
     """Apply the kernels' own log, log1p, exp or exp_fast (the fast tiers' exp, for"""
+
+
+def kl_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = kl(p[i], q[i]) / log_base: a line of src/kl_blocks.h's KL_ROW_QUANTITIES."""
+
+
+def cross_entropy_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = cross_entropy(p[i], q[i]) / log_base: a line of src/kl_blocks.h's
+    KL_ROW_QUANTITIES.
+    """
+
+
+def entropy_rows(
+    p: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = entropy(p[i], q[i]) / log_base: a line of src/kl_blocks.h's KL_ROW_QUANTITIES."""
+
+
+def js_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = js(p[i], q[i]) / log_base: a line of src/kl_blocks.h's KL_ROW_QUANTITIES."""
+
+
+def hellinger_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = hellinger(p[i], q[i]) / log_base: a line of src/kl_blocks.h's KL_ROW_QUANTITIES."""
+
+
+def total_variation_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = total_variation(p[i], q[i]) / log_base: a line of src/kl_blocks.h's
+    KL_ROW_QUANTITIES.
+    """
+
+
+def chi2_rows(
+    p: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    report: np.ndarray,
+    check: int,
+    tol: float,
+    eps: float,
+    transform: bool,
+    log_base: float,
+    n_threads: int,
+) -> Any:
+    """out[i] = chi2(p[i], q[i]) / log_base: a line of src/kl_blocks.h's KL_ROW_QUANTITIES."""

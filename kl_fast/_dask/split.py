@@ -49,7 +49,7 @@ contract path, centred form) keeps: rechunk the category axis to one chunk
 import numpy as np
 
 from .._inputs.validation import check_base, sum_tolerance
-from .._registry import F_DIVERGENCES
+from .._registry import F_DIVERGENCES, row_reduction
 from .._spaces import LOG, LOGITS, PROB
 
 __all__ = ["rows", "label_rows"]
@@ -220,8 +220,8 @@ def _fdiv_rows(name, xs, names, eps, normalize, validate, tol, args, dtype):
         return _prob_rows("kl", xs, names, eps, normalize, validate, tol,
                           check_base(args.get("base")), args, dtype)
     log_base = check_base(args.get("base"))
-    terms = {"hellinger_distance": ref.hellinger_terms, "total_variation": ref.tv_terms,
-             "chi2_divergence": ref.chi2_terms}.get(name)
+    # a plain sum of terms (the numpy reference's SUMS_OF_TERMS), or Renyi's states
+    terms, finish_total = ref.SUMS_OF_TERMS.get(row_reduction(name).kernel, (None, None))
 
     def chunk(offsets, *blocks):
         offset = int(offsets[0]) if offsets.size else 0
@@ -275,12 +275,8 @@ def _fdiv_rows(name, xs, names, eps, normalize, validate, tol, args, dtype):
                 _raise_sums(x_name, total[..., n_state - 2 + i], -1.0 if normalize else tol,
                             "sum")
         with np.errstate(all="ignore"):
-            if name == "hellinger_distance":
-                value = ref.finish_hellinger(total[..., 0])
-            elif name == "total_variation":
-                value = ref.finish_tv(total[..., 0])
-            elif name == "chi2_divergence":
-                value = total[..., 0]
+            if terms is not None:
+                value = total[..., 0] if finish_total is None else finish_total(total[..., 0])
             elif alpha == np.inf:
                 value = ref.finish_max_log_ratio(total[..., 0])
             else:

@@ -4,12 +4,12 @@ diagonal Gaussians), as module-level functions so that numba caches them on disk
 The C code specializes each block loop on the quantity and the pass
 (kl_blocks.h's switch on KL_MODE_*); here the quantity (`kind`), the pass
 (`mode`), the Gaussian scale and the prior are int/bool arguments of
-force-inlined functions, and each entry point at the bottom calls them with
-literal constants: after LLVM inlines the calls the constants fold, every
-branch on them goes, and the block loops are straight-line code the loop
-vectorizer takes -- one specialized kernel per entry point, as before, but
-from module-level code that the disk cache can key.  See ``_numba.rows``
-for the design (blocks, lanes, passes, summation order).
+force-inlined functions, and each entry point at the bottom is a closure over
+its constants, which numba compiles as literals: after LLVM inlines the calls
+the constants fold, every branch on them goes, and the block loops are
+straight-line code the loop vectorizer takes -- one specialized kernel per
+entry point, which the disk cache keys by its code and its constants.  See
+``_numba.rows`` for the design (blocks, lanes, passes, summation order).
 """
 
 import math
@@ -632,263 +632,59 @@ def long_rows(kind, p, q, out, rep, check, tol, eps, transform, log_base, oma):
         out[i] = finish(kind, p, q, i, check, tol, log_base, rep, 0, total, sums)
 
 
-# -- entry points: one per (quantity, driver), the constants literal ---------------------
-# (written out: a function built at run time could not be cached)
-
-def kl_serial(p, q, out, rep, check, tol, eps, transform, log_base):
-    rows_serial(_Q_KL, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
-
-
-def kl_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_KL, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
-                   0.0)
-
-
-def kl_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    long_rows(_Q_KL, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
-
-
-def ce_serial(p, q, out, rep, check, tol, eps, transform, log_base):
-    rows_serial(_Q_CE, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
-
-
-def ce_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_CE, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
-                   0.0)
-
-
-def ce_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    long_rows(_Q_CE, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
-
-
-def h_serial(p, q, out, rep, check, tol, eps, transform, log_base):
-    rows_serial(_Q_H, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
-
-
-def h_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_H, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
-                   0.0)
-
-
-def h_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    long_rows(_Q_H, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
-
-
-def js_serial(p, q, out, rep, check, tol, eps, transform, log_base):
-    rows_serial(_Q_JS, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
-
-
-def js_parallel(p, q, out, rep, check, tol, eps, transform, log_base):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_JS, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
-                   0.0)
-
-
-def js_long(p, q, out, rep, check, tol, eps, transform, log_base):
-    long_rows(_Q_JS, p, q, out, rep, check, tol, eps, transform, log_base, 0.0)
-
-
-# diagonal Gaussians: scale codes 0 var, 1 std, 2 logvar, 3 logstd (_numba.kl_math.SCALE_*)
-
-# the f-divergences: one more argument, Renyi's oma = 1 - alpha (the rest ignore it)
-
-def hellinger_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    rows_serial(_Q_HELLINGER, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def hellinger_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_HELLINGER, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
-                   log_base, oma)
-
-
-def hellinger_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    long_rows(_Q_HELLINGER, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def tv_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    rows_serial(_Q_TV, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def tv_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_TV, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
-                   oma)
-
-
-def tv_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    long_rows(_Q_TV, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def chi2_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    rows_serial(_Q_CHI2, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def chi2_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_CHI2, p, q, out, rep, c, n_chunks, check, tol, eps, transform, log_base,
-                   oma)
-
-
-def chi2_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    long_rows(_Q_CHI2, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def renyi_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    rows_serial(_Q_RENYI, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def renyi_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_RENYI, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
-                   log_base, oma)
-
-
-def renyi_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    long_rows(_Q_RENYI, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def renyi_half_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    rows_serial(_Q_RENYI_HALF, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def renyi_half_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_RENYI_HALF, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
-                   log_base, oma)
-
-
-def renyi_half_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    long_rows(_Q_RENYI_HALF, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def renyi_two_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    rows_serial(_Q_RENYI_TWO, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def renyi_two_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_RENYI_TWO, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
-                   log_base, oma)
-
-
-def renyi_two_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    long_rows(_Q_RENYI_TWO, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def renyi_max_serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    rows_serial(_Q_RENYI_MAX, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def renyi_max_parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    n_chunks = rep.shape[0]
-    for c in prange(n_chunks):
-        rows_chunk(_Q_RENYI_MAX, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
-                   log_base, oma)
-
-
-def renyi_max_long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
-    long_rows(_Q_RENYI_MAX, p, q, out, rep, check, tol, eps, transform, log_base, oma)
-
-
-def gauss_var(m1, s1, m2, s2, out, rep, check, log_base):
-    gauss_serial(0, False, m1, s1, m2, s2, out, rep, check, log_base)
-
-
-def gauss_var_parallel(m1, s1, m2, s2, out, rep, check, log_base):
-    for c in prange(rep.shape[0]):
-        gauss_task(0, False, m1, s1, m2, s2, out, rep, c, check, log_base)
-
-
-def gauss_var_prior(m1, s1, m2, s2, out, rep, check, log_base):
-    gauss_serial(0, True, m1, s1, m2, s2, out, rep, check, log_base)
-
-
-def gauss_var_prior_parallel(m1, s1, m2, s2, out, rep, check, log_base):
-    for c in prange(rep.shape[0]):
-        gauss_task(0, True, m1, s1, m2, s2, out, rep, c, check, log_base)
-
-
-def gauss_std(m1, s1, m2, s2, out, rep, check, log_base):
-    gauss_serial(1, False, m1, s1, m2, s2, out, rep, check, log_base)
-
-
-def gauss_std_parallel(m1, s1, m2, s2, out, rep, check, log_base):
-    for c in prange(rep.shape[0]):
-        gauss_task(1, False, m1, s1, m2, s2, out, rep, c, check, log_base)
-
-
-def gauss_std_prior(m1, s1, m2, s2, out, rep, check, log_base):
-    gauss_serial(1, True, m1, s1, m2, s2, out, rep, check, log_base)
-
-
-def gauss_std_prior_parallel(m1, s1, m2, s2, out, rep, check, log_base):
-    for c in prange(rep.shape[0]):
-        gauss_task(1, True, m1, s1, m2, s2, out, rep, c, check, log_base)
-
-
-def gauss_logvar(m1, s1, m2, s2, out, rep, check, log_base):
-    gauss_serial(2, False, m1, s1, m2, s2, out, rep, check, log_base)
-
-
-def gauss_logvar_parallel(m1, s1, m2, s2, out, rep, check, log_base):
-    for c in prange(rep.shape[0]):
-        gauss_task(2, False, m1, s1, m2, s2, out, rep, c, check, log_base)
-
-
-def gauss_logvar_prior(m1, s1, m2, s2, out, rep, check, log_base):
-    gauss_serial(2, True, m1, s1, m2, s2, out, rep, check, log_base)
-
-
-def gauss_logvar_prior_parallel(m1, s1, m2, s2, out, rep, check, log_base):
-    for c in prange(rep.shape[0]):
-        gauss_task(2, True, m1, s1, m2, s2, out, rep, c, check, log_base)
-
-
-def gauss_logstd(m1, s1, m2, s2, out, rep, check, log_base):
-    gauss_serial(3, False, m1, s1, m2, s2, out, rep, check, log_base)
-
-
-def gauss_logstd_parallel(m1, s1, m2, s2, out, rep, check, log_base):
-    for c in prange(rep.shape[0]):
-        gauss_task(3, False, m1, s1, m2, s2, out, rep, c, check, log_base)
-
-
-def gauss_logstd_prior(m1, s1, m2, s2, out, rep, check, log_base):
-    gauss_serial(3, True, m1, s1, m2, s2, out, rep, check, log_base)
-
-
-def gauss_logstd_prior_parallel(m1, s1, m2, s2, out, rep, check, log_base):
-    for c in prange(rep.shape[0]):
-        gauss_task(3, True, m1, s1, m2, s2, out, rep, c, check, log_base)
-
-
+# -- entry points: one per (quantity, driver), each a closure over its constants -------
+# Numba freezes a closure's variables into the code it compiles, as literals (every
+# branch on them folds away), and its disk cache keys a closure by their values, so
+# each (kind, driver) is a specialized kernel of its own, compiled once per machine.
+
+def _row_entries(kind):
+    """The serial, parallel and long-row drivers of row quantity `kind` (oma: Renyi's
+    1 - alpha; the other quantities ignore it)."""
+    def serial(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+        rows_serial(kind, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+    def parallel(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+        n_chunks = rep.shape[0]
+        for c in prange(n_chunks):
+            rows_chunk(kind, p, q, out, rep, c, n_chunks, check, tol, eps, transform,
+                       log_base, oma)
+
+    def long(p, q, out, rep, check, tol, eps, transform, log_base, oma):
+        long_rows(kind, p, q, out, rep, check, tol, eps, transform, log_base, oma)
+
+    return {"serial": serial, "parallel": parallel, "long": long}
+
+
+def _gauss_entries(scale, prior):
+    """The serial and parallel drivers of diagonal Gaussians with `scale` (0 var, 1 std,
+    2 logvar, 3 logstd: _numba.kl_math.SCALE_*), against N(0, 1) if `prior`."""
+    def serial(m1, s1, m2, s2, out, rep, check, log_base):
+        gauss_serial(scale, prior, m1, s1, m2, s2, out, rep, check, log_base)
+
+    def parallel(m1, s1, m2, s2, out, rep, check, log_base):
+        for c in prange(rep.shape[0]):
+            gauss_task(scale, prior, m1, s1, m2, s2, out, rep, c, check, log_base)
+
+    return {"serial": serial, "parallel": parallel}
+
+
+# The row quantities by name: each row kernel of _numba.rows (the registry's
+# ROW_REDUCTIONS kernels; a kernel is made for each), then Renyi's tiers that
+# _numba.rows.renyi_rows picks by alpha (renyi_rows itself is the general order).
+ROW_KINDS = {"kl_rows": _Q_KL, "cross_entropy_rows": _Q_CE, "entropy_rows": _Q_H,
+             "js_rows": _Q_JS, "hellinger_rows": _Q_HELLINGER,
+             "total_variation_rows": _Q_TV, "chi2_rows": _Q_CHI2,
+             "renyi_rows": _Q_RENYI, "renyi_max": _Q_RENYI_MAX,
+             "renyi_half": _Q_RENYI_HALF, "renyi_two": _Q_RENYI_TWO}
 
 _SCALES = ("var", "std", "logvar", "logstd")
 
-# (family, variant) -> entry point, the families and variants of _numba.rows._kernel
+# (family, variant) -> entry point, the families and variants of _numba.rows._kernel:
+# a row quantity's name, "label", or ("gauss", scale, prior)
 ENTRIES = {("label", "serial"): label_serial, ("label", "parallel"): label_parallel}
-for _kind, _name in ((_Q_KL, "kl"), (_Q_CE, "ce"), (_Q_H, "h"), (_Q_JS, "js"),
-                     (_Q_HELLINGER, "hellinger"), (_Q_TV, "tv"), (_Q_CHI2, "chi2"),
-                     (_Q_RENYI, "renyi"), (_Q_RENYI_MAX, "renyi_max"),
-                     (_Q_RENYI_HALF, "renyi_half"), (_Q_RENYI_TWO, "renyi_two")):
-    for _variant in ("serial", "parallel", "long"):
-        ENTRIES[(_kind, _variant)] = globals()[f"{_name}_{_variant}"]
-for _s, _name in enumerate(_SCALES):
+for _name, _kind in ROW_KINDS.items():
+    ENTRIES.update({(_name, v): fn for v, fn in _row_entries(_kind).items()})
+for _s in range(len(_SCALES)):
     for _prior in (False, True):
-        _fn = "gauss_" + _name + ("_prior" if _prior else "")
-        ENTRIES[(("gauss", _s, _prior), "serial")] = globals()[_fn]
-        ENTRIES[(("gauss", _s, _prior), "parallel")] = globals()[_fn + "_parallel"]
+        ENTRIES.update({(("gauss", _s, _prior), v): fn
+                        for v, fn in _gauss_entries(_s, _prior).items()})

@@ -37,16 +37,14 @@ import threading
 
 import numpy as np
 
+from .._registry import ROW_REDUCTIONS
+
 BLOCK_SIZE = 8192
 LANES = 8
 
-_Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
-# the f-divergences take one more argument (Renyi's 1 - alpha; 1/2 and 2 have kernels of
-# their own)
-_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_MAX = 4, 5, 6, 7, 9
-_Q_RENYI_HALF, _Q_RENYI_TWO = 10, 11
-_F_DIVERGENCES = (_Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_MAX, _Q_RENYI_HALF,
-                  _Q_RENYI_TWO)
+# Renyi's orders with drivers of their own (row_loops.ROW_KINDS); the rest take the
+# general one, "renyi_rows"
+_RENYI_ORDERS = {float("inf"): "renyi_max", 0.5: "renyi_half", 2.0: "renyi_two"}
 
 _build_lock = threading.Lock()
 _workqueue_lock = threading.Lock()
@@ -62,9 +60,8 @@ def _signature(numba, family, dtype):
         return t.void(labels, x, out, rep, i8, f8, b1, i8, b1, f8)
     if isinstance(family, tuple):
         return t.void(x, x, x, x, out, rep, i8, f8)
-    if family in _F_DIVERGENCES:     # Renyi's 1 - alpha (the others ignore it)
-        return t.void(x, x, out, rep, i8, f8, f8, b1, f8, f8)
-    return t.void(x, x, out, rep, i8, f8, f8, b1, f8)
+    # a row quantity; the last argument is Renyi's 1 - alpha (the others ignore it)
+    return t.void(x, x, out, rep, i8, f8, f8, b1, f8, f8)
 
 
 def compile_once(key, build):
@@ -151,51 +148,30 @@ def _dispatch(family, args, n_rows, n, report, n_threads, dtype, long_ok):
         call_parallel(_kernel(family, "parallel", dtype), args, n_threads)
 
 
-def _rows(kind, p, q, out, report, check, tol, eps, transform, log_base, n_threads,
-          oma=None):
+def _rows(name, p, q, out, report, check, tol, eps, transform, log_base, n_threads,
+          oma=0.0):
     n_rows, n = p.shape
     if n_rows == 0 or n == 0:
         return
     args = (p, q, out, report, int(check), float(tol), float(eps), bool(transform),
-            float(log_base))
-    if kind in _F_DIVERGENCES:
-        args += (0.0 if oma is None else float(oma),)
-    _dispatch(kind, args, n_rows, n, report, n_threads, dtype_name(p), True)
+            float(log_base), float(oma))
+    _dispatch(name, args, n_rows, n, report, n_threads, dtype_name(p), True)
 
 
-def kl_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sum_j rel_entr(p[i, j], q[i, j]) / log_base, clamped at 0."""
-    _rows(_Q_KL, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
-
-
-def cross_entropy_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = -sum_j xlogy(p[i, j], q[i, j]) / log_base."""
-    _rows(_Q_CE, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
-
-
-def js_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sum_j js_term(p[i, j], q[i, j]) / log_base, clamped to [0, log 2]."""
-    _rows(_Q_JS, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
-
-
-def entropy_rows(p, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sum_j entr(p[i, j]) / log_base."""
-    _rows(_Q_H, p, p, out, report, check, tol, eps, transform, log_base, n_threads)
-
-
-def hellinger_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sqrt(sum_j (sqrt p[i, j] - sqrt q[i, j])^2 / 2) / log_base, in [0, 1]."""
-    _rows(_Q_HELLINGER, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
-
-
-def total_variation_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sum_j |p[i, j] - q[i, j]| / 2 / log_base, in [0, 1]."""
-    _rows(_Q_TV, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
-
-
-def chi2_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sum_j (p[i, j] - q[i, j])^2 / q[i, j] / log_base (0/0 terms are 0)."""
-    _rows(_Q_CHI2, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+def _row_kernel(row):
+    """The row kernel of registry row `row` (its quantity in row_loops.ROW_KINDS), with
+    every backend's arguments for it (one input for entropy)."""
+    name = row.kernel
+    if row.n_inputs == 1:
+        def kernel(p, out, report, check, tol, eps, transform, log_base, n_threads):
+            _rows(name, p, p, out, report, check, tol, eps, transform, log_base, n_threads)
+    else:
+        def kernel(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+            _rows(name, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+    kernel.__name__ = kernel.__qualname__ = name
+    kernel.__doc__ = (f"out[i] = {name.removesuffix('_rows')}(p[i], q[i]) / log_base: the "
+                      "quantity of _numba.row_loops.ROW_KINDS of that name.")
+    return kernel
 
 
 def renyi_rows(p, q, out, report, check, tol, eps, transform, log_base, alpha, n_threads):
@@ -203,10 +179,16 @@ def renyi_rows(p, q, out, report, check, tol, eps, transform, log_base, alpha, n
     KL at alpha = 1, max log(p/q) over p > 0 at alpha = inf (alpha >= 0)."""
     alpha = float(alpha)
     if alpha == 1.0:
-        _rows(_Q_KL, p, q, out, report, check, tol, eps, transform, log_base, n_threads)
+        _rows("kl_rows", p, q, out, report, check, tol, eps, transform, log_base, n_threads)
         return
-    kind = {float("inf"): _Q_RENYI_MAX, 0.5: _Q_RENYI_HALF, 2.0: _Q_RENYI_TWO}.get(alpha, _Q_RENYI)
-    _rows(kind, p, q, out, report, check, tol, eps, transform, log_base, n_threads, 1.0 - alpha)
+    _rows(_RENYI_ORDERS.get(alpha, "renyi_rows"), p, q, out, report, check, tol, eps,
+          transform, log_base, n_threads, 1.0 - alpha)
+
+
+# a kernel for every row of the registry's ROW_REDUCTIONS (kl_rows, ..., chi2_rows) but
+# those written out above
+globals().update({row.kernel: _row_kernel(row) for row in ROW_REDUCTIONS
+                  if row.kernel not in globals()})
 
 
 def cross_entropy_label_rows(labels, q, out, report, check, eps, transform, ignore_index,
@@ -260,8 +242,9 @@ def threading_layer():
 def warmup(dtypes=("float32", "float64")):
     """Compile every kernel variant for ``dtypes`` now instead of on first use (slow
     the first time on a machine; later processes load them from the disk cache)."""
-    plan = [(k, v) for k in (_Q_KL, _Q_CE, _Q_H, _Q_JS, *_F_DIVERGENCES)
-            for v in ("serial", "parallel", "long")]
+    from .row_loops import ROW_KINDS
+
+    plan = [(k, v) for k in ROW_KINDS for v in ("serial", "parallel", "long")]
     gauss = [("gauss", scale, prior) for scale in range(4) for prior in (False, True)]
     plan += [(f, v) for f in ["label", *gauss] for v in ("serial", "parallel")]
     for dtype in dtypes:

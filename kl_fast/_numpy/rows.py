@@ -21,9 +21,6 @@ __all__ = [
     "cross_entropy_rows",
     "entropy_rows",
     "js_rows",
-    "hellinger_rows",
-    "total_variation_rows",
-    "chi2_rows",
     "renyi_rows",
     "cross_entropy_label_rows",
     "gaussian_kl_rows",
@@ -186,31 +183,34 @@ def finish_tv(total):
     return _clamp_one(0.5 * total)
 
 
-@quiet
-def hellinger_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sqrt(sum_j (sqrt p - sqrt q)^2 / 2) / log_base, in [0, 1]."""
-    if p.shape[0] == 0:
-        return
-    p64, q64 = _prepare((p, q), report, check, tol, eps, transform)
-    _finish(out, finish_hellinger(hellinger_terms(p64, q64).sum(axis=1)), log_base)
+# The members that are a plain sum of terms: {row kernel: (terms, finish)}.  A kernel
+# is made for each below; the dask path of a split category axis sums the same terms
+# per chunk and finishes the total (_dask.split).  A new such member is its two
+# functions and a line here.
+SUMS_OF_TERMS = {
+    "hellinger_rows": (hellinger_terms, finish_hellinger),
+    "total_variation_rows": (tv_terms, finish_tv),
+    "chi2_rows": (chi2_terms, None),   # 0/0 terms are 0, p > 0 = q gives inf
+}
 
 
-@quiet
-def total_variation_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sum_j |p - q| / 2 / log_base, in [0, 1]."""
-    if p.shape[0] == 0:
-        return
-    p64, q64 = _prepare((p, q), report, check, tol, eps, transform)
-    _finish(out, finish_tv(tv_terms(p64, q64).sum(axis=1)), log_base)
+def _sum_of_terms_kernel(name, terms, finish_total):
+    @quiet
+    def kernel(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
+        if p.shape[0] == 0:
+            return
+        p64, q64 = _prepare((p, q), report, check, tol, eps, transform)
+        total = terms(p64, q64).sum(axis=1)
+        _finish(out, total if finish_total is None else finish_total(total), log_base)
+
+    kernel.__name__ = kernel.__qualname__ = name
+    kernel.__doc__ = (f"out[i] = sum_j {terms.__name__}(p[i, j], q[i, j]), finished, "
+                      "/ log_base (SUMS_OF_TERMS).")
+    return kernel
 
 
-@quiet
-def chi2_rows(p, q, out, report, check, tol, eps, transform, log_base, n_threads):
-    """out[i] = sum_j (p - q)^2 / q / log_base; 0/0 terms are 0, p > 0 = q gives inf."""
-    if p.shape[0] == 0:
-        return
-    p64, q64 = _prepare((p, q), report, check, tol, eps, transform)
-    _finish(out, chi2_terms(p64, q64).sum(axis=1), log_base)
+globals().update({name: _sum_of_terms_kernel(name, *fns) for name, fns in SUMS_OF_TERMS.items()})
+__all__ += list(SUMS_OF_TERMS)
 
 
 def _log_ratio(q, p):
