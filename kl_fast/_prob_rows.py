@@ -3,7 +3,6 @@ cross-entropy and the f-divergences): the small-call shortcut, the checks the
 kernel's one pass must make, one kernel call, and the report turned into errors.
 """
 
-import os
 
 from ._engine.report import raise_for_sums, raise_for_values
 from ._engine.run import finish, run_kernel
@@ -22,9 +21,9 @@ _FAST_MAX_N = 1 << 15
 def _load_fast_path():
     """The compiled one-vector shortcut and its {row kernel: code}, if "auto" means the
     Cython kernels here: (None, {}) if not."""
-    from ._engine.backends import load_backend
+    from ._engine.backends import auto_name, load_backend
 
-    if os.environ.get("KL_FAST_BACKEND", "auto").strip().lower() not in ("", "auto", "cython"):
+    if auto_name() != "cython":
         return None, {}
     module = load_backend("cython")
     return (None, {}) if module is None else (module.vector_fast, module.QUANTITY_CODES)

@@ -17,7 +17,7 @@ import os
 from .._registry import ROW_REDUCTIONS
 
 __all__ = ["BACKENDS", "BACKEND_NAMES", "FAMILY_MODULES", "KERNELS", "available_backends",
-           "get_backend", "load_backend", "load_error"]
+           "auto_name", "get_backend", "load_backend", "load_error"]
 
 # the kernels every backend's core module must have: the core probability rows (the
 # registry's rows with public functions in _api), labels and diagonal Gaussians
@@ -106,14 +106,22 @@ def available_backends():
     return [name for name in BACKENDS if load_backend(name) is not None]
 
 
-def _auto_name():
-    forced = os.environ.get("KL_FAST_BACKEND", "auto").strip().lower() or "auto"
-    if forced != "auto":
-        return forced
-    for name in BACKENDS:
-        if load_backend(name) is not None:
-            return name
-    raise RuntimeError("no kl_fast backend can run (even numpy failed to import)")
+_auto = None
+
+
+def auto_name():
+    """The backend "auto" means in this process: ``KL_FAST_BACKEND`` if set, else the
+    first of BACKENDS that loads.  Decided once, at the first call that asks (reading
+    the environment cost every call ~1 us), and the one place it is decided."""
+    global _auto
+    if _auto is None:
+        forced = os.environ.get("KL_FAST_BACKEND", "auto").strip().lower() or "auto"
+        if forced == "auto":
+            forced = next((name for name in BACKENDS if load_backend(name) is not None), None)
+            if forced is None:
+                raise RuntimeError("no kl_fast backend can run (even numpy failed to import)")
+        _auto = forced       # a benign race: every thread finds the same name
+    return _auto
 
 
 def get_backend(backend):
@@ -131,7 +139,7 @@ def get_backend(backend):
                         f"got {type(backend).__name__}")
     name = backend.strip().lower()
     if name == "auto":
-        name = _auto_name()
+        name = auto_name()
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {['auto', *BACKENDS]}")
     module = load_backend(name)

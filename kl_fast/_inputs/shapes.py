@@ -80,6 +80,10 @@ class RowBatch:
         """Yield (first_row, [2-D views]) covering all rows in C order."""
         if self.n_rows == 0:
             return
+        if len(self.batch) == 1:
+            # (n_rows, n_cat) views already: the one block (the common call, ~10 us less)
+            yield 0, self.views
+            return
         dims = [d for d in range(len(self.batch)) if self.batch[d] != 1]
         if not dims:
             yield 0, [_as_2d(v, {}, 1, self.n_cat) for v in self.views]
@@ -169,5 +173,8 @@ def make_rows(arrays, names, axis, fixed=None):
             f"the category axis {axis} of {label} (shape {shape}) is empty; "
             "a distribution needs at least one category"
         )
-    views = [np.moveaxis(np.broadcast_to(a, shape), ax, -1) for a in arrays]
-    return RowBatch(views, views[0].shape[:-1], n_cat, ax, shape)
+    if ax == len(shape) - 1 and all(a.shape == shape for a in arrays):
+        views = list(arrays)     # nothing to broadcast or move (the common call, ~10 us less)
+    else:
+        views = [np.moveaxis(np.broadcast_to(a, shape), ax, -1) for a in arrays]
+    return RowBatch(views, shape[:ax] + shape[ax + 1:], n_cat, ax, shape)
