@@ -149,7 +149,10 @@ def renyi_divergence(p, q, *, alpha, axis=-1, base=None, eps=0.0, normalize=Fals
     sum overflows or underflows a double (large alpha, far-apart
     probabilities) the log domain.  The orders 1/2 and 2 have algebraic
     terms (:math:`\sqrt p (q - p) / (\sqrt p + \sqrt q)`,
-    :math:`p (p - q) / q`): no log, no exp, 3-6x faster.  The error is bounded
+    :math:`p (p - q) / q`): no log, no exp, 3-6x faster.  Order 0,
+    :math:`-\log(\sum_{p>0} q / \sum p)`, sums its terms q - p with error-free
+    additions: they cancel completely when the two rows differ only by
+    rounding, and the result is then as small as that rounding.  The error is bounded
     like KL's, by a few eps times a sum of term magnitudes: the larger of
     :math:`\sum_k w_k |\log(p_k/q_k)|` (the weights
     :math:`w_k = p_k^\alpha q_k^{1-\alpha} / \sum_j p_j^\alpha q_j^{1-\alpha}`)

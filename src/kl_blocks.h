@@ -586,7 +586,7 @@ enum { KL_ROW_QUANTITIES(KL_ROW_CODE) KL_N_ROWS };
 
 #define KL_ROW_KERNEL(NAME, KERNEL, ...) KERNEL,
 /* the row kernel of kind code `kind` ("" for none; NULL past the table) */
-static const char* kl_row_kernel(int kind)
+static inline const char* kl_row_kernel(int kind)
 {
     static const char* kernels[] = {KL_ROW_QUANTITIES(KL_ROW_KERNEL) NULL};
     return (kind >= 0 && kind < KL_N_ROWS) ? kernels[kind] : NULL;

@@ -84,14 +84,15 @@ cdef enum:
     LANES = 8         # interleaved accumulators per block
 
 # Kind codes: a line of kl_blocks.h's KL_ROW_QUANTITIES each (KL_ROW_<name>), and
-# Renyi's order inf, which has no blocks of its own (its sums pass is TV's; a max is
-# exact).  The quantities with a row kernel of their own are the table's lines that
+# Renyi's orders inf and 0, which have no blocks of their own (their sums pass is TV's;
+# a max is exact; order 0's sum is compensated, _renyi_zero_w).  The quantities with a row kernel of their own are the table's lines that
 # name one (_row_kernel, at the end of this file); the others are Renyi's tiers.
 cdef extern from *:
     """
     #define KL_ROW_RENYI_MAX KL_N_ROWS
+    #define KL_ROW_RENYI_ZERO (KL_N_ROWS + 1)
     """
-    enum: KL_ROW_RENYI_MAX
+    enum: KL_ROW_RENYI_MAX, KL_ROW_RENYI_ZERO
 
 cdef enum:
     Q_H = KL_ROW_h
@@ -100,6 +101,7 @@ cdef enum:
     Q_RENYI_HALF = KL_ROW_renyi_half   # the first tier at alpha = 1/2 and 2: algebraic
     Q_RENYI_TWO = KL_ROW_renyi_two
     Q_RENYI_MAX = KL_ROW_RENYI_MAX     # order inf: max log(p/q)
+    Q_RENYI_ZERO = KL_ROW_RENYI_ZERO   # order 0: W = sum_{p>0} (q - p) summed exactly
 
 BLOCK_SIZE = BLOCK
 REPORT_WIDTH = N_REPORT
@@ -196,7 +198,7 @@ cdef inline bint _renyi_first_tier(int kind) noexcept nogil:
 cdef inline double _finish(int kind, double total, double log_base) noexcept nogil:
     # the table's finish (clamps of rounding excesses, square root, halving);
     # Renyi's order inf is a divergence: never negative
-    if kind == Q_RENYI_MAX:
+    if kind == Q_RENYI_MAX or kind == Q_RENYI_ZERO:
         total = kl_row_finish(KL_ROW_kl, total)
     else:
         total = kl_row_finish(kind, total)
@@ -246,12 +248,12 @@ cdef inline double _row(int kind,
     then the terms (with the sums and checks folded in when they are not)."""
     cdef kl_block_sums sums, terms
     cdef double dp = 1.0, dq = 1.0, total
-    if transform or kind == Q_RENYI_MAX:
+    if transform or kind == Q_RENYI_MAX or kind == Q_RENYI_ZERO:
         sums = _pass(kind, KL_MODE_SUMS, p, sp, q, sq, n, 0.0, 1.0, 1.0, c, parts, n_threads)
         if transform:
             dp = sums.sum_p + n * eps
             dq = sums.sum_q + n * eps
-        if kind != Q_RENYI_MAX:
+        if kind != Q_RENYI_MAX and kind != Q_RENYI_ZERO:
             terms = _pass(kind, KL_MODE_TERMS_SCALED, p, sp, q, sq, n, eps, dp, dq, c, parts,
                           n_threads)
     else:
@@ -265,6 +267,10 @@ cdef inline double _row(int kind,
         _record_sums(kind, sums.sum_p, sums.sum_q, tol, row, rep)
     if kind == Q_RENYI_MAX:
         total = _max_log_ratio(p, sp, q, sq, n, transform, eps, dp, dq)
+    elif kind == Q_RENYI_ZERO:
+        total = _renyi_total(p, sp, q, sq, n, transform, eps, dp, dq, 1.0,
+                             _renyi_zero_w(p, sp, q, sq, n, transform, eps, dp, dq),
+                             1.0 if transform else sums.sum_p, parts, n_threads)
     elif _renyi_first_tier(kind):
         total = _renyi_total(p, sp, q, sq, n, transform, eps, dp, dq, c, terms.terms,
                              1.0 if transform else sums.sum_p, parts, n_threads)
@@ -320,6 +326,40 @@ cdef double _renyi_log_sum(const floating* p, Py_ssize_t sp,    # IN
         acc += exp(kl_renyi_log_term(_scaled(p[j * sp], transform, eps, dp),
                                      _scaled(q[j * sq], transform, eps, dq), c) - top)
     return top + log(acc)
+
+
+cdef double _renyi_zero_w(const floating* p, Py_ssize_t sp,    # IN
+                          const floating* q, Py_ssize_t sq,    # IN
+                          Py_ssize_t n, bint transform, double eps, double dp,
+                          double dq) noexcept nogil:
+    """Renyi of order 0: W = S - P = sum over p > 0 of (q - p), element by element in
+    order with error-free additions (TwoSum, the errors summed apart).  Its terms
+    cancel to W, which can lie many orders below them (two rows that differ only by
+    the rounding of their sums) while order 0 is -log1p(W/P) itself: a plain sum,
+    good to eps * sum|q - p| in double, missed the float32 contract (1 ULP of the
+    result) there by up to 1e6 ULP.  NaN for NaN or negative values; infinities
+    add apart (inf - inf = NaN)."""
+    cdef Py_ssize_t j
+    cdef double x, y, t, v, s = 0.0, e = 0.0, big = 0.0
+    for j in range(n):
+        x = _scaled(p[j * sp], transform, eps, dp)
+        y = _scaled(q[j * sq], transform, eps, dq)
+        if not (x >= 0.0 and y >= 0.0):
+            return NAN
+        if x == 0.0:
+            continue
+        if x == INFINITY or y == INFINITY:
+            big += y - x
+            continue
+        t = s + y
+        v = t - s
+        e += (s - (t - v)) + (y - v)
+        s = t
+        t = s - x
+        v = t - s
+        e += (s - (t - v)) + (-x - v)
+        s = t
+    return (s + e) + big
 
 
 cdef double _max_log_ratio(const floating* p, Py_ssize_t sp,    # IN
@@ -420,6 +460,8 @@ def renyi_rows(const floating[:, :] p, const floating[:, :] q, floating[::1] out
         kind = KL_ROW_kl
     elif alpha == INFINITY:
         kind = Q_RENYI_MAX
+    elif alpha == 0.0:
+        kind = Q_RENYI_ZERO
     elif alpha == 0.5:
         kind = Q_RENYI_HALF
     elif alpha == 2.0:

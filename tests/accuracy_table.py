@@ -347,9 +347,10 @@ def _cells():
                           ("chi2_divergence", kl_fast.chi2_divergence, mpr.chi2)):
         for regime, delta in (("dirichlet", 0.0), ("peaked", 0.0)) + NEAR:
             cells += _both(name, regime, _pairs(regime, delta), _f(fn), _rows_pair(ref))
-    # orders of both general forms (0.3, 5: expm1 of a corrected log ratio) and of the
-    # algebraic ones (1/2, 2), and the max-ratio order
-    for alpha in (0.3, 0.5, 2.0, 5.0, np.inf):
+    # order 0 (its terms q - p summed exactly), orders of both general forms (0.3, 5:
+    # expm1 of a corrected log ratio) and of the algebraic ones (1/2, 2), and the
+    # max-ratio order
+    for alpha in (0.0, 0.3, 0.5, 2.0, 5.0, np.inf):
         name = f"renyi_divergence[alpha={alpha:g}]"
         call = _f(kl_fast.renyi_divergence, alpha=alpha)
         ref = _rows_pair(functools.partial(mpr.renyi, alpha=alpha),

@@ -31,6 +31,7 @@ _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
 # Renyi's two tiers and its order inf
 _Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_S, _Q_RENYI_MAX = 4, 5, 6, 7, 8, 9
 _Q_RENYI_HALF, _Q_RENYI_TWO = 10, 11   # Renyi's first tier at alpha = 1/2 and 2
+_Q_RENYI_ZERO = 12   # Renyi of order 0: W summed exactly (renyi_zero_w)
 # what a pass over a block computes (kl_blocks.h's KL_MODE_*)
 _TERMS, _TERMS_SUMS, _SUMS, _TERMS_SCALED = 0, 1, 2, 3
 _LN2 = 0.6931471805599453
@@ -252,7 +253,8 @@ def finish(kind, p, q, i, check, tol, log_base, rep, c, total, sums):
         elif not one and bad_sum(sums[2], tol):
             rep[c, 4], rep[c, 5] = i, 1
     # divergences are never negative (rounding can dip below 0); NaN and -inf pass
-    if (kind == _Q_KL or kind == _Q_JS or renyi_first_tier(kind) or kind == _Q_RENYI_MAX) \
+    if (kind == _Q_KL or kind == _Q_JS or renyi_first_tier(kind) or kind == _Q_RENYI_MAX
+            or kind == _Q_RENYI_ZERO) \
             and total < 0.0 and total > -m.INF:
         total = 0.0
     # disjoint supports: log 2 up to rounding; inf, NaN and larger pass
@@ -278,13 +280,13 @@ def row_total(kind, p, q, i, check, eps, transform, oma, work, stage):
     """_row's passes for row i: (the total to finish, the sums and bad-value flags)."""
     n = p.shape[1]
     dp = dq = 1.0
-    if transform or kind == _Q_RENYI_MAX:
+    if transform or kind == _Q_RENYI_MAX or kind == _Q_RENYI_ZERO:
         sums = run(kind, _SUMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
         if transform:
             dp = sums[1] + n * eps
             dq = sums[2] + n * eps
         terms = sums
-        if kind != _Q_RENYI_MAX:
+        if kind != _Q_RENYI_MAX and kind != _Q_RENYI_ZERO:
             terms = run(kind, _TERMS_SCALED, p, q, i, eps, dp, dq, oma, work, stage)
     elif check > 0 or renyi_first_tier(kind):    # Renyi always needs P = sum p
         terms = sums = run(kind, _TERMS_SUMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
@@ -293,6 +295,10 @@ def row_total(kind, p, q, i, check, eps, transform, oma, work, stage):
     total = terms[0]
     if kind == _Q_RENYI_MAX:
         total = max_log_ratio(p, q, i, transform, eps, dp, dq)
+    elif kind == _Q_RENYI_ZERO:
+        total = renyi_total(p, q, i, transform, eps, dp, dq, 1.0,
+                            renyi_zero_w(p, q, i, transform, eps, dp, dq),
+                            1.0 if transform else sums[1], work, stage)
     elif renyi_first_tier(kind):
         total = renyi_total(p, q, i, transform, eps, dp, dq, oma, terms[0],
                             1.0 if transform else sums[1], work, stage)
@@ -342,6 +348,35 @@ def renyi_log_sum(p, q, i, transform, eps, dp, dq, oma):
             y = (y + eps) / dq
         acc += math.exp(m.renyi_log_term(x, y, oma) - top)
     return top + math.log(acc)
+
+
+@njit
+def renyi_zero_w(p, q, i, transform, eps, dp, dq):
+    """src/rows.pyx's _renyi_zero_w: W = sum over p > 0 of (q - p) with error-free
+    additions (TwoSum), in order; NaN for NaN or negative values."""
+    s = e = big = 0.0
+    for j in range(p.shape[1]):
+        x = np.float64(p[i, j])
+        y = np.float64(q[i, j])
+        if transform:
+            x = (x + eps) / dp
+            y = (y + eps) / dq
+        if not (x >= 0.0 and y >= 0.0):
+            return m.NAN
+        if x == 0.0:
+            continue
+        if x == m.INF or y == m.INF:
+            big += y - x
+            continue
+        t = s + y
+        v = t - s
+        e += (s - (t - v)) + (y - v)
+        s = t
+        t = s - x
+        v = t - s
+        e += (s - (t - v)) + (-x - v)
+        s = t
+    return (s + e) + big
 
 
 @njit
@@ -604,7 +639,7 @@ def long_rows(kind, p, q, out, rep, check, tol, eps, transform, log_base, oma):
     parts = np.empty((n_blocks, 4))
     work, stage = scratch(p, n, 2)
     for i in range(p.shape[0]):
-        if kind == _Q_RENYI_MAX:
+        if kind == _Q_RENYI_MAX or kind == _Q_RENYI_ZERO:
             total, sums = row_total(kind, borrow(p), borrow(q), i, check, eps, transform, oma,
                                     work, stage)
         else:
@@ -674,7 +709,7 @@ def _gauss_entries(scale, prior):
 ROW_KINDS = {"kl_rows": _Q_KL, "cross_entropy_rows": _Q_CE, "entropy_rows": _Q_H,
              "js_rows": _Q_JS, "hellinger_rows": _Q_HELLINGER,
              "total_variation_rows": _Q_TV, "chi2_rows": _Q_CHI2,
-             "renyi_rows": _Q_RENYI, "renyi_max": _Q_RENYI_MAX,
+             "renyi_rows": _Q_RENYI, "renyi_max": _Q_RENYI_MAX, "renyi_zero": _Q_RENYI_ZERO,
              "renyi_half": _Q_RENYI_HALF, "renyi_two": _Q_RENYI_TWO}
 
 _SCALES = ("var", "std", "logvar", "logstd")

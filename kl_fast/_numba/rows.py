@@ -44,7 +44,8 @@ LANES = 8
 
 # Renyi's orders with drivers of their own (row_loops.ROW_KINDS); the rest take the
 # general one, "renyi_rows"
-_RENYI_ORDERS = {float("inf"): "renyi_max", 0.5: "renyi_half", 2.0: "renyi_two"}
+_RENYI_ORDERS = {float("inf"): "renyi_max", 0.0: "renyi_zero", 0.5: "renyi_half",
+                 2.0: "renyi_two"}
 
 _build_lock = threading.Lock()
 _workqueue_lock = threading.Lock()

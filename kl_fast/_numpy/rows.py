@@ -9,6 +9,7 @@ accuracy bound, not bit for bit.
 """
 
 import functools
+import math
 
 import numpy as np
 from scipy import special
@@ -260,6 +261,17 @@ def _nan_where_invalid(p, q, t):
     return np.where(np.isnan(p) | np.isnan(q) | (p < 0) | (q < 0), np.nan, t)
 
 
+def _exact_zero_order_w(p, q, w):
+    """Order 0's W = sum over p > 0 of (q - p), correctly rounded (math.fsum) where the
+    row is finite (`w`, the plain sums, elsewhere): its terms cancel to W, which can lie
+    many orders below them (src/rows.pyx's _renyi_zero_w)."""
+    w = w.copy()
+    for i in np.flatnonzero(np.isfinite(w)):
+        keep = p[i] > 0
+        w[i] = math.fsum(np.concatenate([q[i][keep], -p[i][keep]]).tolist())
+    return w
+
+
 def finish_renyi(c, w, s, log_s, sum_p):
     """D_alpha per row (c = 1 - alpha) from the row sums of the shifted terms (w), the
     terms (s, used where W/P < -1/2) and their log-sum-exp (log_s, where S over- or
@@ -295,6 +307,8 @@ def renyi_rows(p, q, out, report, check, tol, eps, transform, log_base, alpha, n
         c = 1.0 - alpha
         sum_p = np.ones(p64.shape[0]) if transform else p64.sum(axis=1)
         w = renyi_terms(p64, q64, c, True).sum(axis=1)
+        if c == 1.0:
+            w = _exact_zero_order_w(p64, q64, w)
         s = renyi_terms(p64, q64, c, False).sum(axis=1)
         log_s = special.logsumexp(renyi_log_terms(p64, q64, c), axis=1)
         total = finish_renyi(c, w, s, log_s, sum_p)
