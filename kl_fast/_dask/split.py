@@ -243,9 +243,12 @@ def _fdiv_rows(name, xs, names, eps, normalize, validate, tol, args, dtype):
                 top = logs.max(axis=-1, initial=-np.inf)
                 finite = np.isfinite(top)
                 shifted = np.exp(logs - np.where(finite, top, 0.0)[..., None]).sum(axis=-1)
-                parts = [ref.renyi_terms(p, q, c, True).sum(axis=-1),
-                         ref.renyi_terms(p, q, c, False).sum(axis=-1), top,
-                         np.where(finite, shifted, 0.0)]
+                w = ref.renyi_terms(p, q, c, True).sum(axis=-1)
+                w_lo = np.zeros_like(w)
+                if alpha == 0.0:    # W as an unevaluated sum hi + lo, exact (order 0)
+                    w, w_lo = ref.exact_zero_order_parts(p, q, w)
+                parts = [w, ref.renyi_terms(p, q, c, False).sum(axis=-1), top,
+                         np.where(finite, shifted, 0.0), w_lo]
         return np.stack(parts + [x.sum(axis=-1) for x in raw], axis=-1)
 
     def aggregate(states):
@@ -267,8 +270,17 @@ def _fdiv_rows(name, xs, names, eps, normalize, validate, tol, args, dtype):
                     s2 = np.where(st[..., 3] > 0, st[..., 3] * np.exp(st[..., 2] - mm), 0)
                 total[..., 3] = np.where(ok, s1 + s2, 0.0)
                 total[..., 2] = m
-                total[..., :2] += st[..., :2]
-                total[..., 4:] += st[..., 4:]
+                # W's high parts add with their rounding error kept in the low part
+                # (TwoSum): order 0's W cancels across chunks as within one
+                hi, other = total[..., 0], st[..., 0]
+                with np.errstate(invalid="ignore"):
+                    s = hi + other
+                    v = s - hi
+                    err = (hi - (s - v)) + (other - v)
+                total[..., 0] = s
+                total[..., 4] += st[..., 4] + np.where(np.isfinite(err), err, 0.0)
+                total[..., 1] += st[..., 1]
+                total[..., 5:] += st[..., 5:]
         n_state = total.shape[-1]
         if validate and not (normalize and eps > 0):
             for i, x_name in enumerate(names):
@@ -280,13 +292,14 @@ def _fdiv_rows(name, xs, names, eps, normalize, validate, tol, args, dtype):
             elif alpha == np.inf:
                 value = ref.finish_max_log_ratio(total[..., 0])
             else:
-                sum_p = np.ones_like(total[..., 0]) if transform else total[..., 4]
+                sum_p = np.ones_like(total[..., 0]) if transform else total[..., 5]
                 top, acc = total[..., 2], total[..., 3]
                 log_s = np.where(np.isfinite(top), top + np.log(acc), top)
-                value = ref.finish_renyi(1.0 - alpha, total[..., 0], total[..., 1], log_s, sum_p)
+                w = total[..., 0] + total[..., 4]
+                value = ref.finish_renyi(1.0 - alpha, w, total[..., 1], log_s, sum_p)
         return (value / log_base).astype(dtype)
 
-    n_state = (1 if terms is not None or alpha == np.inf else 4) + 2
+    n_state = (1 if terms is not None or alpha == np.inf else 5) + 2
     return two_stage(chunk, aggregate, xs, n_state, dtype, extra=norms)
 
 

@@ -261,15 +261,25 @@ def _nan_where_invalid(p, q, t):
     return np.where(np.isnan(p) | np.isnan(q) | (p < 0) | (q < 0), np.nan, t)
 
 
+def exact_zero_order_parts(p, q, w):
+    """Order 0's W = sum over p > 0 of (q - p) per row as hi + lo: hi correctly rounded
+    (math.fsum), lo the rounding of hi, where the row is finite (`w`, the plain sums,
+    and 0 elsewhere).  Its terms cancel to W, which can lie many orders below them
+    (src/rows.pyx's _renyi_zero_w); the dask path of a split axis adds the parts of
+    its chunks."""
+    shape = np.shape(w)
+    hi, lo = np.array(w, dtype=np.float64).reshape(-1), np.zeros(int(np.prod(shape)))
+    p2, q2 = (x.reshape(-1, x.shape[-1]) for x in np.broadcast_arrays(p, q))
+    for i in np.flatnonzero(np.isfinite(hi)):
+        keep = p2[i] > 0
+        terms = np.concatenate([q2[i][keep], -p2[i][keep]]).tolist()
+        hi[i] = math.fsum(terms)
+        lo[i] = math.fsum([*terms, -hi[i]])
+    return hi.reshape(shape), lo.reshape(shape)
+
+
 def _exact_zero_order_w(p, q, w):
-    """Order 0's W = sum over p > 0 of (q - p), correctly rounded (math.fsum) where the
-    row is finite (`w`, the plain sums, elsewhere): its terms cancel to W, which can lie
-    many orders below them (src/rows.pyx's _renyi_zero_w)."""
-    w = w.copy()
-    for i in np.flatnonzero(np.isfinite(w)):
-        keep = p[i] > 0
-        w[i] = math.fsum(np.concatenate([q[i][keep], -p[i][keep]]).tolist())
-    return w
+    return exact_zero_order_parts(p, q, w)[0]
 
 
 def finish_renyi(c, w, s, log_s, sum_p):
