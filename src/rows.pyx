@@ -58,11 +58,12 @@ cdef extern from "kl_blocks.h" nogil:
     # the table of row quantities (KL_ROW_QUANTITIES) and its dispatch
     enum:
         KL_N_ROWS
-        KL_ROW_kl, KL_ROW_h, KL_ROW_tv
+        KL_ROW_kl, KL_ROW_h, KL_ROW_tv, KL_ROW_hellinger, KL_ROW_hellinger_bc
         KL_ROW_renyi_w, KL_ROW_renyi_s, KL_ROW_renyi_half, KL_ROW_renyi_two
     const char* kl_row_kernel(int kind)
     int kl_row_one_input(int kind)
     double kl_row_finish(int kind, double total)
+    double kl_hellinger_fast_total(double b, double sum_p, double sum_q, Py_ssize_t n)
     kl_block_sums kl_block_row_f32(int, int, const float*, Py_ssize_t, const float*,
                                    Py_ssize_t, Py_ssize_t, double, double, double, double)
     kl_block_sums kl_block_row_f64(int, int, const double*, Py_ssize_t, const double*,
@@ -247,7 +248,22 @@ cdef inline double _row(int kind,
     """One whole row: a first pass for the sums if the inputs are transformed,
     then the terms (with the sums and checks folded in when they are not)."""
     cdef kl_block_sums sums, terms
-    cdef double dp = 1.0, dq = 1.0, total
+    cdef double dp = 1.0, dq = 1.0, total = NAN
+    if floating is float:
+        if kind == KL_ROW_hellinger and not transform:
+            # two tiers (kl_hellinger_fast_total): P + Q - 2B where its bound holds,
+            # else (NaN) the accurate terms; one pass gives the sums for the checks
+            sums = _pass(KL_ROW_hellinger_bc, KL_MODE_TERMS_SUMS, p, sp, q, sq, n, 0.0, 1.0,
+                         1.0, c, parts, n_threads)
+            total = kl_hellinger_fast_total(sums.terms, sums.sum_p, sums.sum_q, n)
+            if total != total:
+                total = _pass(kind, KL_MODE_TERMS, p, sp, q, sq, n, 0.0, 1.0, 1.0, c, parts,
+                              n_threads).terms
+            if check > 0 and sums.n_bad > 0 and _record_bad(kind, p, sp, q, sq, n, row, rep):
+                pass
+            elif check == 2:
+                _record_sums(kind, sums.sum_p, sums.sum_q, tol, row, rep)
+            return _finish(kind, total, log_base)
     if transform or kind == Q_RENYI_MAX or kind == Q_RENYI_ZERO:
         sums = _pass(kind, KL_MODE_SUMS, p, sp, q, sq, n, 0.0, 1.0, 1.0, c, parts, n_threads)
         if transform:

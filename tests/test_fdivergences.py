@@ -101,6 +101,37 @@ def test_renyi_order_zero_where_its_terms_cancel(backend):
             assert error <= (1.0 if dtype == np.float32 else 4.0), (dtype, value, exact)
 
 
+def test_hellinger_float32_tiers_meet_the_contract_on_both_sides_of_the_bound():
+    # float32 rows take P + Q - 2B (one root an element) where kl_blocks.h's bound says
+    # the cancellation costs under 2^-26, else the accurate terms: rows from far apart
+    # to nearly equal cross the bound; every result within 1 ULP of mpmath, cython =
+    # numba bit for bit, and one row per long-row path (a single row > one block)
+    rng = np.random.default_rng(11)
+    p = rng.dirichlet(np.ones(24), size=12)
+    rows_p, rows_q = [], []
+    for delta in np.logspace(-6, -0.5, 12):
+        q = p * np.exp(delta * rng.standard_normal(p.shape))
+        rows_p.append(p)
+        rows_q.append(q / q.sum(axis=-1, keepdims=True))
+    pp = np.concatenate(rows_p).astype(np.float32)
+    qq = np.concatenate(rows_q).astype(np.float32)
+    pp /= pp.sum(axis=-1, keepdims=True, dtype=np.float32)
+    qq /= qq.sum(axis=-1, keepdims=True, dtype=np.float32)
+    got = {b: kl_fast.hellinger_distance(pp, qq, backend=b) for b in BACKENDS}
+    for b, values in got.items():
+        for i in range(len(pp)):
+            error = mpr.ulp_error_f32(values[i], mpr.hellinger(pp[i], qq[i]))
+            assert error <= 1.0, (b, i, values[i])
+    if len(COMPILED) == 2:
+        assert got["cython"].tobytes() == got["numba"].tobytes()
+        long_p = rng.dirichlet(np.ones(20_000))[None].astype(np.float32)
+        long_q = rng.dirichlet(np.ones(20_000))[None].astype(np.float32)
+        one = [kl_fast.hellinger_distance(long_p, long_q, backend=b, num_threads=2)
+               for b in COMPILED]
+        assert one[0].tobytes() == one[1].tobytes()
+        assert mpr.ulp_error_f32(one[0][0], mpr.hellinger(long_p[0], long_q[0])) <= 1.0
+
+
 @pytest.mark.parametrize("name", list(FAMILY))
 def test_compiled_backends_agree_bit_for_bit_in_every_layout_and_thread_count(name):
     if len(COMPILED) < 2:

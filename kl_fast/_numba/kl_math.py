@@ -361,6 +361,20 @@ def vhellinger_term(p, q, c):
 
 
 @_njit
+def vsqrt_prod(p, q, c):
+    """sqrt(p q): float32 Hellinger's fast tier (kl_blocks.h's kl_vsqrt_prod)."""
+    return math.sqrt(p * q)
+
+
+@_njit
+def hellinger_fast_total(b, sum_p, sum_q, n):
+    """P + Q - 2B where kl_blocks.h's bound for float32 rows holds, else NaN."""
+    s = sum_p + sum_q
+    t = s - 2.0 * b
+    return t if (t >= s * (float(n) + 3.0) * 5.9604644775390625e-08 and t < INF) else NAN
+
+
+@_njit
 def vtv_term(p, q, c):
     """|p - q|."""
     return abs(p - q)

@@ -32,6 +32,7 @@ _Q_KL, _Q_CE, _Q_H, _Q_JS = 0, 1, 2, 3
 _Q_HELLINGER, _Q_TV, _Q_CHI2, _Q_RENYI, _Q_RENYI_S, _Q_RENYI_MAX = 4, 5, 6, 7, 8, 9
 _Q_RENYI_HALF, _Q_RENYI_TWO = 10, 11   # Renyi's first tier at alpha = 1/2 and 2
 _Q_RENYI_ZERO = 12   # Renyi of order 0: W summed exactly (renyi_zero_w)
+_Q_HELLINGER_BC = 13   # float32 Hellinger's fast tier: B = sum sqrt(p q)
 # what a pass over a block computes (kl_blocks.h's KL_MODE_*)
 _TERMS, _TERMS_SUMS, _SUMS, _TERMS_SCALED = 0, 1, 2, 3
 _LN2 = 0.6931471805599453
@@ -72,6 +73,8 @@ def term(kind, x, y, oma):
         return m.vrenyi_w_half(x, y, oma)
     if kind == _Q_RENYI_TWO:
         return m.vrenyi_w_two(x, y, oma)
+    if kind == _Q_HELLINGER_BC:
+        return m.vsqrt_prod(x, y, oma)
     return m.vtv_term(x, y, oma)
 
 
@@ -280,6 +283,13 @@ def row_total(kind, p, q, i, check, eps, transform, oma, work, stage):
     """_row's passes for row i: (the total to finish, the sums and bad-value flags)."""
     n = p.shape[1]
     dp = dq = 1.0
+    if kind == _Q_HELLINGER and p.itemsize == 4 and not transform:
+        # float32 Hellinger's two tiers (kl_math.hellinger_fast_total), as src/rows.pyx
+        sums = run(_Q_HELLINGER_BC, _TERMS_SUMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
+        total = m.hellinger_fast_total(sums[0], sums[1], sums[2], n)
+        if total != total:
+            total = run(kind, _TERMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)[0]
+        return total, sums
     if transform or kind == _Q_RENYI_MAX or kind == _Q_RENYI_ZERO:
         sums = run(kind, _SUMS, p, q, i, 0.0, 1.0, 1.0, oma, work, stage)
         if transform:
@@ -639,7 +649,8 @@ def long_rows(kind, p, q, out, rep, check, tol, eps, transform, log_base, oma):
     parts = np.empty((n_blocks, 4))
     work, stage = scratch(p, n, 2)
     for i in range(p.shape[0]):
-        if kind == _Q_RENYI_MAX or kind == _Q_RENYI_ZERO:
+        if (kind == _Q_RENYI_MAX or kind == _Q_RENYI_ZERO
+                or (kind == _Q_HELLINGER and p.itemsize == 4 and not transform)):
             total, sums = row_total(kind, borrow(p), borrow(q), i, check, eps, transform, oma,
                                     work, stage)
         else:
