@@ -82,6 +82,16 @@ static inline double kl_neg_xlogy(double p, double q)
 /* ---- the f-divergence family (exact scalar forms: the fallbacks of the
  * vector terms in kl_blocks.h, for lanes those cannot take) ---------------- */
 
+/* *s += v with its rounding error added to *e (TwoSum: s + v == t + err exactly):
+ * a sum carried as the unevaluated s + e (Renyi of order 0, rows.pyx's
+ * _renyi_zero_w; the Numba twin is _numba/kl_math.py's two_sum_add). */
+static inline void kl_two_sum_add(double* s, double* e, double v)
+{
+    double t = *s + v, b = t - *s;
+    *e += (*s - (t - b)) + (v - b);
+    *s = t;
+}
+
 /* (p - q)^2 / q where d / q overflows or d (d / q) underflows: (d / sqrt q)^2
  * over- or underflows only where the exact term does. */
 static inline double kl_chi2_term(double p, double q, double c)

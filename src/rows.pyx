@@ -45,6 +45,7 @@ cdef extern from "kl_math.h" nogil:
     double kl_js_term(double p, double q)
     double kl_log_ratio(double q, double p)
     double kl_renyi_log_term(double p, double q, double c)
+    void kl_two_sum_add(double* s, double* e, double v)
     int KL_SCALE_VAR, KL_SCALE_STD, KL_SCALE_LOGVAR, KL_SCALE_LOGSTD
 
 cdef extern from "kl_blocks.h" nogil:
@@ -356,7 +357,7 @@ cdef double _renyi_zero_w(const floating* p, Py_ssize_t sp,    # IN
     result) there by up to 1e6 ULP.  NaN for NaN or negative values; infinities
     add apart (inf - inf = NaN)."""
     cdef Py_ssize_t j
-    cdef double x, y, t, v, s = 0.0, e = 0.0, big = 0.0
+    cdef double x, y, s = 0.0, e = 0.0, big = 0.0
     for j in range(n):
         x = _scaled(p[j * sp], transform, eps, dp)
         y = _scaled(q[j * sq], transform, eps, dq)
@@ -367,14 +368,8 @@ cdef double _renyi_zero_w(const floating* p, Py_ssize_t sp,    # IN
         if x == INFINITY or y == INFINITY:
             big += y - x
             continue
-        t = s + y
-        v = t - s
-        e += (s - (t - v)) + (y - v)
-        s = t
-        t = s - x
-        v = t - s
-        e += (s - (t - v)) + (-x - v)
-        s = t
+        kl_two_sum_add(&s, &e, y)
+        kl_two_sum_add(&s, &e, -x)
     return (s + e) + big
 
 

@@ -69,18 +69,24 @@ def test_matches_mpmath_on_the_inputs_as_stored(name, backend, dtype):
         assert _error(got[i], ref, s, dtype) <= bound, (i, got[i], ref)
 
 
+# float32 rows that differ only in rounding: Renyi of order 0's W = sum over p > 0 of
+# (q - p) is 3.8e-20 from terms ~1e-7 (a plain sum was off by 1e6 float32 ULP)
+_CANCELLING = (
+    np.array([2.1846711e-03, 1.3096378e-03, 6.1159958e-03, 6.1195810e-18, 3.0255714e-01,
+              3.6027598e-01, 1.2634712e-15, 1.2318480e-02, 3.1523809e-01], dtype=np.float32),
+    np.array([2.18441524e-03, 1.30969111e-03, 6.11631665e-03, 6.12035112e-18, 3.02489728e-01,
+              3.60287815e-01, 1.26343276e-15, 1.23176165e-02, 3.15294415e-01],
+             dtype=np.float32),
+)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_renyi_order_zero_where_its_terms_cancel(backend):
     # D_0 = -log1p(W / P), W = sum over p > 0 of (q - p): float32 rows that differ only
     # in rounding give a W many orders below its terms (here 3.8e-20 from terms ~1e-7);
     # a plain sum of the terms was off by 1e6 float32 ULP (every backend), found by a
     # random seed of the test above.  W is now summed with error-free additions.
-    p = np.array([2.1846711e-03, 1.3096378e-03, 6.1159958e-03, 6.1195810e-18,
-                  3.0255714e-01, 3.6027598e-01, 1.2634712e-15, 1.2318480e-02,
-                  3.1523809e-01], dtype=np.float32)
-    q = np.array([2.18441524e-03, 1.30969111e-03, 6.11631665e-03, 6.12035112e-18,
-                  3.02489728e-01, 3.60287815e-01, 1.26343276e-15, 1.23176165e-02,
-                  3.15294415e-01], dtype=np.float32)
+    p, q = _CANCELLING
     rng = np.random.default_rng(5)
     rows = [(p, q)]
     for _ in range(30):     # more rows whose sums differ by rounding only, some with p = 0
@@ -94,7 +100,7 @@ def test_renyi_order_zero_where_its_terms_cancel(backend):
         got = kl_fast.renyi_divergence(pp, qq, alpha=0.0, backend=backend, validate=False)
         one = kl_fast.renyi_divergence(p.astype(dtype), q.astype(dtype), alpha=0.0,
                                        backend=backend)
-        for x, y, value in [(p, q, one), *zip(pp, qq, got)]:
+        for x, y, value in [(p, q, one), *zip(pp, qq, got, strict=True)]:
             exact = mpr.renyi(x.astype(dtype), y.astype(dtype), alpha=0.0)
             error = (mpr.ulp_error_f32(value, exact) if dtype == np.float32
                      else mpr.rel_error_eps(value, exact))
@@ -317,12 +323,7 @@ def test_dask_blocks_match_the_numpy_call_and_split_rows_merge():
         kl_fast.hellinger_distance(da.from_array(bad, chunks=(7, 13)), q).compute()
     # Renyi of order 0 whose W cancels across the chunks of a split axis as within one:
     # each chunk's W is carried as hi + lo and the chunks add with TwoSum
-    a = np.array([2.1846711e-03, 1.3096378e-03, 6.1159958e-03, 6.1195810e-18,
-                  3.0255714e-01, 3.6027598e-01, 1.2634712e-15, 1.2318480e-02,
-                  3.1523809e-01], dtype=np.float32)
-    b = np.array([2.18441524e-03, 1.30969111e-03, 6.11631665e-03, 6.12035112e-18,
-                  3.02489728e-01, 3.60287815e-01, 1.26343276e-15, 1.23176165e-02,
-                  3.15294415e-01], dtype=np.float32)
+    a, b = _CANCELLING
     exact = mpr.renyi(a, b, alpha=0.0)
     for chunks in ((1, 2), (1, 4), (1, 9)):
         got = kl_fast.renyi_divergence(da.from_array(a[None], chunks=chunks),

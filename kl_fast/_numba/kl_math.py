@@ -361,6 +361,14 @@ def vhellinger_term(p, q, c):
 
 
 @_njit
+def two_sum_add(s, e, v):
+    """s + v with its rounding error added to e (TwoSum): kl_math.h's kl_two_sum_add."""
+    t = s + v
+    b = t - s
+    return t, e + ((s - (t - b)) + (v - b))
+
+
+@_njit
 def vsqrt_prod(p, q, c):
     """sqrt(p q): float32 Hellinger's fast tier (kl_blocks.h's kl_vsqrt_prod)."""
     return math.sqrt(p * q)

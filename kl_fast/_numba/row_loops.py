@@ -331,17 +331,24 @@ def renyi_total(p, q, i, transform, eps, dp, dq, oma, w, sum_p, work, stage):
     return (renyi_log_sum(p, q, i, transform, eps, dp, dq, oma) - math.log(sum_p)) / -oma
 
 
+@inline
+def scaled_pair(p, q, i, j, transform, eps, dp, dq):
+    """(p[i, j], q[i, j]) as doubles, (x + eps) / d if `transform` (src/rows.pyx's _scaled)."""
+    x = np.float64(p[i, j])
+    y = np.float64(q[i, j])
+    if transform:
+        x = (x + eps) / dp
+        y = (y + eps) / dq
+    return x, y
+
+
 @njit
 def renyi_log_sum(p, q, i, transform, eps, dp, dq, oma):
     """log sum p^alpha q^(1-alpha), element by element in order (log-sum-exp)."""
     n = p.shape[1]
     top = -m.INF
     for j in range(n):
-        x = np.float64(p[i, j])
-        y = np.float64(q[i, j])
-        if transform:
-            x = (x + eps) / dp
-            y = (y + eps) / dq
+        x, y = scaled_pair(p, q, i, j, transform, eps, dp, dq)
         t = m.renyi_log_term(x, y, oma)
         if t != t:
             return t
@@ -351,11 +358,7 @@ def renyi_log_sum(p, q, i, transform, eps, dp, dq, oma):
         return top
     acc = 0.0
     for j in range(n):
-        x = np.float64(p[i, j])
-        y = np.float64(q[i, j])
-        if transform:
-            x = (x + eps) / dp
-            y = (y + eps) / dq
+        x, y = scaled_pair(p, q, i, j, transform, eps, dp, dq)
         acc += math.exp(m.renyi_log_term(x, y, oma) - top)
     return top + math.log(acc)
 
@@ -366,11 +369,7 @@ def renyi_zero_w(p, q, i, transform, eps, dp, dq):
     additions (TwoSum), in order; NaN for NaN or negative values."""
     s = e = big = 0.0
     for j in range(p.shape[1]):
-        x = np.float64(p[i, j])
-        y = np.float64(q[i, j])
-        if transform:
-            x = (x + eps) / dp
-            y = (y + eps) / dq
+        x, y = scaled_pair(p, q, i, j, transform, eps, dp, dq)
         if not (x >= 0.0 and y >= 0.0):
             return m.NAN
         if x == 0.0:
@@ -378,14 +377,8 @@ def renyi_zero_w(p, q, i, transform, eps, dp, dq):
         if x == m.INF or y == m.INF:
             big += y - x
             continue
-        t = s + y
-        v = t - s
-        e += (s - (t - v)) + (y - v)
-        s = t
-        t = s - x
-        v = t - s
-        e += (s - (t - v)) + (-x - v)
-        s = t
+        s, e = m.two_sum_add(s, e, y)
+        s, e = m.two_sum_add(s, e, -x)
     return (s + e) + big
 
 
@@ -394,11 +387,7 @@ def max_log_ratio(p, q, i, transform, eps, dp, dq):
     """Renyi of order inf: max over p > 0 of log(p/q); NaN for a row without p > 0."""
     top = m.NAN
     for j in range(p.shape[1]):
-        x = np.float64(p[i, j])
-        y = np.float64(q[i, j])
-        if transform:
-            x = (x + eps) / dp
-            y = (y + eps) / dq
+        x, y = scaled_pair(p, q, i, j, transform, eps, dp, dq)
         if x != x or y != y or x < 0.0 or y < 0.0:
             return m.NAN
         if x == 0.0:
