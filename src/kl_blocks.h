@@ -183,22 +183,49 @@ KL_DEFINE_BLOCK_EXACT(double)
 #define KL_LANES_OUT(L, A)                                                             \
     for (int l_ = 0; l_ < KL_LANES; ++l_) (A)[l_] = L[l_]
 
-#define KL_DEFINE_PASSES_T(NAME, TERM, ODD, ONE, T, SFX)                               \
+/* Quantities without logs (PAIR = 1) take two blocks of lanes an iteration in
+ * the passes that read the values as they are: the terms of 2 KL_LANES
+ * elements by one vector loop into small arrays, then added to the lanes half
+ * by half -- lane l gets element l and then element l + KL_LANES, exactly the
+ * additions of two KL_LANES iterations, so the bits do not change (nor does
+ * the Numba mirror).  Their terms are a few operations an element, and the
+ * wider loop converts float32 and tracks the sums with fewer shuffles
+ * (measured, one core, 256-element blocks, float32, validated pass: total
+ * variation 0.39 -> 0.31 ns an element, chi^2 0.58 -> 0.51, Renyi of order 2
+ * 0.79 -> 0.54).  For the terms with logs it changed nothing measurable, so
+ * they keep the plain loop. */
+#define KL_PAIR (2 * KL_LANES)
+#define KL_PAIR_ADD(L, V)                                                              \
+    KL_SIMD for (int l_ = 0; l_ < KL_LANES; ++l_) { L[l_] += (V)[l_]; L[l_] += (V)[l_ + KL_LANES]; }
+#define KL_PAIR_OR(L, V)                                                               \
+    KL_SIMD for (int l_ = 0; l_ < KL_LANES; ++l_)                                      \
+        L[l_] = kl_from_bits(kl_bits(L[l_]) | kl_bits((V)[l_]) | kl_bits((V)[l_ + KL_LANES]))
+
+#define KL_DEFINE_PASSES_T(NAME, TERM, ODD, ODD_RAW, ONE, PAIR, T, SFX)                \
 KL_INLINE void NAME##_terms##SFX(const T* p, const T* q, ptrdiff_t n,                  \
                                  double c, double* at_, double* ao_)                   \
 {                                                                                      \
-    ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
+    ptrdiff_t j = 0, l, n_full = n - n % KL_LANES, n_pair = PAIR ? n - n % KL_PAIR : 0; \
     KL_LANES_IN(at, at_); KL_LANES_IN(ao, ao_);                                        \
+    for (; j < n_pair; j += KL_PAIR) {                                                 \
+        double t2[KL_PAIR], o2[KL_PAIR];                                               \
+        KL_SIMD for (l = 0; l < KL_PAIR; ++l) {                                        \
+            double x = (double) p[j + l], y = ONE ? 0.0 : (double) q[j + l];           \
+            t2[l] = TERM(x, y, c);                                                     \
+            o2[l] = ODD_RAW(x, y, c);                                                  \
+        }                                                                              \
+        KL_PAIR_ADD(at, t2); KL_PAIR_ADD(ao, o2);                                      \
+    }                                                                                  \
     for (; j < n_full; j += KL_LANES)                                                  \
         KL_SIMD for (l = 0; l < KL_LANES; ++l) {                                       \
             double x = (double) p[j + l], y = ONE ? 0.0 : (double) q[j + l];           \
             at[l] += TERM(x, y, c);                                                    \
-            ao[l] += ODD(x, y, c);                                                     \
+            ao[l] += ODD_RAW(x, y, c);                                                 \
         }                                                                              \
     for (; j < n; ++j) {                                                               \
         double x = (double) p[j], y = ONE ? 0.0 : (double) q[j];                       \
         at[j - n_full] += TERM(x, y, c);                                               \
-        ao[j - n_full] += ODD(x, y, c);                                                \
+        ao[j - n_full] += ODD_RAW(x, y, c);                                                \
     }                                                                                  \
     KL_LANES_OUT(at, at_); KL_LANES_OUT(ao, ao_);                                      \
 }                                                                                      \
@@ -227,14 +254,27 @@ KL_INLINE void NAME##_terms_sums##SFX(const T* p, const T* q, ptrdiff_t n,      
                                       double c, double* at_, double* ao_, double* ap_, \
                                       double* aq_, double* ab_)                        \
 {                                                                                      \
-    ptrdiff_t j = 0, l, n_full = n - n % KL_LANES;                                     \
+    ptrdiff_t j = 0, l, n_full = n - n % KL_LANES, n_pair = PAIR ? n - n % KL_PAIR : 0; \
     KL_LANES_IN(at, at_); KL_LANES_IN(ao, ao_); KL_LANES_IN(ap, ap_);                  \
     KL_LANES_IN(aq, aq_); KL_LANES_IN(ab, ab_);                                        \
+    for (; j < n_pair; j += KL_PAIR) {                                                 \
+        double t2[KL_PAIR], o2[KL_PAIR], x2[KL_PAIR], y2[KL_PAIR], b2[KL_PAIR];        \
+        KL_SIMD for (l = 0; l < KL_PAIR; ++l) {                                        \
+            double x = (double) p[j + l], y = ONE ? 0.0 : (double) q[j + l];           \
+            t2[l] = TERM(x, y, c);                                                     \
+            o2[l] = ODD_RAW(x, y, c);                                                  \
+            x2[l] = x;                                                                 \
+            y2[l] = y;                                                                 \
+            b2[l] = kl_from_bits((kl_bits(x) | kl_bits(y)) & KL_SIGN_BIT);             \
+        }                                                                              \
+        KL_PAIR_ADD(at, t2); KL_PAIR_ADD(ao, o2);                                      \
+        KL_PAIR_ADD(ap, x2); KL_PAIR_ADD(aq, y2); KL_PAIR_OR(ab, b2);                  \
+    }                                                                                  \
     for (; j < n_full; j += KL_LANES)                                                  \
         KL_SIMD for (l = 0; l < KL_LANES; ++l) {                                       \
             double x = (double) p[j + l], y = ONE ? 0.0 : (double) q[j + l];           \
             at[l] += TERM(x, y, c);                                                    \
-            ao[l] += ODD(x, y, c);                                                     \
+            ao[l] += ODD_RAW(x, y, c);                                                     \
             ap[l] += x;                                                                \
             aq[l] += y;                                                                \
             KL_TRACK_SIGN(ab[l], x, y);                                                 \
@@ -242,7 +282,7 @@ KL_INLINE void NAME##_terms_sums##SFX(const T* p, const T* q, ptrdiff_t n,      
     for (; j < n; ++j) {                                                               \
         double x = (double) p[j], y = ONE ? 0.0 : (double) q[j];                       \
         at[j - n_full] += TERM(x, y, c);                                               \
-        ao[j - n_full] += ODD(x, y, c);                                                \
+        ao[j - n_full] += ODD_RAW(x, y, c);                                                \
         ap[j - n_full] += x;                                                           \
         aq[j - n_full] += y;                                                           \
         KL_TRACK_SIGN(ab[j - n_full], x, y);                                            \
@@ -282,9 +322,13 @@ KL_INLINE void NAME##_run##SFX(int mode, const T* p, const T* q, ptrdiff_t n,   
     else NAME##_sums##SFX(p, q, n, ap, aq, ab);                                        \
 }
 
-#define KL_DEFINE_PASSES(NAME, TERM, ODD, ONE)                                         \
-KL_DEFINE_PASSES_T(NAME, TERM, ODD, ONE, double, )                                     \
-KL_DEFINE_PASSES_T(NAME, TERM, ODD, ONE, float, _f32)
+/* ODD_RAW: the odd-lane test of the passes that read the values as they are
+ * (terms, terms_sums); the scaled pass keeps ODD.  For float32 data a quantity
+ * may name a cheaper test there (its ODD##_raw_f32), where the float32 range
+ * rules lanes out -- each such test says why it gives the same bits. */
+#define KL_DEFINE_PASSES(NAME, TERM, ODD, ONE, PAIR)                                   \
+KL_DEFINE_PASSES_T(NAME, TERM, ODD, ODD, ONE, PAIR, double, )                          \
+KL_DEFINE_PASSES_T(NAME, TERM, ODD, ODD##_raw_f32, ONE, PAIR, float, _f32)
 
 /* Exported block kernels, one per quantity and input dtype.  The vector
  * loops run over contiguous data (NAME_acc for doubles, NAME_acc_f32 for
@@ -452,6 +496,24 @@ KL_INLINE double kl_no_odd(double p, double q, double c)
     return 0.0;
 }
 
+/* The odd-lane tests of float32 data read as it is (the terms and terms_sums
+ * passes): the same tests, except chi^2's, which float32 data never trips.
+ * For finite float32 p != q and q > 0: |d| <= 2^129 and q >= 2^-149, so
+ * |d / q| <= 2^278 (no overflow); |d| >= 2^-149 (a difference of two float32
+ * values is a multiple of 2^-149), so |d| |d / q| >= 2^-426 (no underflow).
+ * Where an input is infinite or NaN the vector form gives the exact form's
+ * inf or NaN itself (a negative value, garbage that only validate=False lets
+ * through, gives its own garbage either way).  Dropping the test cut the float32 terms pass from 0.78
+ * to 0.51 ns an element (one core, 256-element blocks); the scaled pass
+ * ((p + eps) / dp, any eps) keeps it. */
+#define kl_rel_entr_odd_c_raw_f32 kl_rel_entr_odd_c
+#define kl_ce_odd_c_raw_f32 kl_ce_odd_c
+#define kl_entr_odd_c_raw_f32 kl_entr_odd_c
+#define kl_js_odd_c_raw_f32 kl_js_odd_c
+#define kl_renyi_odd_raw_f32 kl_renyi_odd
+#define kl_no_odd_raw_f32 kl_no_odd
+#define kl_chi2_odd_raw_f32 kl_no_odd
+
 /* expm1(x): x + x^2 (1/2! + x/3! + ... + x^18/20!) on |x| <= 1 (kl_vexpm1mx's
  * series: below 1 ulp there), e^x - 1 beyond (|e^x - 1| >= 0.63: no cancellation). */
 KL_INLINE double kl_vexpm1(double x)
@@ -601,7 +663,7 @@ X(renyi_two, "", kl_vrenyi_w_two, kl_no_odd, kl_vrenyi_w_two, 0, 0, kl_finish_no
 X(renyi_s, "", kl_vrenyi_s, kl_renyi_odd, kl_renyi_s, 0, 1, kl_finish_plain)
 
 #define KL_STAMP_ROW(NAME, KERNEL, TERM, ODD, EXACT, ONE, LOGS, FINISH)                \
-KL_DEFINE_PASSES(kl_pass_##NAME, TERM, ODD, ONE)                                       \
+KL_DEFINE_PASSES(kl_pass_##NAME, TERM, ODD, ONE, !(LOGS))                               \
 KL_DEFINE_BLOCK(kl_block_##NAME, kl_pass_##NAME, EXACT, ONE, LOGS)
 KL_ROW_QUANTITIES(KL_STAMP_ROW)
 

@@ -196,6 +196,45 @@ def test_edges(backend):
     assert chi2(a, b) == pytest.approx(0.25 ** 2 / 0.25 + 0.25 ** 2 / 0.75, rel=1e-15)
 
 
+def test_chi2_float32_at_the_ends_of_the_float32_range():
+    # float32 rows read as they are take chi^2's terms with no odd-lane test
+    # (kl_blocks.h: the float32 range cannot overflow d / q nor underflow d (d / q));
+    # the extremes of that range, and inf / NaN, must still give the exact values
+    tiny, huge = np.float32(2.0 ** -149), np.float32(3.0e38)
+    rows = np.array([
+        [huge, tiny, 0.5, 0.0],           # d / q = 3e38 / 2^-149 and d^2 / q of 2^-149
+        [tiny, huge, 1e-30, 0.25],
+        [1e-30, tiny, 0.5, 0.5],          # d / q = 7e14 with a finite sum
+        [tiny, 2 * tiny, 1e-38, 1.0],     # every term subnormal-sized in float32
+        [0.0, tiny, 0.0, 3.0],
+    ], dtype=np.float32)
+    others = rows[::-1].copy()
+    # p = inf (q finite), q = inf (p finite), NaN, p = inf over q = 0
+    special = np.array([[np.inf, 0.5, 0.0, 1.0], [0.5, 0.5, 0.0, 1.0],
+                        [np.nan, 0.5, 0.0, 1.0], [np.inf, 0.0, 0.0, 1.0]], dtype=np.float32)
+    special_q = np.array([[0.5, 0.5, 0.0, 1.0], [0.5, np.inf, 0.0, 1.0],
+                          [0.5, 0.5, 0.0, 1.0], [0.0, 0.5, 0.0, 1.0]], dtype=np.float32)
+    expected_special = [np.inf, np.nan, np.nan, np.inf]
+    for backend in BACKENDS:
+        got = kl_fast.chi2_divergence(rows, others, backend=backend, validate=False)
+        for i in range(len(rows)):
+            exact = mpr.chi2(rows[i], others[i])
+            if exact > np.finfo(np.float32).max:      # rounds to inf in float32
+                assert got[i] == np.inf, (backend, i, got[i], exact)
+            else:
+                assert mpr.ulp_error_f32(got[i], exact) <= 1, (backend, i, got[i], exact)
+        got = kl_fast.chi2_divergence(special, special_q, backend=backend, validate=False)
+        np.testing.assert_array_equal(got, np.array(expected_special, np.float32), backend)
+        # the same rows in float64 take the odd-lane test: the same values
+        got64 = kl_fast.chi2_divergence(special.astype(np.float64), special_q.astype(np.float64),
+                                        backend=backend, validate=False)
+        np.testing.assert_array_equal(got64, np.array(expected_special), backend)
+    if len(COMPILED) == 2:
+        for p, q in ((rows, others), (special, special_q)):
+            a, b = (kl_fast.chi2_divergence(p, q, backend=be, validate=False) for be in COMPILED)
+            assert a.tobytes() == b.tobytes()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_renyi_tiers_far_from_the_common_case(backend):
     """Nearly disjoint supports (alpha < 1: S << P cancels in S - P), a sum that

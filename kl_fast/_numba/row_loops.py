@@ -115,13 +115,19 @@ def exact(kind, x, y, oma):
 
 
 @inline
-def fill(kind, mode, x, y, n, eps, dp, dq, oma, tt):
+def fill(kind, mode, x, y, n, eps, dp, dq, oma, tt, raw32):
     """tt[k] = the terms of n elements; returns the count of odd lanes (an exact
     integer: any order gives the C lanes' result).  The loop LLVM vectorizes:
-    the math is branch-free, kind and mode constants at every entry point."""
+    the math is branch-free, kind and mode constants at every entry point.
+    raw32: the data is float32 (kl_blocks.h's ODD##_raw_f32: chi^2 needs no odd
+    test on float32 values read as they are)."""
     one = kind == _Q_H          # entropy reads no q
     scaled = mode == _TERMS_SCALED
     n_odd = 0
+    if kind == _Q_CHI2 and raw32 and not scaled:
+        for k in range(n):
+            tt[k] = term(kind, np.float64(x[k]), np.float64(y[k]), oma)
+        return n_odd
     for k in range(n):
         xv = np.float64(x[k])   # np.float64: Numba's float() keeps a float32
         yv = 0.0 if one else np.float64(y[k])
@@ -175,7 +181,7 @@ def blk(kind, mode, p, q, i, start, n, eps, dp, dq, oma, work, stage):
                 y = stage[1]
                 stage_row(q, i, start + s, k, y)
         if want_terms:
-            n_odd += fill(kind, mode, x, y, k, eps, dp, dq, oma, work)
+            n_odd += fill(kind, mode, x, y, k, eps, dp, dq, oma, work, p.itemsize == 4)
             at = lanes8(work, k, at)
         if want_sums:
             ap, bp = sums8(x, k, ap, bp)
