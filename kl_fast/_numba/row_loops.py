@@ -188,7 +188,12 @@ def blk(kind, mode, p, q, i, start, n, eps, dp, dq, oma, work, stage):
             if not one:
                 aq, bq = sums8(y, k, aq, bq)
     t = settle(kind, mode, p, q, i, start, n, eps, dp, dq, oma, work, tree8(at), n_odd)
-    return (t, tree8(ap), tree8(aq), tree8(bp) + tree8(bq))
+    sp, sq = tree8(ap), tree8(aq)
+    # the bad-value flag (kl_block_flag): a sign bit seen, or a NaN / +inf in a sum
+    nb = tree8(bp) + tree8(bq)
+    if want_sums and not (sp - sp == 0.0 and sq - sq == 0.0):
+        nb += 1.0
+    return (t, sp, sq, nb)
 
 
 @inline
@@ -226,6 +231,15 @@ def add_parts(parts):
 
 
 @njit
+def count_bad(x, i, n):
+    """The number of negative, NaN or +inf values in x[i, :n] (a flagged row only)."""
+    bad = 0
+    for j in range(n):
+        bad += int(m.is_bad(np.float64(x[i, j])))
+    return bad
+
+
+@njit
 def first_bad(x, i, n):
     for j in range(n):
         if m.is_bad(np.float64(x[i, j])) > 0.0:
@@ -246,8 +260,13 @@ def finish(kind, p, q, i, check, tol, log_base, rep, c, total, sums):
     """Record bad values or a bad sum in rep[c]; clamp and scale the total."""
     one = kind == _Q_H
     n = p.shape[1]
+    n_bad = 0
     if check > 0 and sums[3] > 0.0:
-        rep[c, 0] += int(sums[3])
+        # flagged: count the bad values exactly (a -0.0 flags and counts nothing,
+        # and its row's sum is then checked as any other's, as rows.pyx does)
+        n_bad = count_bad(p, i, n) + (0 if one else count_bad(q, i, n))
+    if n_bad > 0:
+        rep[c, 0] += n_bad
         if rep[c, 1] < 0:
             col = first_bad(p, i, n)
             if col >= 0:
@@ -479,7 +498,7 @@ def label_chunk(labels, q, out, rep, lo, hi, c, check, eps, transform, ignore_in
             n_bad = 0
             if transform:
                 sums = run(_Q_H, _SUMS, q, q, i, 0.0, 1.0, 1.0, 0.0, work, stage)
-                n_bad = int(sums[3])
+                n_bad = count_bad(q, i, n) if sums[3] > 0.0 else 0
                 value = (value + eps) / (sums[1] + n * eps)
             elif check > 0:
                 n_bad = 1 if (m.is_bad(value) > 0.0 or value > 1.0) else 0
