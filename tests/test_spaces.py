@@ -373,6 +373,22 @@ def test_compiled_backends_agree_bitwise(rng, dtype):
         np.testing.assert_array_equal(call("cython"), call("numba"))
 
 
+@pytest.mark.skipif(len(COMPILED_BACKENDS) < 2, reason="needs both compiled backends")
+def test_compiled_backends_agree_on_signed_zero_and_tied_logits(rng):
+    # the float32 fast tiers take each row's maxima in 8 lanes combined in order: with
+    # +0.0 and -0.0 (or ties) the lane order decides the sign of a zero maximum, which
+    # reaches the result; rows of every length mod 8, so the tail lanes count too
+    for n in (1, 5, 8, 13, 24, 31):
+        a = rng.choice(np.array([0.0, -0.0, -1.0, 2.0], np.float32), size=(40, n))
+        b = rng.choice(np.array([0.0, -0.0, -3.0, 2.0], np.float32), size=(40, n))
+        labels = rng.integers(0, n, size=40)
+        kl, ce = ([kl_fast.kl_divergence(a, b, p_space="logits", q_space="logits",
+                                         backend=be).tobytes() for be in ("cython", "numba")],
+                  [kl_fast.cross_entropy(labels, a, q_space="logits", backend=be).tobytes()
+                   for be in ("cython", "numba")])
+        assert kl[0] == kl[1] and ce[0] == ce[1], n
+
+
 def test_torch_in_torch_out(rng):
     a = torch.tensor(rng.normal(size=(4, 6)))
     got = kl_fast.kl_divergence(a, a * 0.5, p_space="logits", q_space="logits")

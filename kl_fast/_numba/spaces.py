@@ -15,7 +15,7 @@ import numpy as np
 
 from . import kl_math as m
 from .cache import compile_kernel, register_source, row_types
-from .lanes import borrow, max8, min8, sum8
+from .lanes import borrow, extremes_pair, max8, min8, sum8
 from .rows import call_parallel, compile_once, dtype_name
 
 register_source(__file__)
@@ -269,20 +269,8 @@ _EPS = 2.220446049250313e-16   # DBL_EPSILON
 @inline
 def kl_logits_fast(x, y, n, tol, t1, t2, t3, t4):
     """kl_sp_kl_logits_fast: (taken, KL, Sx)."""
-    nf = 0
-    mx = -_INF
-    my = -_INF
-    mnx = _INF
-    mny = _INF
-    for k in range(n):   # four independent chains (measured: faster than four passes)
-        xk = x[k]
-        yk = y[k]
-        mx = xk if xk > mx else mx
-        my = yk if yk > my else my
-        mnx = xk if xk < mnx else mnx
-        mny = yk if yk < mny else mny
-        nf += 0 if (xk - xk == 0.0 and yk - yk == 0.0) else 1
-    if nf > 0:
+    mx, my, mnx, mny, nf = extremes_pair(x, y, n)
+    if nf > 0.0:
         return False, 0.0, 0.0
     sh = mx - my
     # the C loop's running minimum of x_k - mx and y_k - my (from 0): rounding is
@@ -335,9 +323,12 @@ def label_fast(y, n, c, tol, t1):
     if nf > 0:
         return False, 0.0, 0.0
     # the C loop's running min / max of y_k - yc (from 0), out of the exp loop (see
-    # kl_logits_fast): rounding is monotonic, and the label's own term gives 0
-    lo = min8(y, n) - yc
-    hi = max8(y, n) - yc
+    # kl_logits_fast): rounding is monotonic, and the label's own term gives 0.  The
+    # row is finite here, so one vector pass gives both (only compared: the sign of
+    # a zero does not matter)
+    hi, _, lo, _, _ = extremes_pair(y, y, n)
+    lo = lo - yc
+    hi = hi - yc
     if hi > 709.0:
         return False, 0.0, 0.0
     spread = hi if hi > -lo else -lo
