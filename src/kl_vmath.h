@@ -50,15 +50,29 @@ KL_INLINE double kl_from_bits(uint64_t u) { double x; memcpy(&x, &u, 8); return 
 #define KL_SHIFTER 0x1.8p52
 #define KL_SHIFTER_BITS 0x4338000000000000ULL
 
-/* log(x) + c for finite x > 0 (subnormals included) and a tiny correction c
- * (log1p's rounding term, folded in before the last rounding as fdlibm's
- * log1p does); other x are handled by the callers. */
-KL_INLINE double kl_vlog_core(double x, double c)
+/* fdlibm's log(1 + f) + k ln2 from f, s = f / (2 + f), dk = k and lo, the low
+ * part (k ln2_lo, plus log1p's correction): the polynomial in s^2 and the
+ * ordered sum, shared by the log forms below (and the benchmark variants of
+ * benchmarks/cycles/elementary.c, which form s without the division). */
+KL_INLINE double kl_vlog_poly(double f, double s, double dk, double lo)
 {
     const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01,
                  Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01,
                  Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01,
                  Lg7 = 1.479819860511658591e-01;
+    double z2 = s * s, w = z2 * z2;
+    double t1 = w * __builtin_fma(w, __builtin_fma(w, Lg6, Lg4), Lg2);
+    double t2 = z2 * __builtin_fma(w, __builtin_fma(w, __builtin_fma(w, Lg7, Lg5), Lg3), Lg1);
+    double R = t2 + t1;
+    double hfsq = 0.5 * f * f;
+    return dk * KL_LN2_HI - ((hfsq - (s * (hfsq + R) + lo)) - f);
+}
+
+/* log(x) + c for finite x > 0 (subnormals included) and a tiny correction c
+ * (log1p's rounding term, folded in before the last rounding as fdlibm's
+ * log1p does); other x are handled by the callers. */
+KL_INLINE double kl_vlog_core(double x, double c)
+{
     int sub = x < DBL_MIN;                      /* subnormal: scale into the normal range */
     double xs = sub ? x * 0x1p54 : x;
     double kadj = sub ? -54.0 : 0.0;
@@ -70,12 +84,7 @@ KL_INLINE double kl_vlog_core(double x, double c)
     double f = z - 1.0;
     double s = f / (2.0 + f);
     double dk = (kl_from_bits(KL_SHIFTER_BITS + kb) - KL_SHIFTER) - 1023.0 + kadj;
-    double z2 = s * s, w = z2 * z2;
-    double t1 = w * __builtin_fma(w, __builtin_fma(w, Lg6, Lg4), Lg2);
-    double t2 = z2 * __builtin_fma(w, __builtin_fma(w, __builtin_fma(w, Lg7, Lg5), Lg3), Lg1);
-    double R = t2 + t1;
-    double hfsq = 0.5 * f * f;
-    return dk * KL_LN2_HI - ((hfsq - (s * (hfsq + R) + (dk * KL_LN2_LO + c))) - f);
+    return kl_vlog_poly(f, s, dk, dk * KL_LN2_LO + c);
 }
 
 /* log(x) for normal, positive, finite x only: no subnormal scaling and no
@@ -84,22 +93,13 @@ KL_INLINE double kl_vlog_core(double x, double c)
  * scalar path instead (kl_blocks.h's "odd" lanes). */
 KL_INLINE double kl_vlog_normal(double x)
 {
-    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01,
-                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01,
-                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01,
-                 Lg7 = 1.479819860511658591e-01;
     uint64_t ix = kl_bits(x);
     uint64_t kb = (ix + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL)) >> 52;
     double z = kl_from_bits(ix - (kb << 52) + (1023ULL << 52));
     double f = z - 1.0;
     double s = f / (2.0 + f);
     double dk = (kl_from_bits(KL_SHIFTER_BITS + kb) - KL_SHIFTER) - 1023.0;
-    double z2 = s * s, w = z2 * z2;
-    double t1 = w * __builtin_fma(w, __builtin_fma(w, Lg6, Lg4), Lg2);
-    double t2 = z2 * __builtin_fma(w, __builtin_fma(w, __builtin_fma(w, Lg7, Lg5), Lg3), Lg1);
-    double R = t2 + t1;
-    double hfsq = 0.5 * f * f;
-    return dk * KL_LN2_HI - ((hfsq - (s * (hfsq + R) + dk * KL_LN2_LO)) - f);
+    return kl_vlog_poly(f, s, dk, dk * KL_LN2_LO);
 }
 
 KL_INLINE double kl_vlog(double x)

@@ -31,10 +31,6 @@ static double now(void)
  * Newton step (no double division): the variant tried for float32 data */
 static inline __attribute__((always_inline)) double vlog_float_reciprocal(double x)
 {
-    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01,
-                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01,
-                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01,
-                 Lg7 = 1.479819860511658591e-01;
     uint64_t ix = kl_bits(x);
     uint64_t kb = (ix + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL)) >> 52;
     double z = kl_from_bits(ix - (kb << 52) + (1023ULL << 52));
@@ -43,11 +39,7 @@ static inline __attribute__((always_inline)) double vlog_float_reciprocal(double
     double s0 = f * rc;
     double s = s0 + __builtin_fma(-s0, den, f) * rc;
     double dk = (kl_from_bits(KL_SHIFTER_BITS + kb) - KL_SHIFTER) - 1023.0;
-    double z2 = s * s, w = z2 * z2;
-    double t1 = w * __builtin_fma(w, __builtin_fma(w, Lg6, Lg4), Lg2);
-    double t2 = z2 * __builtin_fma(w, __builtin_fma(w, __builtin_fma(w, Lg7, Lg5), Lg3), Lg1);
-    double hfsq = 0.5 * f * f;
-    return dk * KL_LN2_HI - ((hfsq - (s * (hfsq + (t2 + t1)) + dk * KL_LN2_LO)) - f);
+    return kl_vlog_poly(f, s, dk, dk * KL_LN2_LO);
 }
 
 #define LOOP(NAME, EXPR)                                                               \

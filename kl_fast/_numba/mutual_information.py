@@ -31,14 +31,6 @@ prange = numba.prange
 
 
 @inline
-def two_sum(hi, lo, x):
-    """(hi, lo) + x as TwoSum: the new (hi, lo)."""
-    s = hi + x
-    b = s - hi
-    return s, lo + ((hi - (s - b)) + (x - b))
-
-
-@inline
 def term_exact(x, ah, al, bh, bl):
     if x == 0.0:
         return 0.0
@@ -65,10 +57,10 @@ def mi_table(x, xt, nx, ny, ah, al, bh, bl, sh, sl, od, tb, ob):
         od[j] = 0.0
     for i in range(nx):
         for j in range(ny):
-            bh[j], bl[j] = two_sum(bh[j], bl[j], x[i * ny + j])
+            bh[j], bl[j] = m.two_sum_add(bh[j], bl[j], x[i * ny + j])
     for j in range(ny):
         for i in range(nx):
-            ah[i], al[i] = two_sum(ah[i], al[i], xt[j * nx + i])
+            ah[i], al[i] = m.two_sum_add(ah[i], al[i], xt[j * nx + i])
     for i in range(nx):
         a = ah[i]
         b = al[i]
@@ -84,7 +76,7 @@ def mi_table(x, xt, nx, ny, ah, al, bh, bl, sh, sl, od, tb, ob):
             ob[j] = 1.0 if (v != 0.0 and not ok) else 0.0
         for j in range(ny):
             od[j] += ob[j]
-            sh[j], sl[j] = two_sum(sh[j], sl[j], tb[j])
+            sh[j], sl[j] = m.two_sum_add(sh[j], sl[j], tb[j])
     odd = 0.0
     for j in range(ny):
         odd += od[j]
@@ -95,11 +87,11 @@ def mi_table(x, xt, nx, ny, ah, al, bh, bl, sh, sl, od, tb, ob):
         for i in range(nx):
             for j in range(ny):
                 t = term_exact(x[i * ny + j], ah[i], al[i], bh[j], bl[j])
-                sh[j], sl[j] = two_sum(sh[j], sl[j], t)
+                sh[j], sl[j] = m.two_sum_add(sh[j], sl[j], t)
     hi = 0.0
     lo = 0.0
     for j in range(ny):
-        hi, lo = two_sum(hi, lo, sh[j])
+        hi, lo = m.two_sum_add(hi, lo, sh[j])
         lo += sl[j]
     return hi + lo
 
