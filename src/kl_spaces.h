@@ -691,19 +691,28 @@ KL_INLINE double kl_sp_kl_direct(int pspace, int qspace, const double* x, const 
 }
 
 KL_CLONES __attribute__((noinline))
-static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
-                                   const double* diff, ptrdiff_t n, double* w, double* d,
-                                   double* dlo, int want_check, double fast_tol)
+static kl_space_result kl_space_kl_fast(const double* x, const double* y, ptrdiff_t n,
+                                        double fast_tol)
 {
+    /* the fast tier of two float32 logits rows alone (r.fast: taken), so that the
+     * caller makes the accurate form's inputs (a temperature's diff row) only for
+     * the rows it turns down; a logits row's check is only that its sum of exps
+     * is positive and finite, as the centred form's */
     kl_space_result r = {0.0, 0.0, 0.0, 0};
-    /* the fast tier (float32 rows: fast_tol > 0); a logits row's check is
-     * only that its sum of exps is positive and finite, as the centred form's */
-    if (fast_tol > 0.0 && pspace == KL_SPACE_LOGITS && qspace == KL_SPACE_LOGITS
-        && kl_sp_kl_logits_fast(x, y, n, fast_tol, &r.value, &r.check_p)) {
+    if (kl_sp_kl_logits_fast(x, y, n, fast_tol, &r.value, &r.check_p)) {
         r.check_q = 1.0;
         r.fast = 1;
-        return r;
     }
+    return r;
+}
+
+KL_CLONES __attribute__((noinline))
+static kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
+                                   const double* diff, ptrdiff_t n, double* w, double* d,
+                                   double* dlo, int want_check)
+{
+    /* the accurate forms (kl_space_kl_fast first for float32 logits rows) */
+    kl_space_result r = {0.0, 0.0, 0.0, 0};
     if (qspace == KL_SPACE_LOGITS)
         r.value = kl_sp_kl_qlogits(pspace, x, y, diff, n, w, d, dlo, want_check, &r);
     else

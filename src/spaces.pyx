@@ -38,9 +38,11 @@ cdef extern from "kl_spaces.h" nogil:
                                 int want_check, double fast_tol)
     kl_space_result kl_space_label(int qspace, const double* y, Py_ssize_t n, Py_ssize_t c,
                                    double fast_tol)
+    kl_space_result kl_space_kl_fast(const double* x, const double* y, Py_ssize_t n,
+                                     double fast_tol)
     kl_space_result kl_space_kl(int pspace, int qspace, const double* x, const double* y,
                                 const double* diff, Py_ssize_t n, double* w, double* d,
-                                double* dlo, int want_check, double fast_tol)
+                                double* dlo, int want_check)
 
 
 cdef enum:
@@ -205,13 +207,20 @@ cdef void _rows(int kind, const floating[:, :] p, const floating[:, :] q, floati
                 if kind == Q_CE:
                     r = kl_space_ce(qspace, a, b, n, check == 2, fast_tol)
                 else:
-                    diff = NULL
-                    if use_diff:
-                        diff = scratch + 4 * n
-                        _load_diff(_row_ptr(p, i), sp, _row_ptr(q, i), sq, n, temperature, diff)
-                    r = kl_space_kl(pspace, qspace, a, b, diff, n,
-                                    scratch + 2 * n, scratch + 3 * n, scratch + 5 * n,
-                                    check == 2, fast_tol)
+                    r.fast = 0
+                    if fast_tol > 0.0 and pspace == KL_SPACE_LOGITS \
+                            and qspace == KL_SPACE_LOGITS:
+                        r = kl_space_kl_fast(a, b, n, fast_tol)
+                    if not r.fast:
+                        # the accurate form; its diff row only now (a pass an
+                        # element, with a division, that the fast tier never reads)
+                        diff = NULL
+                        if use_diff:
+                            diff = scratch + 4 * n
+                            _load_diff(_row_ptr(p, i), sp, _row_ptr(q, i), sq, n,
+                                       temperature, diff)
+                        r = kl_space_kl(pspace, qspace, a, b, diff, n, scratch + 2 * n,
+                                        scratch + 3 * n, scratch + 5 * n, check == 2)
             out[i] = <floating> _finish(kind, r.value, log_base)
             if check == 0:
                 continue

@@ -389,6 +389,40 @@ def test_compiled_backends_agree_on_signed_zero_and_tied_logits(rng):
         assert kl[0] == kl[1] and ce[0] == ce[1], n
 
 
+@pytest.mark.skipif(len(COMPILED_BACKENDS) < 2, reason="needs both compiled backends")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_backends_agree_on_strided_rows_and_declined_fast_tiers(rng, dtype):
+    # Numba reads unit-stride rows through contiguous views and other rows element by
+    # element; a temperature's diff row is made only for the rows the float32 fast tier
+    # turns down (here: nearly equal rows), and q's mass where p is 0 (a -inf logit)
+    # only in rows that have such zeros.  Every case, every layout: Cython's bits.
+    a = (rng.normal(size=(40, 38)) * 3).astype(dtype)
+    b = np.where(np.arange(40)[:, None] % 2 == 0,
+                 a + rng.normal(size=a.shape) * 1e-6, rng.normal(size=a.shape) * 3)
+    b = b.astype(dtype)
+    a[::5, 3] = -np.inf
+    probs = np.exp(special.log_softmax(b.astype(np.float64), -1)).astype(dtype)
+    labels = rng.integers(0, 19, size=40)
+    calls = [
+        lambda x, y, be: kl_fast.kl_divergence(x, y, p_space="logits", q_space="logits",
+                                               backend=be),
+        lambda x, y, be: kl_fast.kl_divergence(x, y, p_space="logits", q_space="logits",
+                                               temperature=2.5, backend=be),
+        lambda x, y, be: kl_fast.entropy(x, space="logits", backend=be),
+        lambda x, y, be: kl_fast.cross_entropy(probs[:, :x.shape[1]], y, q_space="logits",
+                                               validate=False, backend=be),
+        lambda x, y, be: kl_fast.cross_entropy(labels, y, q_space="logits", backend=be),
+    ]
+    layouts = [(a, b), (a[:, ::2], b[:, ::2]), (np.asfortranarray(a), np.asfortranarray(b))]
+    for x, y in layouts:
+        for call in calls:
+            assert call(x, y, "cython").tobytes() == call(x, y, "numba").tobytes()
+    # and the layouts agree with each other (the same rows give the same bits)
+    for call in calls:
+        assert call(a, b, "numba").tobytes() == call(layouts[2][0], layouts[2][1],
+                                                      "numba").tobytes()
+
+
 def test_torch_in_torch_out(rng):
     a = torch.tensor(rng.normal(size=(4, 6)))
     got = kl_fast.kl_divergence(a, a * 0.5, p_space="logits", q_space="logits")

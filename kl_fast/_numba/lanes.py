@@ -10,7 +10,8 @@ Module-level (so that the kernels calling them can be cached on disk):
   k % 8, lanes combined by a fixed tree), with the full groups added as one
   <8 x double> add each (Numba leaves LLVM's SLP vectorizer off, so eight
   scalar lanes would stay scalar);
-* ``max8``: kl_spaces.h's lane maximum (a NaN sticks).
+* ``max8``: kl_spaces.h's lane maximum (a NaN sticks); ``row_max`` the same value,
+  in one vector pass for a finite row.
 
 A term loop writes its terms to a buffer (the loop LLVM vectorizes) and
 ``lanes8`` adds the buffer: the same additions in the same order as
@@ -372,11 +373,23 @@ def min8(x, n):
     return extreme8(x, n, False)
 
 
+@inline
+def row_max(x, n):
+    """kl_sp_max of x[:n], as max8 gives it: a finite row's from one vector pass
+    (extremes_pair: the same lanes and selects, so the same value, signed zeros
+    included), a row with a NaN or an infinity from max8's scalar chains (there a
+    NaN must stick).  The chains cost ~1.3 ns an element, most of a fast tier."""
+    mx, _, _, _, nf = extremes_pair(x, x, n)
+    return mx if nf == 0.0 else max8(x, n)
+
+
 @numba.njit(nogil=True, error_model="numpy")
 def scratch(x, n, n_stage):
-    """Per-chunk buffers: the per-element terms, n_stage staged input rows."""
+    """Per-chunk buffers: the per-element terms (and two widened rows), n_stage staged
+    input rows."""
     w = min(SUB, n)
-    return np.empty(w), np.empty((n_stage, w), x.dtype)
+    # the terms, then two double buffers for float32 values widened (row_loops.fill)
+    return np.empty(3 * w), np.empty((n_stage, w), x.dtype)
 
 
 @inline
