@@ -42,11 +42,15 @@ def _case(name, dtype, shape, backend):
         "entropy_logits": lambda: kl_fast.entropy(x, space="logits", **kw),
         "cross_entropy_labels_logits": lambda: kl_fast.cross_entropy(labels, x,
                                                                      q_space="logits", **kw),
+        "cross_entropy_logits": lambda: kl_fast.cross_entropy(p, x, q_space="logits", **kw),
+        "kl_logits_temperature": lambda: kl_fast.kl_divergence(
+            x, y, p_space="logits", q_space="logits", temperature=2.0, **kw),
     }[name]
 
 
 CASES = ["kl", "kl_validated", "entropy", "cross_entropy", "js", "kl_logits",
-         "kl_logits_nearly_equal", "entropy_logits", "cross_entropy_labels_logits"]
+         "kl_logits_nearly_equal", "entropy_logits", "cross_entropy_labels_logits",
+         "cross_entropy_logits", "kl_logits_temperature"]
 
 
 @pytest.fixture(scope="module", autouse=True)
