@@ -884,6 +884,11 @@ KL_CLONES kl_block_sums NAME(int scale, int prior, int check,                   
 {                                                                                      \
     double at[KL_LANES] = {0}, ab[KL_LANES] = {0};                                     \
     kl_block_sums r;                                                                   \
+    /* the next row's lines (see KL_PREFETCH_AFTER) */                                 \
+    if (sm1 == 1) KL_PREFETCH_AFTER(m1, n);                                            \
+    if (ss1 == 1) KL_PREFETCH_AFTER(s1, n);                                            \
+    if (!prior && sm2 == 1) KL_PREFETCH_AFTER(m2, n);                                  \
+    if (!prior && ss2 == 1) KL_PREFETCH_AFTER(s2, n);                                  \
     switch (scale * 2 + (prior != 0)) {                                                \
     case 2 * KL_SCALE_VAR:        KL_GAUSS_LOOP(T, kl_vgauss_var, kl_bad_positive, 0) break; \
     case 2 * KL_SCALE_VAR + 1:    KL_GAUSS_LOOP(T, kl_vgauss_var_prior, kl_bad_positive, 1) break; \

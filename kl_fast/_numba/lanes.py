@@ -66,6 +66,38 @@ def row_view(typingctx, a, i, start, n):
 
 
 @intrinsic
+def prefetch_after(typingctx, a, i, start, n):
+    """Prefetch the cache lines after a[i, start:start + n] -- the next row's, when the
+    rows of a C-contiguous batch follow each other -- at most n elements and 4 KiB
+    (kl_blocks.h's KL_PREFETCH_AFTER: the hardware's stream prefetchers stop at every
+    page).  A prefetch never faults; it changes no value."""
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        intp = context.get_value_type(types.intp)
+        size = context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype))
+        itemsize = context.get_constant(types.intp, size)
+        first = builder.add(builder.mul(args[1], builder.extract_value(src.strides, 0)),
+                            builder.mul(builder.add(args[2], args[3]), itemsize))
+        base = builder.add(builder.ptrtoint(src.data, intp), first)
+        nbytes = builder.mul(args[3], itemsize)
+        page = context.get_constant(types.intp, 4096)
+        nbytes = builder.select(builder.icmp_signed("<", nbytes, page), nbytes, page)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        zero = context.get_constant(types.intp, 0)
+        line = context.get_constant(types.intp, 64)
+        with cgutils.for_range_slice(builder, zero, nbytes, line) as (off, _):
+            ptr = builder.inttoptr(builder.add(base, off), i8p)
+            builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(a, types.intp, types.intp, types.intp), codegen
+
+
+@intrinsic
 def row_view_f64(typingctx, a, i, start, n):
     """row_view typed float64 whatever a's dtype: only for float64 data (the caller
     checks a.itemsize == 8), so that a float32 kernel types its float64 in-place

@@ -20,7 +20,18 @@ from numba import prange
 
 from . import kl_math as m
 from .cache import register_source
-from .lanes import SUB, Z8, borrow, lanes8, row_view, scratch, stage_row, sums8, tree8
+from .lanes import (
+    SUB,
+    Z8,
+    borrow,
+    lanes8,
+    prefetch_after,
+    row_view,
+    scratch,
+    stage_row,
+    sums8,
+    tree8,
+)
 
 register_source(__file__)
 register_source(m.__file__)
@@ -190,6 +201,11 @@ def blk(kind, mode, p, q, i, start, n, eps, dp, dq, oma, work, stage):
     at = ap = aq = bp = bq = Z8
     n_odd = 0
     contiguous = p.strides[1] == p.itemsize and q.strides[1] == q.itemsize
+    # the next row's lines (kl_blocks.h prefetches them before each block too)
+    if p.strides[1] == p.itemsize:
+        prefetch_after(p, i, start, n)
+    if not one and q.strides[1] == q.itemsize:
+        prefetch_after(q, i, start, n)
     for s in range(0, n, sub):
         k = min(sub, n - s)
         if contiguous:
